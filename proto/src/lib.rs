@@ -9,10 +9,14 @@
 
 pub mod codes;
 pub mod frame;
+pub mod http;
+pub mod routing;
+pub mod session;
 mod stream_id;
 
 pub use codes::{FrameType, GoAwayStatus, RstCode, SettingId};
 pub use frame::{Frame, HeaderBlock};
+pub use session::{CloseReason, Event, Role, Session};
 pub use stream_id::StreamId;
 
 /// The zroute protocol version this crate speaks.

@@ -28,7 +28,11 @@ impl Data {
     pub const FLAG_FIN: u8 = 0x01;
 
     pub fn new(stream_id: StreamId, payload: Bytes) -> Self {
-        Self { stream_id, flags: 0, payload }
+        Self {
+            stream_id,
+            flags: 0,
+            payload,
+        }
     }
 
     pub fn stream_id(&self) -> StreamId {
@@ -65,7 +69,11 @@ impl Data {
         if stream_id.is_zero() {
             return Err(Error::new(ErrorKind::ZeroStreamId));
         }
-        Ok(Self { stream_id, flags, payload })
+        Ok(Self {
+            stream_id,
+            flags,
+            payload,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

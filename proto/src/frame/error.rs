@@ -60,7 +60,11 @@ pub enum Reaction {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Self { kind, stream_id: None, frame_type: None }
+        Self {
+            kind,
+            stream_id: None,
+            frame_type: None,
+        }
     }
 
     pub(crate) fn at(mut self, stream_id: Option<StreamId>) -> Self {
@@ -92,9 +96,13 @@ impl Error {
     pub fn reaction(&self) -> Reaction {
         let session_frame = matches!(self.frame_type, Some(FrameType::HELLO | FrameType::WELCOME));
         match (self.kind, self.stream_id) {
-            (ErrorKind::UnsupportedVersion(_), _) => Reaction::Session(GoAwayStatus::UNSUPPORTED_VERSION),
+            (ErrorKind::UnsupportedVersion(_), _) => {
+                Reaction::Session(GoAwayStatus::UNSUPPORTED_VERSION)
+            }
             (ErrorKind::FrameTooLarge, Some(id)) => Reaction::Stream(id, RstCode::FRAME_TOO_LARGE),
-            (ErrorKind::ZeroWindowDelta | ErrorKind::HeaderBlock(_), Some(id)) if !session_frame => {
+            (ErrorKind::ZeroWindowDelta | ErrorKind::HeaderBlock(_), Some(id))
+                if !session_frame =>
+            {
                 Reaction::Stream(id, RstCode::PROTOCOL_ERROR)
             }
             _ => Reaction::Session(GoAwayStatus::PROTOCOL_ERROR),

@@ -28,7 +28,11 @@ pub struct GoAway {
 
 impl GoAway {
     pub fn new(last_good_stream_id: StreamId, status: GoAwayStatus) -> Self {
-        Self { last_good_stream_id, status, flags: 0 }
+        Self {
+            last_good_stream_id,
+            status,
+            flags: 0,
+        }
     }
 
     /// The highest stream the sender processed; every stream above it was not

@@ -37,11 +37,15 @@ impl HeaderBlock {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Vec::with_capacity(n) }
+        Self {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Builds a block from distinct names, checking each pair.
-    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Self, HeaderBlockError>
+    pub fn from_pairs<N, V>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Self, HeaderBlockError>
     where
         N: Into<Bytes>,
         V: Into<Bytes>,
@@ -106,7 +110,9 @@ impl HeaderBlock {
 
     /// Each of `name`'s values, split at NUL.
     pub fn values(&self, name: impl AsRef<[u8]>) -> impl Iterator<Item = &[u8]> {
-        self.get(name).into_iter().flat_map(|v| v.split(|b| *b == 0))
+        self.get(name)
+            .into_iter()
+            .flat_map(|v| v.split(|b| *b == 0))
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Bytes, &Bytes)> {
@@ -122,7 +128,11 @@ impl HeaderBlock {
     }
 
     pub fn encoded_len(&self) -> usize {
-        4 + self.entries.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+        4 + self
+            .entries
+            .iter()
+            .map(|(n, v)| 8 + n.len() + v.len())
+            .sum::<usize>()
     }
 
     pub(crate) fn encode(&self, dst: &mut impl BufMut) {

@@ -32,7 +32,11 @@ impl Headers {
 
     /// Trailers end their direction of the stream, so FIN is set.
     pub fn trailers(stream_id: StreamId, headers: HeaderBlock) -> Self {
-        Self { stream_id, flags: Self::FLAG_FIN, headers }
+        Self {
+            stream_id,
+            flags: Self::FLAG_FIN,
+            headers,
+        }
     }
 
     pub fn stream_id(&self) -> StreamId {
@@ -67,7 +71,11 @@ impl Headers {
 
     pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
         let (stream_id, headers) = stream_block::load(payload)?;
-        Ok(Self { stream_id, flags, headers })
+        Ok(Self {
+            stream_id,
+            flags,
+            headers,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

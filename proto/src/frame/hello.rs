@@ -34,7 +34,12 @@ pub struct Hello {
 }
 
 impl Hello {
-    pub fn new(version: u16, max_concurrent_streams: u32, initial_window_size: u32, attributes: HeaderBlock) -> Self {
+    pub fn new(
+        version: u16,
+        max_concurrent_streams: u32,
+        initial_window_size: u32,
+        attributes: HeaderBlock,
+    ) -> Self {
         Self {
             version,
             max_concurrent_streams,

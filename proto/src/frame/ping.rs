@@ -45,7 +45,10 @@ impl Ping {
         if payload.len() != 4 {
             return Err(Error::new(ErrorKind::BadPayloadSize));
         }
-        Ok(Self { id: be_u32(&payload, 0), flags })
+        Ok(Self {
+            id: be_u32(&payload, 0),
+            flags,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

@@ -28,7 +28,11 @@ pub struct RstStream {
 
 impl RstStream {
     pub fn new(stream_id: StreamId, code: RstCode) -> Self {
-        Self { stream_id, code, flags: 0 }
+        Self {
+            stream_id,
+            code,
+            flags: 0,
+        }
     }
 
     pub fn stream_id(&self) -> StreamId {
@@ -56,7 +60,11 @@ impl RstStream {
         if stream_id.is_zero() {
             return Err(Error::new(ErrorKind::ZeroStreamId));
         }
-        Ok(Self { stream_id, code: RstCode::from_wire(be_u32(&payload, 4)), flags })
+        Ok(Self {
+            stream_id,
+            code: RstCode::from_wire(be_u32(&payload, 4)),
+            flags,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

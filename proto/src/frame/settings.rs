@@ -47,7 +47,11 @@ impl Settings {
 
     /// Appends an entry; receivers apply entries in order, so a later duplicate wins.
     pub fn push(&mut self, id: SettingId, value: u32) -> &mut Self {
-        self.entries.push(Setting { flags: 0, id, value });
+        self.entries.push(Setting {
+            flags: 0,
+            id,
+            value,
+        });
         self
     }
 
@@ -62,7 +66,11 @@ impl Settings {
 
     /// The value that wins for `id`: the last one in the frame.
     pub fn get(&self, id: SettingId) -> Option<u32> {
-        self.entries.iter().rev().find(|e| e.id == id).map(|e| e.value)
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.id == id)
+            .map(|e| e.value)
     }
 
     pub fn flags(&self) -> u8 {

@@ -14,7 +14,8 @@ pub(super) fn load(payload: Bytes) -> Result<(StreamId, HeaderBlock), Error> {
     if stream_id.is_zero() {
         return Err(Error::new(ErrorKind::ZeroStreamId));
     }
-    let headers = HeaderBlock::decode(payload.slice(4..)).map_err(|e| Error::from(e).at(Some(stream_id)))?;
+    let headers =
+        HeaderBlock::decode(payload.slice(4..)).map_err(|e| Error::from(e).at(Some(stream_id)))?;
     Ok((stream_id, headers))
 }
 

@@ -31,7 +31,11 @@ impl SynReply {
     pub const FLAG_FIN: u8 = 0x01;
 
     pub fn new(stream_id: StreamId, headers: HeaderBlock) -> Self {
-        Self { stream_id, flags: 0, headers }
+        Self {
+            stream_id,
+            flags: 0,
+            headers,
+        }
     }
 
     pub fn stream_id(&self) -> StreamId {
@@ -66,7 +70,11 @@ impl SynReply {
 
     pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
         let (stream_id, headers) = stream_block::load(payload)?;
-        Ok(Self { stream_id, flags, headers })
+        Ok(Self {
+            stream_id,
+            flags,
+            headers,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

@@ -127,9 +127,16 @@ impl SynStream {
         let associated_stream_id = StreamId::new(be_u32(&payload, 4));
         let priority = payload[8] >> 5;
         let slot = payload[9];
-        let headers =
-            HeaderBlock::decode(payload.slice(FIXED_LEN..)).map_err(|e| Error::from(e).at(Some(stream_id)))?;
-        Ok(Self { stream_id, associated_stream_id, priority, slot, flags, headers })
+        let headers = HeaderBlock::decode(payload.slice(FIXED_LEN..))
+            .map_err(|e| Error::from(e).at(Some(stream_id)))?;
+        Ok(Self {
+            stream_id,
+            associated_stream_id,
+            priority,
+            slot,
+            flags,
+            headers,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

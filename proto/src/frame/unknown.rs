@@ -15,7 +15,11 @@ pub struct Unknown {
 
 impl Unknown {
     pub fn new(frame_type: FrameType, flags: u8, payload: Bytes) -> Self {
-        Self { frame_type, flags, payload }
+        Self {
+            frame_type,
+            flags,
+            payload,
+        }
     }
 
     pub fn frame_type(&self) -> FrameType {

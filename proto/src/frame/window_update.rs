@@ -32,8 +32,15 @@ pub struct WindowUpdate {
 impl WindowUpdate {
     /// `stream_id` 0 updates the session window. `delta` must be 1..=2^31-1.
     pub fn new(stream_id: StreamId, delta: u32) -> Self {
-        debug_assert!((1..=MAX_WINDOW).contains(&delta), "window delta out of range");
-        Self { stream_id, delta: delta & MAX_WINDOW, flags: 0 }
+        debug_assert!(
+            (1..=MAX_WINDOW).contains(&delta),
+            "window delta out of range"
+        );
+        Self {
+            stream_id,
+            delta: delta & MAX_WINDOW,
+            flags: 0,
+        }
     }
 
     pub fn stream_id(&self) -> StreamId {
@@ -63,7 +70,11 @@ impl WindowUpdate {
             let at = (!stream_id.is_zero()).then_some(stream_id);
             return Err(Error::new(ErrorKind::ZeroWindowDelta).at(at));
         }
-        Ok(Self { stream_id, delta, flags })
+        Ok(Self {
+            stream_id,
+            delta,
+            flags,
+        })
     }
 
     pub(super) fn payload_len(&self) -> usize {

@@ -1,0 +1,241 @@
+//! The HTTP mapping's rules on header blocks ([spec](../../spec/PROTOCOL.md#http-mapping)):
+//! which pseudo-headers a request and a response carry, which headers no block
+//! may carry, and how `content-length` binds a body.
+
+use crate::HeaderBlock;
+use crate::codes::RstCode;
+
+pub const METHOD: &str = ":method";
+pub const PATH: &str = ":path";
+pub const VERSION: &str = ":version";
+pub const HOST: &str = ":host";
+pub const SCHEME: &str = ":scheme";
+pub const STATUS: &str = ":status";
+
+/// Every request carries all of these exactly once.
+pub const REQUEST_PSEUDO_HEADERS: [&str; 5] = [METHOD, PATH, VERSION, HOST, SCHEME];
+
+/// The values `:version` may take in a request.
+pub const REQUEST_VERSIONS: [&str; 3] = ["HTTP/1.0", "HTTP/1.1", "HTTP/2"];
+
+/// Connection-level headers: meaningless across the router, so no block may carry them.
+/// `te` is allowed only as `te: trailers`.
+pub const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+];
+
+/// What a valid request head says about its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub is_head: bool,
+    pub content_length: Option<u64>,
+}
+
+/// What a valid response head says about its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseInfo {
+    pub status: u16,
+    pub content_length: Option<u64>,
+}
+
+/// Checks a SYN_STREAM's block; an error is a stream error with that code.
+pub fn check_request(block: &HeaderBlock) -> Result<RequestInfo, RstCode> {
+    for name in REQUEST_PSEUDO_HEADERS {
+        match block.get(name) {
+            Some(v) if !v.is_empty() && !v.contains(&0) => {}
+            _ => return Err(RstCode::PROTOCOL_ERROR),
+        }
+    }
+    let path = &block.get(PATH).expect("checked above")[..];
+    if !(path.starts_with(b"/") || path == b"*") {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
+    let scheme = &block.get(SCHEME).expect("checked above")[..];
+    if scheme != b"http" && scheme != b"https" {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
+    let version = &block.get(VERSION).expect("checked above")[..];
+    if !REQUEST_VERSIONS.iter().any(|v| v.as_bytes() == version) {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
+    check_regular_headers(block)?;
+    Ok(RequestInfo {
+        is_head: &block.get(METHOD).expect("checked above")[..] == b"HEAD",
+        content_length: content_length(block)?,
+    })
+}
+
+/// Checks a SYN_REPLY's block; an error is a stream error with that code.
+pub fn check_response(block: &HeaderBlock) -> Result<ResponseInfo, RstCode> {
+    let status = block
+        .get(STATUS)
+        .and_then(|v| parse_status(v))
+        .ok_or(RstCode::PROTOCOL_ERROR)?;
+    check_regular_headers(block)?;
+    Ok(ResponseInfo {
+        status,
+        content_length: content_length(block)?,
+    })
+}
+
+/// Checks a HEADERS block (trailers): no pseudo-headers, no hop-by-hop headers.
+pub fn check_trailers(block: &HeaderBlock) -> Result<(), RstCode> {
+    if block.iter().any(|(name, _)| name.starts_with(b":")) {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
+    check_regular_headers(block)
+}
+
+/// Whether a response with this status to this request has no body, whatever
+/// its `content-length` says.
+pub fn is_bodiless(request_is_head: bool, status: u16) -> bool {
+    request_is_head || status == 204 || status == 304
+}
+
+/// `:status` is a 3-digit final code, optionally followed by a space and a reason phrase.
+fn parse_status(value: &[u8]) -> Option<u16> {
+    let code = value.get(..3)?;
+    if !code.iter().all(u8::is_ascii_digit) || !(value.len() == 3 || value[3] == b' ') {
+        return None;
+    }
+    let code = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    (200..=599).contains(&code).then_some(code)
+}
+
+fn check_regular_headers(block: &HeaderBlock) -> Result<(), RstCode> {
+    for (name, value) in block.iter() {
+        let forbidden = HOP_BY_HOP.iter().any(|h| h.as_bytes() == &name[..]);
+        if forbidden && !(&name[..] == b"te" && &value[..] == b"trailers") {
+            return Err(RstCode::PROTOCOL_ERROR);
+        }
+    }
+    Ok(())
+}
+
+fn content_length(block: &HeaderBlock) -> Result<Option<u64>, RstCode> {
+    let Some(value) = block.get("content-length") else {
+        return Ok(None);
+    };
+    let digits = std::str::from_utf8(value).map_err(|_| RstCode::PROTOCOL_ERROR)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
+    digits
+        .parse()
+        .map(Some)
+        .map_err(|_| RstCode::PROTOCOL_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(pairs: &[(&'static str, &'static str)]) -> HeaderBlock {
+        HeaderBlock::from_pairs(pairs.iter().copied()).unwrap()
+    }
+
+    fn get() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (":method", "GET"),
+            (":path", "/"),
+            (":version", "HTTP/1.1"),
+            (":host", "example.com"),
+            (":scheme", "http"),
+        ]
+    }
+
+    #[test]
+    fn request_needs_every_pseudo_header() {
+        assert!(check_request(&block(&get())).is_ok());
+        for skip in 0..5 {
+            let mut pairs = get();
+            pairs.remove(skip);
+            assert_eq!(
+                check_request(&block(&pairs)),
+                Err(RstCode::PROTOCOL_ERROR),
+                "without {skip}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_rejects_hop_by_hop_but_allows_te_trailers() {
+        let mut pairs = get();
+        pairs.push(("te", "trailers"));
+        assert!(check_request(&block(&pairs)).is_ok());
+        for h in HOP_BY_HOP {
+            let mut pairs = get();
+            pairs.push((h, "x"));
+            assert_eq!(
+                check_request(&block(&pairs)),
+                Err(RstCode::PROTOCOL_ERROR),
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_rejects_bad_path_scheme_version() {
+        for (name, bad) in [
+            (":path", "relative"),
+            (":scheme", "ftp"),
+            (":version", "HTTP/9"),
+        ] {
+            let pairs: Vec<_> = get()
+                .into_iter()
+                .map(|(n, v)| if n == name { (n, bad) } else { (n, v) })
+                .collect();
+            assert_eq!(
+                check_request(&block(&pairs)),
+                Err(RstCode::PROTOCOL_ERROR),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_forms() {
+        assert_eq!(parse_status(b"200"), Some(200));
+        assert_eq!(parse_status(b"404 Not Found"), Some(404));
+        for bad in [
+            &b"20"[..],
+            b"2000",
+            b"abc",
+            b"100",
+            b"101",
+            b"600",
+            b"200OK",
+        ] {
+            assert_eq!(
+                parse_status(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_must_be_digits() {
+        let ok = block(&[(":status", "200"), ("content-length", "12")]);
+        assert_eq!(check_response(&ok).unwrap().content_length, Some(12));
+        for bad in ["", "-1", "1 2", "0x10", "99999999999999999999999"] {
+            let b = block(&[(":status", "200"), ("content-length", bad)]);
+            assert_eq!(check_response(&b), Err(RstCode::PROTOCOL_ERROR), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trailers_carry_no_pseudo_headers() {
+        assert!(check_trailers(&block(&[("x-trailer", "done")])).is_ok());
+        assert_eq!(
+            check_trailers(&block(&[(":status", "200")])),
+            Err(RstCode::PROTOCOL_ERROR)
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! Spec sections: #streams, #stream-ids, #stream-states, #stream-request, #stream-response,
+//! #stream-reset, #stream-closed, #capacity, #http-request, #http-response.
+
+mod pair;
+
+use bytes::Bytes;
+use pair::{Dir, Pair, block, body_of, request, response};
+use zroute_proto::frame::{Data, Frame, Headers, RstStream, SynReply, SynStream};
+use zroute_proto::session::{
+    CommandError, Event, ResetOrigin, RouterConfig, StreamState, WorkerConfig,
+};
+use zroute_proto::{RstCode, StreamId};
+
+fn id(n: u32) -> StreamId {
+    StreamId::new(n)
+}
+
+/// spec: #stream-request, #stream-response, #stream-states — a GET and its streamed answer.
+#[test]
+fn get_with_streamed_response() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/hello", &[]), true)
+        .unwrap();
+    assert_eq!(sid, id(1));
+    assert_eq!(
+        pair.router().stream_state(sid),
+        Some(StreamState::HalfClosedLocal)
+    );
+    pair.drive();
+    let events = pair.take_worker_events();
+    let [
+        Event::Request {
+            id: got,
+            headers,
+            fin: true,
+        },
+    ] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*got, sid);
+    assert_eq!(headers.get(":path").unwrap(), "/hello");
+    assert_eq!(
+        pair.worker.stream_state(sid),
+        Some(StreamState::HalfClosedRemote)
+    );
+
+    pair.worker
+        .reply(sid, response(200, &[("content-type", "text/plain")]), false)
+        .unwrap();
+    pair.worker
+        .send_data(sid, Bytes::from_static(b"Hello "), false)
+        .unwrap();
+    pair.worker
+        .send_data(sid, Bytes::from_static(b"world"), true)
+        .unwrap();
+    assert_eq!(
+        pair.worker.open_streams(),
+        0,
+        "both sides finished: the worker forgets the stream"
+    );
+    pair.drive();
+    let events = pair.take_router_events();
+    assert!(
+        matches!(&events[0], Event::Response { fin: false, headers, .. } if headers.get(":status").unwrap() == "200")
+    );
+    assert_eq!(body_of(&events, sid), (b"Hello world".to_vec(), true));
+    assert_eq!(pair.router().open_streams(), 0);
+}
+
+/// spec: #stream-ids — ids are odd and increasing.
+#[test]
+fn stream_ids_are_odd_and_increasing() {
+    let mut pair = Pair::established();
+    let ids: Vec<u32> = (0..4)
+        .map(|_| {
+            pair.router()
+                .open_stream(request("GET", "/", &[]), true)
+                .unwrap()
+                .get()
+        })
+        .collect();
+    assert_eq!(ids, [1, 3, 5, 7]);
+}
+
+/// spec: #stream-ids — a SYN_STREAM whose id does not increase is a session error.
+#[test]
+fn reused_stream_id_is_a_session_error() {
+    let mut pair = Pair::established();
+    pair.router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(SynStream::new(id(1), request("GET", "/", &[]))).to_bytes(),
+    );
+    pair.drive();
+    assert!(pair.worker.is_closed());
+    assert!(pair.sent(Dir::ToRouter).any(|f| matches!(f, Frame::GoAway(g) if g.status() == zroute_proto::GoAwayStatus::PROTOCOL_ERROR)));
+}
+
+/// spec: #stream-ids — workers never open streams: the router resets a worker's SYN_STREAM.
+#[test]
+fn worker_syn_stream_is_reset() {
+    let mut pair = Pair::established();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(SynStream::new(id(2), request("GET", "/", &[]))).to_bytes(),
+    );
+    pair.drive();
+    assert!(pair.sent(Dir::ToWorker).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == id(2) && r.code() == RstCode::PROTOCOL_ERROR)));
+    assert!(!pair.router().is_closed());
+}
+
+/// spec: #stream-request — a POST body and request trailers reach the worker.
+#[test]
+fn upload_with_request_trailers() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("POST", "/echo", &[("content-length", "6")]), false)
+        .unwrap();
+    pair.router()
+        .send_data(sid, Bytes::from_static(b"abc"), false)
+        .unwrap();
+    pair.router()
+        .send_data(sid, Bytes::from_static(b"def"), false)
+        .unwrap();
+    pair.router()
+        .send_trailers(sid, block(&[("x-checksum", "1")]))
+        .unwrap();
+    pair.drive();
+    let events = pair.take_worker_events();
+    assert_eq!(body_of(&events, sid), (b"abcdef".to_vec(), false));
+    assert!(
+        matches!(events.last(), Some(Event::Trailers { headers, .. }) if headers.get("x-checksum").unwrap() == "1")
+    );
+    assert_eq!(
+        pair.worker.stream_state(sid),
+        Some(StreamState::HalfClosedRemote)
+    );
+}
+
+/// spec: #stream-response — response trailers travel as HEADERS with FIN.
+#[test]
+fn response_trailers() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/trailers", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker.reply(sid, response(200, &[]), false).unwrap();
+    pair.worker
+        .send_data(sid, Bytes::from_static(b"ok"), false)
+        .unwrap();
+    pair.worker
+        .send_trailers(sid, block(&[("x-trailer", "done")]))
+        .unwrap();
+    pair.drive();
+    let sent_trailers = pair.sent(Dir::ToRouter).find_map(|f| match f {
+        Frame::Headers(h) => Some(h.clone()),
+        _ => None,
+    });
+    assert!(sent_trailers.unwrap().is_fin());
+    let events = pair.take_router_events();
+    assert!(
+        matches!(events.last(), Some(Event::Trailers { headers, .. }) if headers.get("x-trailer").unwrap() == "done")
+    );
+    assert_eq!(pair.router().open_streams(), 0);
+}
+
+/// spec: #stream-reset — a client gone becomes CANCEL; the worker hears it and never answers an RST with an RST.
+#[test]
+fn router_cancel_reaches_worker() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/slow", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.take_worker_events();
+    pair.router().reset(sid, RstCode::CANCEL);
+    pair.drive();
+    assert_eq!(
+        pair.take_worker_events(),
+        [Event::Reset {
+            id: sid,
+            code: RstCode::CANCEL,
+            origin: ResetOrigin::Peer
+        }]
+    );
+    // A late reply races the RST: the router ignores it, and nobody sends another RST.
+    assert_eq!(
+        pair.worker.reply(sid, response(200, &[]), true),
+        Err(CommandError::UnknownStream)
+    );
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(RstStream::new(sid, RstCode::CANCEL)).to_bytes(),
+    );
+    pair.drive();
+    let rsts = pair
+        .wire
+        .iter()
+        .filter(|(_, _, f)| matches!(f, Frame::RstStream(_)))
+        .count();
+    assert_eq!(rsts, 1, "only the router's CANCEL");
+}
+
+/// spec: #stream-closed — frames on a closed stream are ignored; on a never-opened one they get INVALID_STREAM.
+#[test]
+fn closed_versus_never_opened() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker.reply(sid, response(204, &[]), true).unwrap();
+    pair.drive();
+    pair.take_router_events();
+    pair.clear_wire();
+
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(Data::new(sid, Bytes::from_static(b"late"))).to_bytes(),
+    );
+    pair.drive();
+    assert!(
+        pair.sent(Dir::ToWorker)
+            .all(|f| !matches!(f, Frame::RstStream(_))),
+        "closed stream: ignored"
+    );
+
+    let mut reply = SynReply::new(id(99), response(200, &[]));
+    reply.set_fin(true);
+    pair.inject(Dir::ToRouter, Frame::from(reply).to_bytes());
+    pair.drive();
+    assert!(pair.sent(Dir::ToWorker).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == id(99) && r.code() == RstCode::INVALID_STREAM)));
+    assert!(!pair.router().is_closed());
+}
+
+/// spec: #capacity — the router stays within the worker's capacity; a worker refuses what exceeds it.
+#[test]
+fn capacity_and_refused_stream() {
+    let mut config = WorkerConfig::new("w");
+    config.max_concurrent_streams = 2;
+    let mut pair = Pair::established_with(config, RouterConfig::default());
+    pair.router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    assert!(!pair.router().can_open_stream());
+    assert_eq!(
+        pair.router().open_stream(request("GET", "/", &[]), true),
+        Err(CommandError::AtCapacity)
+    );
+    pair.drive();
+    // A router that ignored the capacity would send this one:
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(SynStream::new(id(5), request("GET", "/", &[]))).to_bytes(),
+    );
+    pair.drive();
+    assert!(pair.sent(Dir::ToRouter).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == id(5) && r.code() == RstCode::REFUSED_STREAM)));
+}
+
+/// spec: #capacity — SETTINGS MAX_CONCURRENT_STREAMS changes the capacity at runtime.
+#[test]
+fn capacity_changes_at_runtime() {
+    let mut pair = Pair::established();
+    pair.worker.set_capacity(0).unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.take_router_events(),
+        [Event::CapacityChanged { capacity: 0 }]
+    );
+    assert!(!pair.router().can_open_stream());
+    pair.worker.set_capacity(3).unwrap();
+    pair.drive();
+    assert!(pair.router().can_open_stream());
+}
+
+/// spec: #http-response — a SYN_REPLY without :status resets the stream, and the session lives on.
+#[test]
+fn reply_without_status_is_reset() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(SynReply::new(sid, block(&[(":version", "HTTP/1.1")]))).to_bytes(),
+    );
+    pair.drive();
+    assert_eq!(
+        pair.take_router_events(),
+        [Event::Reset {
+            id: sid,
+            code: RstCode::PROTOCOL_ERROR,
+            origin: ResetOrigin::Local
+        }]
+    );
+    assert!(
+        pair.sent(Dir::ToWorker)
+            .any(|f| matches!(f, Frame::RstStream(r) if r.code() == RstCode::PROTOCOL_ERROR))
+    );
+    assert!(pair.router().can_open_stream());
+}
+
+/// spec: #stream-response — ordering errors: DATA before SYN_REPLY, a second SYN_REPLY, HEADERS without FIN, DATA after FIN.
+#[test]
+fn response_ordering_errors() {
+    let cases: [(&str, fn(StreamId) -> Vec<Frame>, RstCode); 4] = [
+        (
+            "data before reply",
+            |s| vec![Data::new(s, Bytes::from_static(b"x")).into()],
+            RstCode::PROTOCOL_ERROR,
+        ),
+        (
+            "second reply",
+            |s| {
+                vec![
+                    SynReply::new(s, response(200, &[])).into(),
+                    SynReply::new(s, response(200, &[])).into(),
+                ]
+            },
+            RstCode::STREAM_IN_USE,
+        ),
+        (
+            "headers without fin",
+            |s| {
+                let mut h = Headers::trailers(s, block(&[("x", "1")]));
+                h.set_fin(false);
+                vec![SynReply::new(s, response(200, &[])).into(), h.into()]
+            },
+            RstCode::PROTOCOL_ERROR,
+        ),
+        (
+            "data after fin",
+            |s| {
+                let mut d = Data::new(s, Bytes::new());
+                d.set_fin(true);
+                vec![
+                    SynReply::new(s, response(200, &[])).into(),
+                    d.into(),
+                    Data::new(s, Bytes::from_static(b"x")).into(),
+                ]
+            },
+            RstCode::STREAM_ALREADY_CLOSED,
+        ),
+    ];
+    for (name, frames, code) in cases {
+        let mut pair = Pair::established();
+        // Keep the request open so the stream is still active after the worker's FIN.
+        let sid = pair
+            .router()
+            .open_stream(request("POST", "/", &[]), false)
+            .unwrap();
+        pair.drive();
+        pair.clear_wire();
+        for f in frames(sid) {
+            pair.inject(Dir::ToRouter, f.to_bytes());
+        }
+        pair.drive();
+        let rst = pair.sent(Dir::ToWorker).find_map(|f| match f {
+            Frame::RstStream(r) => Some(r.code()),
+            _ => None,
+        });
+        assert_eq!(rst, Some(code), "{name}");
+        assert!(!pair.router().is_closed(), "{name}: the session survives");
+    }
+}
+
+/// spec: #http-response — content-length binds the body; a mismatch resets the stream.
+#[test]
+fn content_length_mismatch_is_reset() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(SynReply::new(
+            sid,
+            response(200, &[("content-length", "5")]),
+        ))
+        .to_bytes(),
+    );
+    let mut data = Data::new(sid, Bytes::from_static(b"abc"));
+    data.set_fin(true);
+    pair.inject(Dir::ToRouter, Frame::from(data).to_bytes());
+    pair.drive();
+    let events = pair.take_router_events();
+    assert!(
+        matches!(
+            events.last(),
+            Some(Event::Reset {
+                code: RstCode::PROTOCOL_ERROR,
+                origin: ResetOrigin::Local,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+    // The worker's own session refuses to send such a body.
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker
+        .reply(sid, response(200, &[("content-length", "5")]), false)
+        .unwrap();
+    assert_eq!(
+        pair.worker.send_data(sid, Bytes::from_static(b"abc"), true),
+        Err(CommandError::InvalidMessage)
+    );
+}
+
+/// spec: #http-response — HEAD responses may declare a length and carry no body.
+#[test]
+fn head_response_keeps_content_length() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("HEAD", "/large", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker
+        .reply(sid, response(200, &[("content-length", "1048576")]), true)
+        .unwrap();
+    pair.drive();
+    assert!(matches!(
+        pair.take_router_events()[..],
+        [Event::Response { fin: true, .. }]
+    ));
+}
+
+/// spec: #http-request — a request breaking the mapping rules is reset, not delivered.
+#[test]
+fn bad_request_heads_are_reset() {
+    let mut pair = Pair::established();
+    for (n, bad) in [block(&[(":method", "GET"), (":path", "/")]), {
+        let mut r = request("GET", "/", &[]);
+        r.insert("transfer-encoding", "chunked").unwrap();
+        r
+    }]
+    .into_iter()
+    .enumerate()
+    {
+        let sid = id(101 + 2 * n as u32);
+        pair.inject(
+            Dir::ToWorker,
+            Frame::from(SynStream::new(sid, bad)).to_bytes(),
+        );
+        pair.drive();
+        assert!(
+            pair.sent(Dir::ToRouter).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == sid && r.code() == RstCode::PROTOCOL_ERROR)),
+            "case {n}"
+        );
+    }
+    assert!(
+        pair.take_worker_events()
+            .iter()
+            .all(|e| !matches!(e, Event::Request { .. }))
+    );
+}
