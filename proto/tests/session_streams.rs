@@ -319,7 +319,8 @@ fn reply_without_status_is_reset() {
 /// spec: #stream-response — ordering errors: DATA before SYN_REPLY, a second SYN_REPLY, HEADERS without FIN, DATA after FIN.
 #[test]
 fn response_ordering_errors() {
-    let cases: [(&str, fn(StreamId) -> Vec<Frame>, RstCode); 4] = [
+    type Case = (&'static str, fn(StreamId) -> Vec<Frame>, RstCode);
+    let cases: [Case; 4] = [
         (
             "data before reply",
             |s| vec![Data::new(s, Bytes::from_static(b"x")).into()],

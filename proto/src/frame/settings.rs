@@ -87,7 +87,7 @@ impl Settings {
             return Err(Error::new(ErrorKind::BadPayloadSize));
         }
         let count = be_u32(&payload, 0) as usize;
-        if (payload.len() - 4) / 8 != count || (payload.len() - 4) % 8 != 0 {
+        if count.checked_mul(8).and_then(|n| n.checked_add(4)) != Some(payload.len()) {
             return Err(Error::new(ErrorKind::BadPayloadSize));
         }
         let entries = payload[4..]

@@ -630,14 +630,14 @@ impl Session {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Frame> {
         let frame = self.transmit.pop_front()?;
-        if let Frame::Ping(p) = &frame {
-            if p.id() % 2 == self.own_ping_parity() {
-                self.ping_queued = false;
-                if let Some((id, sent)) = &mut self.outstanding_ping {
-                    if *id == p.id() {
-                        *sent = now;
-                    }
-                }
+        if let Frame::Ping(p) = &frame
+            && p.id() % 2 == self.own_ping_parity()
+        {
+            self.ping_queued = false;
+            if let Some((id, sent)) = &mut self.outstanding_ping
+                && *id == p.id()
+            {
+                *sent = now;
             }
         }
         self.last_send = now;
@@ -914,13 +914,13 @@ impl Session {
         if f.id() % 2 != self.own_ping_parity() {
             return self.queue(Ping::new(f.id()));
         }
-        if let Some((id, sent)) = self.outstanding_ping {
-            if id == f.id() {
-                self.outstanding_ping = None;
-                self.events.push_back(Event::Pong {
-                    rtt: now.saturating_duration_since(sent),
-                });
-            }
+        if let Some((id, sent)) = self.outstanding_ping
+            && id == f.id()
+        {
+            self.outstanding_ping = None;
+            self.events.push_back(Event::Pong {
+                rtt: now.saturating_duration_since(sent),
+            });
         }
         // A PING of our parity that we never sent is ignored, which stops loops.
     }

@@ -118,11 +118,11 @@ impl Pair {
             busy = true;
             self.worker.handle_timeout(self.now);
         }
-        if let Some(router) = &mut self.router {
-            if router.poll_timeout().is_some_and(|t| t <= self.now) {
-                busy = true;
-                router.handle_timeout(self.now);
-            }
+        if let Some(router) = &mut self.router
+            && router.poll_timeout().is_some_and(|t| t <= self.now)
+        {
+            busy = true;
+            router.handle_timeout(self.now);
         }
         self.collect_events();
         busy | self.flush()
@@ -381,11 +381,10 @@ pub fn body_of(events: &[Event], id: StreamId) -> (Vec<u8>, bool) {
             data,
             fin: f,
         } = e
+            && *i == id
         {
-            if *i == id {
-                body.extend_from_slice(data);
-                fin |= f;
-            }
+            body.extend_from_slice(data);
+            fin |= f;
         }
     }
     (body, fin)
