@@ -86,14 +86,9 @@ fn handshake_times_out_without_welcome() {
 }
 
 fn rejected(hello: Hello) -> GoAwayStatus {
-    Session::accept(
-        &RouterConfig::default(),
-        hello,
-        "s",
-        std::time::Instant::now(),
-    )
-    .unwrap_err()
-    .status
+    Session::accept(&RouterConfig::default(), hello, "s", epoch())
+        .unwrap_err()
+        .status
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> HeaderBlock {
@@ -142,7 +137,7 @@ fn newer_worker_gets_version_one() {
         &RouterConfig::default(),
         Hello::new(9, 1, 1, attrs(&[("id", "w")])),
         "s",
-        std::time::Instant::now(),
+        epoch(),
     )
     .unwrap();
     assert_eq!(session.welcome().unwrap().version(), 1);
@@ -269,12 +264,18 @@ fn bad_welcome_fails_handshake() {
 /// spec: #handshake — a worker config that cannot make a valid HELLO is refused up front.
 #[test]
 fn invalid_worker_config_is_refused() {
-    let now = std::time::Instant::now();
+    let now = epoch();
     assert!(Session::worker(&WorkerConfig::new(""), now).is_err());
     assert!(Session::worker(&WorkerConfig::new("has space"), now).is_err());
     let mut zero = WorkerConfig::new("w");
     zero.max_concurrent_streams = 0;
     assert!(Session::worker(&zero, now).is_err());
+}
+
+/// Any fixed instant will do: these tests never read the clock again.
+fn epoch() -> std::time::Instant {
+    #[allow(clippy::disallowed_methods, reason = "one fixed starting instant")]
+    std::time::Instant::now()
 }
 
 trait IntoId {

@@ -56,6 +56,10 @@ const DRIVE_LIMIT: usize = 100_000;
 impl Pair {
     /// A worker with `worker_config`, handshake not yet run.
     pub fn new(worker_config: WorkerConfig, router_config: RouterConfig) -> Self {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the virtual clock starts from one real instant"
+        )]
         let now = Instant::now();
         Self {
             now,
