@@ -270,6 +270,9 @@ fn invalid_worker_config_is_refused() {
     let mut zero = WorkerConfig::new("w");
     zero.max_concurrent_streams = 0;
     assert!(Session::worker(&zero, now).is_err());
+    let mut label_clash = WorkerConfig::new("w");
+    label_clash.labels = vec![("id".into(), "other".into())];
+    assert!(Session::worker(&label_clash, now).is_err());
 }
 
 /// Any fixed instant will do: these tests never read the clock again.

@@ -30,6 +30,9 @@ use crate::frame::{
 use crate::routing::Route;
 use crate::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION, RstCode, SettingId, StreamId, http};
 
+/// HELLO attribute names with a meaning of their own; labels may not use them.
+const RESERVED_ATTRIBUTES: [&str; 3] = ["id", "route", "feature"];
+
 /// Which end of the session this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -162,10 +165,11 @@ impl Session {
         let valid = add("id", &config.id).is_ok()
             && config.routes.iter().all(|r| add("route", r).is_ok())
             && config.features.iter().all(|f| add("feature", f).is_ok())
-            && config
-                .labels
-                .iter()
-                .all(|(k, v)| !k.starts_with(':') && add(k, v).is_ok());
+            && config.labels.iter().all(|(k, v)| {
+                !k.starts_with(':')
+                    && !RESERVED_ATTRIBUTES.contains(&k.as_str())
+                    && add(k, v).is_ok()
+            });
         if !valid || !is_valid_worker_id(config.id.as_bytes()) || config.max_concurrent_streams == 0
         {
             return Err(CommandError::InvalidMessage);
