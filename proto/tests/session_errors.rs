@@ -238,3 +238,26 @@ proptest! {
         }
     }
 }
+
+/// spec: #stream-closed, #frame-decoding — a malformed frame on a closed stream is dropped: no RST for a closed stream.
+#[test]
+fn malformed_frame_on_closed_stream_is_ignored() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker
+        .reply(sid, pair::response(204, &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.clear_wire();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(Data::new(sid, Bytes::from(vec![0u8; 65_537]))).to_bytes(),
+    );
+    pair.drive();
+    assert!(rst_sent(&pair, Dir::ToWorker).is_none());
+    assert!(!pair.router().is_closed());
+}

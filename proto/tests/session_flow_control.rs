@@ -352,3 +352,76 @@ fn ignored_data_is_credited() {
             .any(|f| matches!(f, Frame::WindowUpdate(w) if w.stream_id().is_zero()))
     );
 }
+
+/// spec: #flow-control-updates — a WINDOW_UPDATE for a direction we already ended is ignored, even one that would overflow.
+#[test]
+fn window_update_after_our_fin_is_ignored() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("POST", "/", &[]), false)
+        .unwrap();
+    pair.router()
+        .send_data(sid, Bytes::from_static(b"x"), true)
+        .unwrap();
+    pair.drive();
+    pair.clear_wire();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(WindowUpdate::new(sid, 0x7fff_ffff)).to_bytes(),
+    );
+    pair.drive();
+    assert_eq!(
+        pair.sent(Dir::ToWorker).count(),
+        0,
+        "no RST for an update on an ended direction"
+    );
+    assert_eq!(pair.router().open_streams(), 1);
+}
+
+/// spec: #flow-control-settings — SETTINGS that push an open stream past 2^31-1 is a session error.
+#[test]
+fn settings_overflow_is_a_session_error() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker.reply(sid, response(200, &[]), false).unwrap();
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(WindowUpdate::new(sid, 0x7fff_ffff - 65_536)).to_bytes(),
+    );
+    let mut settings = Settings::new();
+    settings.push(SettingId::INITIAL_WINDOW_SIZE, 65_537);
+    pair.inject(Dir::ToWorker, Frame::from(settings).to_bytes());
+    pair.drive();
+    assert_eq!(
+        pair.worker.close_reason(),
+        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+    );
+}
+
+/// spec: #flow-control-windows, #frame-size — an oversized DATA still counts against the session
+/// window; overrunning it is a session error, which outranks the stream error.
+#[test]
+fn oversized_data_counts_against_the_session() {
+    let mut config = WorkerConfig::new("w");
+    config.session_window = 65_536;
+    let mut pair = Pair::established_with(config, RouterConfig::default());
+    let sid = pair
+        .router()
+        .open_stream(request("POST", "/", &[]), false)
+        .unwrap();
+    pair.drive();
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(Data::new(sid, Bytes::from(vec![0u8; 65_537]))).to_bytes(),
+    );
+    pair.drive();
+    assert_eq!(
+        pair.worker.close_reason(),
+        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+    );
+}

@@ -165,9 +165,9 @@ fn refused_hello_closes_worker_session() {
     );
 }
 
-/// spec: #handshake — frames other than WELCOME or GOAWAY are ignored during the handshake.
+/// spec: #handshake — any frame other than WELCOME or GOAWAY fails the handshake, unanswered.
 #[test]
-fn worker_ignores_other_frames_before_welcome() {
+fn other_frames_before_welcome_fail_the_handshake() {
     let mut pair = Pair::new(WorkerConfig::new("w1"), RouterConfig::default());
     pair.router_down = true;
     pair.drive();
@@ -176,7 +176,10 @@ fn worker_ignores_other_frames_before_welcome() {
         Frame::from(zroute_proto::frame::Ping::new(1)).to_bytes(),
     );
     pair.drive();
-    assert!(!pair.worker.is_closed());
+    assert_eq!(
+        pair.worker.close_reason(),
+        Some(CloseReason::HandshakeFailed)
+    );
     assert_eq!(
         pair.sent(Dir::ToRouter).count(),
         1,
@@ -257,7 +260,12 @@ fn bad_welcome_fails_handshake() {
     pair.drive();
     assert_eq!(
         pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        Some(CloseReason::HandshakeFailed)
+    );
+    let goaway = pair.sent(Dir::ToRouter).nth(1);
+    assert!(
+        matches!(goaway, Some(Frame::GoAway(g)) if g.status() == GoAwayStatus::PROTOCOL_ERROR),
+        "the worker tells the router to forget the session: {goaway:?}"
     );
 }
 

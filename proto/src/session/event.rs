@@ -80,6 +80,8 @@ pub enum CloseReason {
     TimedOut,
     /// No WELCOME arrived within the handshake timeout.
     HandshakeTimedOut,
+    /// Something other than a valid WELCOME or a GOAWAY answered HELLO.
+    HandshakeFailed,
     /// The peer broke the protocol; we sent GOAWAY with this status.
     LocalError(GoAwayStatus),
     /// The peer ended the session with this GOAWAY status (a refused HELLO,

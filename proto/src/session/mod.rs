@@ -14,12 +14,14 @@ mod config;
 mod event;
 mod flow;
 mod stream;
+mod unknown_peer;
 
 pub use backoff::Backoff;
 pub use config::{RouterConfig, WorkerConfig};
 pub use event::{CloseReason, Event, ResetOrigin};
 pub use flow::DEFAULT_WINDOW;
 pub use stream::StreamState;
+pub use unknown_peer::UnknownPeer;
 
 use self::flow::{RecvWindow, SendWindow};
 use self::stream::Stream;
@@ -371,12 +373,31 @@ impl Session {
             // Spec: zero-length parts are ignored (REQ-style envelopes).
             return;
         }
-        match Frame::decode(part) {
-            Ok(frame) => self.handle_frame(now, frame),
-            Err(e) => match e.reaction() {
-                Reaction::Stream(id, code) => self.stream_error(id, code),
-                Reaction::Session(status) => self.session_error(status),
-            },
+        let data_len = (part[0] & 0x80 == 0).then(|| part.len().saturating_sub(8));
+        let error = match Frame::decode(part) {
+            Ok(frame) => return self.handle_frame(now, frame),
+            Err(e) => e,
+        };
+        if let State::Handshake { .. } = self.state {
+            // Spec #handshake: anything but a valid WELCOME or a GOAWAY fails it.
+            return self.fail_handshake(error.frame_type() == Some(crate::FrameType::WELCOME));
+        }
+        match error.reaction() {
+            Reaction::Session(status) => self.session_error(status),
+            Reaction::Stream(id, code) => {
+                // Spec #flow-control-windows: every DATA payload counts against the
+                // session window, accepted or not; a session error outranks a stream error.
+                if let Some(len) = data_len {
+                    if !self.session_recv.receive(len) {
+                        return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+                    }
+                    self.release_session(len);
+                }
+                // Spec #stream-closed: never an RST_STREAM for a closed stream.
+                if !matches!(self.lookup(id), Lookup::Closed) {
+                    self.stream_error(id, code);
+                }
+            }
         }
     }
 
@@ -460,7 +481,7 @@ impl Session {
             return Err(CommandError::InvalidMessage);
         }
         self.highest_stream = id;
-        let mut stream = Stream::new(id, self.peer_initial_window, self.local_initial_window);
+        let mut stream = Stream::new(self.peer_initial_window, self.local_initial_window);
         stream.is_head = info.is_head;
         stream.send_body.expected = info.content_length;
         stream.local_fin = fin;
@@ -682,7 +703,7 @@ impl Session {
                     && w.heartbeat_liveness() >= 1
                     && w.initial_window_size() >= 1;
                 if !ok {
-                    return self.session_error(GoAwayStatus::PROTOCOL_ERROR);
+                    return self.fail_handshake(true);
                 }
                 self.state = State::Established;
                 self.heartbeat = Some(Heartbeat {
@@ -695,10 +716,18 @@ impl Session {
                 self.grow_session_window();
                 self.events.push_back(Event::Established);
             }
-            Frame::GoAway(g) => self.close(CloseReason::PeerGoAway(g.status())),
-            // Spec: until WELCOME, a worker ignores everything else.
-            _ => {}
+            Frame::GoAway(g) => self.close(CloseReason::PeerGoAway(g.status().effective())),
+            _ => self.fail_handshake(false),
         }
+    }
+
+    /// Spec #handshake: the worker gives this socket up; an invalid WELCOME is
+    /// worth a GOAWAY so the router forgets the session at once.
+    fn fail_handshake(&mut self, bad_welcome: bool) {
+        if bad_welcome {
+            self.queue(GoAway::new(StreamId::ZERO, GoAwayStatus::PROTOCOL_ERROR));
+        }
+        self.close(CloseReason::HandshakeFailed);
     }
 
     fn on_syn_stream(&mut self, f: SynStream) {
@@ -725,7 +754,7 @@ impl Session {
         if fin && info.content_length.is_some_and(|n| n > 0) {
             return self.queue(RstStream::new(id, RstCode::PROTOCOL_ERROR));
         }
-        let mut stream = Stream::new(id, self.peer_initial_window, self.local_initial_window);
+        let mut stream = Stream::new(self.peer_initial_window, self.local_initial_window);
         stream.is_head = info.is_head;
         stream.recv_body.expected = info.content_length;
         stream.remote_fin = fin;
@@ -869,12 +898,12 @@ impl Session {
             if !self.session_send.grant(f.delta()) {
                 return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
             }
-        } else if let Some(stream) = self.streams.get_mut(&id) {
+        } else if let Some(stream) = self.streams.get_mut(&id).filter(|s| !s.local_fin) {
             if !stream.send.grant(f.delta()) {
                 return self.stream_error(id, RstCode::FLOW_CONTROL_ERROR);
             }
         } else {
-            // Updates race with the stream's end: ignore them.
+            // Updates race with the stream's end, or come after our FIN: ignore them.
             return;
         }
         self.events.push_back(Event::WindowOpened { id });
@@ -889,13 +918,9 @@ impl Session {
                     }
                     let shift = i64::from(entry.value) - i64::from(self.peer_initial_window);
                     self.peer_initial_window = entry.value;
-                    let overflowed: Vec<StreamId> = self
-                        .streams
-                        .values_mut()
-                        .filter_map(|s| (!s.send.shift(shift)).then_some(s.id))
-                        .collect();
-                    for id in overflowed {
-                        self.stream_error(id, RstCode::FLOW_CONTROL_ERROR);
+                    // Spec #flow-control-settings: pushing any stream past 2^31-1 is a session error.
+                    if !self.streams.values_mut().all(|s| s.send.shift(shift)) {
+                        return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
                     }
                     if shift > 0 {
                         self.events
@@ -1054,9 +1079,13 @@ impl Session {
     fn close(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.close_reason = Some(reason);
-        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        if matches!(reason, CloseReason::PeerGoAway(_)) {
+            // Spec #session-errors: nothing more goes out after an error GOAWAY.
+            self.transmit.clear();
+        }
+        // No window credit either: the session is over, and a GOAWAY must be its last frame.
+        let ids: Vec<StreamId> = std::mem::take(&mut self.streams).into_keys().collect();
         for id in ids {
-            self.remove_stream(id);
             self.events.push_back(Event::Reset {
                 id,
                 code: RstCode::CANCEL,

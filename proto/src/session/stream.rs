@@ -27,11 +27,9 @@
 //! highest id opened so far, so it keeps no memory per closed stream.
 
 use super::flow::{RecvWindow, SendWindow};
-use crate::StreamId;
 
 #[derive(Debug)]
 pub(crate) struct Stream {
-    pub(crate) id: StreamId,
     pub(crate) local_fin: bool,
     pub(crate) remote_fin: bool,
     /// Router: a SYN_REPLY arrived. Worker: one went out.
@@ -69,9 +67,8 @@ impl BodyCount {
 }
 
 impl Stream {
-    pub(crate) fn new(id: StreamId, send_window: u32, recv_window: u32) -> Self {
+    pub(crate) fn new(send_window: u32, recv_window: u32) -> Self {
         Self {
-            id,
             local_fin: false,
             remote_fin: false,
             replied: false,

@@ -19,9 +19,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zroute_proto::frame::{Frame, GoAway};
-use zroute_proto::session::{Event, RouterConfig, Session, WorkerConfig};
-use zroute_proto::{GoAwayStatus, HeaderBlock, StreamId};
+use zroute_proto::frame::Frame;
+use zroute_proto::session::{Event, RouterConfig, Session, UnknownPeer, WorkerConfig};
+use zroute_proto::{HeaderBlock, StreamId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -243,9 +243,8 @@ impl Pair {
         if let Some(router) = self.router.as_mut().filter(|r| !r.is_closed()) {
             return router.handle_part(self.now, part);
         }
-        // What a router does for a peer it has no session for.
-        match Frame::decode(part) {
-            Ok(Frame::Hello(hello)) => {
+        match UnknownPeer::classify(part) {
+            UnknownPeer::Hello(hello) => {
                 self.sessions += 1;
                 let id = format!("s{}", self.sessions);
                 match Session::accept(&self.router_config, hello, &id, self.now) {
@@ -253,11 +252,8 @@ impl Pair {
                     Err(rejection) => self.send_raw(Dir::ToWorker, rejection.frame()),
                 }
             }
-            Ok(Frame::GoAway(_)) => {}
-            _ => self.send_raw(
-                Dir::ToWorker,
-                GoAway::new(StreamId::ZERO, GoAwayStatus::UNKNOWN_SESSION).into(),
-            ),
+            UnknownPeer::Answer(frame) => self.send_raw(Dir::ToWorker, frame),
+            UnknownPeer::Ignore => {}
         }
     }
 
