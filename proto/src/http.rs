@@ -92,13 +92,25 @@ pub fn check_trailers(block: &HeaderBlock) -> Result<(), RstCode> {
 }
 
 /// Whether a response with this status to this request has no body, whatever
-/// its `content-length` says.
+/// its `content-length` says: the router discards any DATA of such a response.
 pub fn is_bodiless(request_is_head: bool, status: u16) -> bool {
     request_is_head || status == 204 || status == 304
 }
 
-/// `:status` is a 3-digit final code, optionally followed by a space and a reason phrase.
+/// Whether the `content-length` rule does not bind this response's DATA: its
+/// `content-length` describes a body that is not sent. Only HEAD responses and
+/// 304 ([spec](../../spec/PROTOCOL.md#http-body)); a 204 is bodiless, but its
+/// `content-length`, if any, must still match its (empty) body.
+pub fn is_length_exempt(request_is_head: bool, status: u16) -> bool {
+    request_is_head || status == 304
+}
+
+/// `:status` is a 3-digit final code, optionally followed by a space and a
+/// reason phrase; a NUL (a second value) makes it invalid.
 fn parse_status(value: &[u8]) -> Option<u16> {
+    if value.contains(&0) {
+        return None;
+    }
     let code = value.get(..3)?;
     if !code.iter().all(u8::is_ascii_digit) || !(value.len() == 3 || value[3] == b' ') {
         return None;
@@ -196,6 +208,24 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// spec: #http-response — a `:status` that contains NUL (two values) is invalid, even after a
+    /// valid code and reason.
+    #[test]
+    fn status_with_nul_is_invalid() {
+        assert_eq!(parse_status(b"200 OK\0x"), None);
+        let b = block(&[(":status", "404 Not\0Found")]);
+        assert_eq!(check_response(&b), Err(RstCode::PROTOCOL_ERROR));
+    }
+
+    /// spec: #http-body — the content-length rule is waived for HEAD responses and 304 only.
+    #[test]
+    fn only_head_and_304_are_length_exempt() {
+        assert!(is_length_exempt(true, 200));
+        assert!(is_length_exempt(false, 304));
+        assert!(!is_length_exempt(false, 204));
+        assert!(is_bodiless(false, 204));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod codes;
 pub mod frame;
 pub mod http;
+pub mod mapping;
 pub mod routing;
 pub mod session;
 mod stream_id;

@@ -105,7 +105,9 @@ impl Route {
     }
 }
 
-/// The host part of an authority: the port and IPv6 brackets' port removed.
+/// The host part of an authority, without its port: for `[...]`, everything
+/// after the `]` goes; otherwise the first `:` and everything after it
+/// ([spec](../../spec/PROTOCOL.md#routing-matching)).
 pub fn normalize_host(authority: &str) -> &str {
     if authority.starts_with('[') {
         return authority
@@ -113,24 +115,30 @@ pub fn normalize_host(authority: &str) -> &str {
             .map_or(authority, |end| &authority[..=end]);
     }
     authority
-        .rsplit_once(':')
+        .split_once(':')
         .map_or(authority, |(host, _)| host)
 }
 
-/// Segment-wise: `/api` matches `/api`, `/api/x` and `/api?q`, never `/apix`.
+/// Segment-wise: `/api` matches `/api`, `/api/x` and `/api?q`, never `/apix`;
+/// `/` matches every path, `*` included.
 fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    if prefix == "/" || prefix.ends_with('/') {
+    if prefix.ends_with('/') {
         return path.starts_with(prefix);
     }
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// `exact-host`: at most 253 bytes of dot-separated labels, each 1 to 63
+/// lowercase letters, digits or `-`.
 fn check_hostname(host: &str) -> Result<(), &'static str> {
-    let valid = !host.is_empty()
+    let valid = (1..=253).contains(&host.len())
         && host.split('.').all(|label| {
-            !label.is_empty()
+            (1..=63).contains(&label.len())
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -138,7 +146,9 @@ fn check_hostname(host: &str) -> Result<(), &'static str> {
     if valid {
         Ok(())
     } else {
-        Err("host must be lowercase DNS labels, optionally after '*.'")
+        Err(
+            "host must be lowercase DNS labels of 1 to 63 bytes, at most 253 bytes in all, optionally after '*.'",
+        )
     }
 }
 
@@ -221,6 +231,41 @@ mod tests {
         assert_eq!(normalize_host("example.com:80"), "example.com");
         assert_eq!(normalize_host("[::1]:8080"), "[::1]");
         assert_eq!(normalize_host("example.com"), "example.com");
+    }
+
+    /// spec: #routing-matching — the port goes from the first `:` on, so a host with stray
+    /// colons still matches on what precedes the first one.
+    #[test]
+    fn port_removal_starts_at_the_first_colon() {
+        assert_eq!(normalize_host("example.com:80:90"), "example.com");
+        let exact = Route::parse("example.com").unwrap();
+        assert!(exact.matches("example.com:80:90", "/").is_some());
+    }
+
+    /// spec: #routing-matching — the prefix `/` matches every request path, `*` (OPTIONS *) included.
+    #[test]
+    fn root_prefix_matches_asterisk() {
+        for route in ["/", "example.com", "example.com/"] {
+            let r = Route::parse(route).unwrap();
+            assert!(r.matches("example.com", "*").is_some(), "{route}");
+        }
+        assert!(Route::parse("/api").unwrap().matches("h", "*").is_none());
+    }
+
+    /// spec: #routing-syntax — labels are at most 63 bytes and an exact host at most 253.
+    #[test]
+    fn host_length_limits() {
+        let label63 = "a".repeat(63);
+        assert!(Route::parse(&label63).is_ok());
+        assert!(Route::parse(&"a".repeat(64)).is_err());
+        assert!(Route::parse(&format!("*.{}", "a".repeat(64))).is_err());
+        // 4 labels of 63 bytes and 3 dots: 255 bytes.
+        let long = [label63.as_str(); 4].join(".");
+        assert!(Route::parse(&long).is_err());
+        let just_fits = format!("{}.{}", [label63.as_str(); 3].join("."), "a".repeat(61));
+        assert_eq!(just_fits.len(), 253);
+        assert!(Route::parse(&just_fits).is_ok());
+        assert!(Route::parse(&format!("*.{just_fits}/x")).is_ok());
     }
 
     #[test]

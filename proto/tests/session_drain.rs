@@ -153,7 +153,8 @@ fn error_goaway_ends_session() {
     );
 }
 
-/// spec: #goaway-codes — an unknown GOAWAY status is treated as INTERNAL_ERROR.
+/// spec: #goaway-codes — an unknown GOAWAY status is treated as INTERNAL_ERROR, in the event
+/// and in the close reason.
 #[test]
 fn unknown_goaway_status_is_internal_error() {
     let mut pair = Pair::established();
@@ -162,6 +163,10 @@ fn unknown_goaway_status_is_internal_error() {
         Frame::from(GoAway::new(StreamId::ZERO, GoAwayStatus::from_wire(99))).to_bytes(),
     );
     pair.drive();
+    assert!(pair.take_worker_events().contains(&Event::GoAway {
+        last_good: StreamId::ZERO,
+        status: GoAwayStatus::INTERNAL_ERROR
+    }));
     assert_eq!(
         pair.worker.close_reason(),
         Some(CloseReason::PeerGoAway(GoAwayStatus::INTERNAL_ERROR))
@@ -197,4 +202,90 @@ fn stream_ids_run_out() {
         Some(CloseReason::Drained),
         "the worker re-registers next"
     );
+}
+
+/// spec: #frame-goaway, #drain — a worker's last-good is the highest stream it accepted for
+/// processing, not a higher one it refused.
+#[test]
+fn last_good_skips_refused_streams() {
+    let mut config = WorkerConfig::new("w");
+    config.max_concurrent_streams = 1;
+    let mut pair = Pair::established_with(config, RouterConfig::default());
+    let a = pair
+        .router()
+        .open_stream(request("GET", "/slow", &[]), true)
+        .unwrap();
+    pair.drive();
+    // A router that ignored the capacity: the worker refuses stream 3.
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(zroute_proto::frame::SynStream::new(
+            StreamId::new(3),
+            request("GET", "/", &[]),
+        ))
+        .to_bytes(),
+    );
+    pair.drive();
+    assert!(pair.sent(Dir::ToRouter).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id().get() == 3 && r.code() == RstCode::REFUSED_STREAM)));
+    pair.worker.go_away(GoAwayStatus::OK);
+    pair.drive();
+    let last_good = pair.sent(Dir::ToRouter).find_map(|f| match f {
+        Frame::GoAway(g) => Some(g.last_good_stream_id()),
+        _ => None,
+    });
+    assert_eq!(last_good, Some(a));
+}
+
+/// spec: #drain, #stream-retry — on a worker's GOAWAY, streams above last-good count as refused
+/// unless the worker already sent their SYN_REPLY: such a stream was processed, is never
+/// reported as retry-safe, and runs on. Last-good 2^31-1 refuses nothing.
+#[test]
+fn answered_streams_above_last_good_are_not_refused() {
+    let mut pair = Pair::established();
+    let a = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    let b = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.take_router_events();
+    // A broken worker answers b, then drains claiming only a.
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(zroute_proto::frame::SynReply::new(b, response(200, &[]))).to_bytes(),
+    );
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(GoAway::new(a, GoAwayStatus::OK)).to_bytes(),
+    );
+    pair.drive();
+    let events = pair.take_router_events();
+    assert!(
+        events.iter().all(|e| !e.is_retry_safe_reset()),
+        "{events:?}"
+    );
+    assert_eq!(pair.router().open_streams(), 2);
+
+    let mut pair = Pair::established();
+    pair.router().skip_stream_ids_to(StreamId::new(0x7fff_fffd));
+    let last = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.take_router_events();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(GoAway::new(StreamId::MAX, GoAwayStatus::OK)).to_bytes(),
+    );
+    pair.drive();
+    assert!(
+        pair.take_router_events()
+            .iter()
+            .all(|e| !e.is_retry_safe_reset())
+    );
+    assert!(pair.router().stream_state(last).is_some());
 }

@@ -1,11 +1,12 @@
-//! Spec sections: #errors, #error-table, #frame-unknown, #frame-header, #transport.
+//! Spec sections: #errors, #error-table, #frame-unknown, #frame-header, #transport,
+//! #frame-decoding, #stream-closed, #rst-codes, #goaway-codes.
 
 mod pair;
 
 use bytes::Bytes;
 use pair::{Dir, Pair, request};
 use proptest::prelude::*;
-use zroute_proto::frame::{Data, Frame, SynReply, SynStream, Unknown, Welcome};
+use zroute_proto::frame::{Data, Frame, RstStream, SynReply, SynStream, Unknown, Welcome};
 use zroute_proto::session::{CloseReason, Event, ResetOrigin};
 use zroute_proto::{FrameType, GoAwayStatus, HeaderBlock, RstCode, StreamId};
 
@@ -260,4 +261,219 @@ fn malformed_frame_on_closed_stream_is_ignored() {
     pair.drive();
     assert!(rst_sent(&pair, Dir::ToWorker).is_none());
     assert!(!pair.router().is_closed());
+}
+
+/// A SYN_STREAM's bytes with any name/value block, checked or not.
+fn raw_syn_stream(id: u32, fin: bool, block: &[u8]) -> Vec<u8> {
+    let mut payload = id.to_be_bytes().to_vec();
+    payload.extend_from_slice(&[0, 0, 0, 0, 0x60, 0]);
+    payload.extend_from_slice(block);
+    let mut part = vec![0x80, 0x03, 0x00, 0x01, u8::from(fin)];
+    part.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    part.extend_from_slice(&payload);
+    part
+}
+
+/// A block with one pair whose name has an uppercase letter: malformed.
+fn uppercase_block() -> Vec<u8> {
+    let mut b = 1u32.to_be_bytes().to_vec();
+    b.extend_from_slice(&7u32.to_be_bytes());
+    b.extend_from_slice(b":Method");
+    b.extend_from_slice(&3u32.to_be_bytes());
+    b.extend_from_slice(b"GET");
+    b
+}
+
+fn rsts_sent(pair: &Pair, dir: Dir) -> Vec<(u32, RstCode)> {
+    pair.sent(dir)
+        .filter_map(|f| match f {
+            Frame::RstStream(r) => Some((r.stream_id().get(), r.code())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// spec: #stream-closed, #frame-decoding — a SYN_STREAM that fails to decode (malformed block,
+/// or over 65,536 bytes) but whose id passes the id checks opens that id, and the reset
+/// closes it: DATA that follows on it is ignored, not answered with INVALID_STREAM.
+#[test]
+fn undecodable_syn_stream_opens_its_id() {
+    let oversized = {
+        let mut block = request("POST", "/", &[]);
+        let fill = 65_537 - 10 - block.encoded_len() - 8 - "x-fill".len();
+        block.insert("x-fill", "a".repeat(fill)).unwrap();
+        Frame::from(SynStream::new(StreamId::new(1), block)).to_bytes()
+    };
+    for (part, code) in [
+        (
+            Bytes::from(raw_syn_stream(1, false, &uppercase_block())),
+            RstCode::PROTOCOL_ERROR,
+        ),
+        (oversized, RstCode::FRAME_TOO_LARGE),
+    ] {
+        let mut pair = Pair::established();
+        pair.clear_wire();
+        pair.inject(Dir::ToWorker, part);
+        pair.inject(
+            Dir::ToWorker,
+            Frame::from(Data::new(StreamId::new(1), Bytes::from_static(b"body"))).to_bytes(),
+        );
+        pair.drive();
+        assert_eq!(rsts_sent(&pair, Dir::ToRouter), [(1, code)], "{code}");
+        assert_eq!(pair.worker.highest_stream_id(), StreamId::new(1));
+        assert!(pair.worker.is_established());
+    }
+}
+
+/// spec: #stream-ids, #error-table — a SYN_STREAM whose id breaks the id rules is a session
+/// error even when its block is malformed too: the id checks come before the stream error.
+#[test]
+fn undecodable_syn_stream_with_a_used_id_is_a_session_error() {
+    for reused in [1, 2] {
+        let mut pair = Pair::established();
+        pair.router()
+            .open_stream(request("POST", "/", &[]), false)
+            .unwrap();
+        pair.drive();
+        pair.clear_wire();
+        pair.inject(
+            Dir::ToWorker,
+            raw_syn_stream(reused, false, &uppercase_block()),
+        );
+        pair.drive();
+        assert_eq!(
+            pair.worker.close_reason(),
+            Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR)),
+            "stream id {reused}"
+        );
+        assert!(rsts_sent(&pair, Dir::ToRouter).is_empty());
+    }
+}
+
+/// spec: #frame-syn-stream, #error-kinds — a SYN_STREAM from a worker naming one of the
+/// router's active streams is a stream error on that stream: RST_STREAM, and the router
+/// closes the stream too. Naming a closed stream, it is ignored.
+#[test]
+fn worker_syn_stream_on_an_active_stream_closes_it() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("POST", "/", &[]), false)
+        .unwrap();
+    pair.drive();
+    pair.take_router_events();
+    pair.clear_wire();
+    let syn = Frame::from(SynStream::new(sid, request("GET", "/", &[]))).to_bytes();
+    pair.inject(Dir::ToRouter, syn.clone());
+    pair.drive();
+    assert_eq!(
+        pair.take_router_events(),
+        [Event::Reset {
+            id: sid,
+            code: RstCode::PROTOCOL_ERROR,
+            origin: ResetOrigin::Local
+        }]
+    );
+    assert_eq!(pair.router().open_streams(), 0);
+    assert_eq!(
+        rsts_sent(&pair, Dir::ToWorker),
+        [(sid.get(), RstCode::PROTOCOL_ERROR)]
+    );
+    // Stream 1 is closed now: the same frame again is ignored.
+    pair.inject(Dir::ToRouter, syn);
+    pair.drive();
+    assert_eq!(rsts_sent(&pair, Dir::ToWorker).len(), 1);
+    assert!(!pair.router().is_closed());
+}
+
+/// spec: #stream-closed, #error-table — a WINDOW_UPDATE with delta 0 on a never-opened stream
+/// is ignored like any WINDOW_UPDATE there; on an active stream it is a stream error.
+#[test]
+fn zero_delta_on_a_never_opened_stream_is_ignored() {
+    let mut pair = Pair::established();
+    pair.clear_wire();
+    let zero_delta = |id: u32| {
+        let mut b = vec![0x80, 0x03, 0x00, 0x09, 0x00, 0x00, 0x00, 0x08];
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b
+    };
+    pair.inject(Dir::ToWorker, zero_delta(99));
+    pair.inject(Dir::ToWorker, zero_delta(100));
+    pair.drive();
+    assert_eq!(pair.sent(Dir::ToRouter).count(), 0, "nothing is answered");
+    assert!(pair.worker.is_established());
+}
+
+/// spec: #rst-codes — a received RST_STREAM code of 0, 10 or any unknown value means
+/// INTERNAL_ERROR; a reset with such a code is sent as INTERNAL_ERROR.
+#[test]
+fn unknown_rst_codes_mean_internal_error() {
+    for raw in [0, 10, 99] {
+        let mut pair = Pair::established();
+        let sid = pair
+            .router()
+            .open_stream(request("GET", "/", &[]), true)
+            .unwrap();
+        pair.drive();
+        pair.take_router_events();
+        pair.inject(
+            Dir::ToRouter,
+            Frame::from(RstStream::new(sid, RstCode::from_wire(raw))).to_bytes(),
+        );
+        pair.drive();
+        assert_eq!(
+            pair.take_router_events(),
+            [Event::Reset {
+                id: sid,
+                code: RstCode::INTERNAL_ERROR,
+                origin: ResetOrigin::Peer
+            }],
+            "code {raw}"
+        );
+
+        let sid = pair
+            .router()
+            .open_stream(request("GET", "/", &[]), true)
+            .unwrap();
+        pair.drive();
+        pair.clear_wire();
+        pair.router().reset(sid, RstCode::from_wire(raw));
+        pair.drive();
+        assert_eq!(
+            rsts_sent(&pair, Dir::ToWorker),
+            [(sid.get(), RstCode::INTERNAL_ERROR)],
+            "code {raw}"
+        );
+    }
+}
+
+/// spec: #goaway-codes — no side sends a GOAWAY status the spec does not define, and a worker
+/// never sends the router's UNKNOWN_SESSION or REFUSED: those go out as INTERNAL_ERROR.
+#[test]
+fn goaway_statuses_sent_are_defined_ones() {
+    let cases = [
+        (true, GoAwayStatus::from_wire(42)),
+        (false, GoAwayStatus::from_wire(42)),
+        (false, GoAwayStatus::UNKNOWN_SESSION),
+        (false, GoAwayStatus::REFUSED),
+    ];
+    for (router, status) in cases {
+        let mut pair = Pair::established();
+        pair.clear_wire();
+        let dir = if router {
+            pair.router().go_away(status);
+            Dir::ToWorker
+        } else {
+            pair.worker.go_away(status);
+            Dir::ToRouter
+        };
+        pair.drive();
+        assert_eq!(
+            goaway_sent(&pair, dir),
+            Some(GoAwayStatus::INTERNAL_ERROR),
+            "{status} from the {}",
+            if router { "router" } else { "worker" }
+        );
+    }
 }

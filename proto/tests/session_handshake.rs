@@ -298,3 +298,170 @@ impl IntoId for u32 {
         zroute_proto::StreamId::new(self)
     }
 }
+
+/// spec: #frame-hello — the router treats an empty `route` value as no routes: the worker
+/// joins the default pool instead of being refused.
+#[test]
+fn empty_route_value_means_no_routes() {
+    let session = Session::accept(
+        &RouterConfig::default(),
+        Hello::new(1, 1, 1, attrs(&[("id", "w"), ("route", "")])),
+        "s",
+        epoch(),
+    )
+    .expect("an empty route value is accepted");
+    assert!(session.routes().is_empty());
+}
+
+/// spec: #routing-syntax — a worker sends only routes that match the grammar: a config with
+/// any other route cannot make a HELLO.
+#[test]
+fn worker_refuses_invalid_routes() {
+    for bad in ["", "Example.com", "/a?b", "host:80/x"] {
+        let mut config = WorkerConfig::new("w");
+        config.routes = vec!["/ok".into(), bad.into()];
+        assert!(Session::worker(&config, epoch()).is_err(), "{bad:?}");
+    }
+}
+
+/// spec: #handshake — before WELCOME a worker sends nothing but HELLO: giving the session up
+/// then sends no GOAWAY.
+#[test]
+fn go_away_before_welcome_sends_nothing() {
+    let mut pair = Pair::new(WorkerConfig::new("w1"), RouterConfig::default());
+    pair.router_down = true;
+    pair.drive();
+    pair.worker.go_away(GoAwayStatus::OK);
+    pair.drive();
+    assert!(pair.worker.is_closed());
+    assert_eq!(pair.worker.close_reason(), Some(CloseReason::Abandoned));
+    assert_eq!(pair.sent(Dir::ToRouter).count(), 1, "only HELLO");
+}
+
+/// spec: #heartbeat — both sides use the same I: the router runs on the whole milliseconds it
+/// announces in WELCOME, not on a finer configured interval.
+#[test]
+fn router_uses_the_announced_interval() {
+    let config = RouterConfig {
+        heartbeat_interval: Duration::from_micros(1500),
+        ..RouterConfig::default()
+    };
+    let session = Session::accept(
+        &config,
+        Hello::new(1, 1, 1, attrs(&[("id", "w")])),
+        "s",
+        epoch(),
+    )
+    .unwrap();
+    let announced = session.welcome().unwrap().heartbeat_interval_ms();
+    assert_eq!(announced, 1);
+    assert_eq!(
+        session.heartbeat_interval(),
+        Some(Duration::from_millis(u64::from(announced)))
+    );
+}
+
+/// spec: #header-block-limits — the router treats a HELLO with more attributes than its pair
+/// limit (default 100) as malformed; the limit is configurable.
+#[test]
+fn hello_over_the_pair_limit_is_refused() {
+    let mut pairs: Vec<(String, String)> = vec![("id".into(), "w".into())];
+    pairs.extend((0..100).map(|i| (format!("label-{i}"), "x".into())));
+    let block = HeaderBlock::from_pairs(pairs.iter().map(|(n, v)| (n.clone(), v.clone()))).unwrap();
+    assert_eq!(block.len(), 101);
+    assert_eq!(
+        rejected(Hello::new(1, 1, 1, block.clone())),
+        GoAwayStatus::PROTOCOL_ERROR
+    );
+    let config = RouterConfig {
+        max_header_pairs: 101,
+        ..RouterConfig::default()
+    };
+    assert!(Session::accept(&config, Hello::new(1, 1, 1, block), "s", epoch()).is_ok());
+}
+
+/// spec: #header-block-limits, #handshake — a WELCOME with more attributes than the worker's
+/// pair limit is invalid: a failed handshake, with GOAWAY(0, PROTOCOL_ERROR).
+#[test]
+fn welcome_over_the_pair_limit_fails_the_handshake() {
+    let mut config = WorkerConfig::new("w1");
+    config.max_header_pairs = 2;
+    let mut pair = Pair::new(config, RouterConfig::default());
+    pair.router_down = true;
+    pair.drive();
+    let welcome = zroute_proto::frame::Welcome::new(
+        1,
+        1000,
+        3,
+        65536,
+        attrs(&[("router", "r"), ("session", "s"), ("zone", "z")]),
+    );
+    pair.inject(Dir::ToWorker, Frame::from(welcome).to_bytes());
+    pair.drive();
+    assert_eq!(
+        pair.worker.close_reason(),
+        Some(CloseReason::HandshakeFailed)
+    );
+    assert!(
+        matches!(pair.sent(Dir::ToRouter).nth(1), Some(Frame::GoAway(g)) if g.status() == GoAwayStatus::PROTOCOL_ERROR)
+    );
+}
+
+/// spec: #handshake, #frame-header — a WELCOME that fails the header checks (its length field
+/// disagrees with its part) is an invalid WELCOME too: the worker still sends GOAWAY.
+#[test]
+fn welcome_with_a_bad_length_field_gets_goaway() {
+    let mut pair = Pair::new(WorkerConfig::new("w1"), RouterConfig::default());
+    pair.router_down = true;
+    pair.drive();
+    let mut part = Frame::from(zroute_proto::frame::Welcome::new(
+        1,
+        1000,
+        3,
+        65536,
+        attrs(&[]),
+    ))
+    .to_bytes()
+    .to_vec();
+    part[7] += 1;
+    pair.inject(Dir::ToWorker, part);
+    pair.drive();
+    assert_eq!(
+        pair.worker.close_reason(),
+        Some(CloseReason::HandshakeFailed)
+    );
+    assert!(
+        matches!(pair.sent(Dir::ToRouter).nth(1), Some(Frame::GoAway(g)) if g.status() == GoAwayStatus::PROTOCOL_ERROR)
+    );
+}
+
+/// spec: #frame-size — a worker config whose HELLO would exceed 65,536 payload bytes is refused.
+#[test]
+fn hello_must_fit_in_one_frame() {
+    let mut config = WorkerConfig::new("w");
+    config.labels = vec![("big".into(), "x".repeat(65_536))];
+    assert!(Session::worker(&config, epoch()).is_err());
+    config.labels = vec![(
+        "big".into(),
+        "x".repeat(65_536 - 12 - 4 - 8 - 2 - 1 - 8 - 3),
+    )];
+    assert!(Session::worker(&config, epoch()).is_ok());
+}
+
+/// spec: #handshake — the handshake timer starts when HELLO is sent, not when the session is
+/// created: time spent waiting for a writable socket does not count.
+#[test]
+fn handshake_timer_starts_when_hello_is_sent() {
+    let t0 = epoch();
+    let mut config = WorkerConfig::new("w1");
+    config.handshake_timeout = Duration::from_secs(3);
+    let mut worker = Session::worker(&config, t0).unwrap();
+    // The socket only becomes writable 5 s later.
+    let sent = t0 + Duration::from_secs(5);
+    assert!(matches!(worker.poll_transmit(sent), Some(Frame::Hello(_))));
+    assert_eq!(worker.poll_timeout(), Some(sent + Duration::from_secs(3)));
+    worker.handle_timeout(sent + Duration::from_millis(2999));
+    assert!(!worker.is_closed());
+    worker.handle_timeout(sent + Duration::from_secs(3));
+    assert_eq!(worker.close_reason(), Some(CloseReason::HandshakeTimedOut));
+}

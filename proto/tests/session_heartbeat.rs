@@ -129,3 +129,16 @@ fn high_latency_is_not_death() {
     assert!(pair.worker.is_established());
     assert!(!pair.router().is_closed());
 }
+
+/// spec: #transport-messages, #heartbeat — zero-length parts are ignored: they are not frames,
+/// so they do not keep a session whose peer has gone silent alive.
+#[test]
+fn empty_parts_are_no_sign_of_life() {
+    let mut pair = Pair::established();
+    pair.loss = 1.0; // Every frame is lost; only the injected empty parts arrive.
+    for _ in 0..10 {
+        pair.inject(Dir::ToWorker, Vec::new());
+        pair.advance(Duration::from_millis(500));
+    }
+    assert_eq!(pair.worker.close_reason(), Some(CloseReason::TimedOut));
+}

@@ -1,5 +1,6 @@
 //! Spec sections: #streams, #stream-ids, #stream-states, #stream-request, #stream-response,
-//! #stream-reset, #stream-closed, #capacity, #http-request, #http-response.
+//! #stream-reset, #stream-closed, #capacity, #http-request, #http-response, #http-body,
+//! #frame-size, #header-block-limits.
 
 mod pair;
 
@@ -9,7 +10,7 @@ use zroute_proto::frame::{Data, Frame, Headers, RstStream, SynReply, SynStream};
 use zroute_proto::session::{
     CommandError, Event, ResetOrigin, RouterConfig, StreamState, WorkerConfig,
 };
-use zroute_proto::{RstCode, StreamId};
+use zroute_proto::{HeaderBlock, RstCode, StreamId};
 
 fn id(n: u32) -> StreamId {
     StreamId::new(n)
@@ -476,4 +477,202 @@ fn bad_request_heads_are_reset() {
             .iter()
             .all(|e| !matches!(e, Event::Request { .. }))
     );
+}
+
+/// spec: #http-body — the content-length rule is waived for HEAD responses and 304 only: a 204
+/// whose content-length promises bytes it never sends is a stream error, and a worker cannot
+/// send one.
+#[test]
+fn no_content_response_keeps_the_content_length_rule() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.worker
+            .reply(sid, response(204, &[("content-length", "5")]), true),
+        Err(CommandError::InvalidMessage)
+    );
+    let mut reply = SynReply::new(sid, response(204, &[("content-length", "5")]));
+    reply.set_fin(true);
+    pair.inject(Dir::ToRouter, Frame::from(reply).to_bytes());
+    pair.drive();
+    assert!(pair.sent(Dir::ToWorker).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == sid && r.code() == RstCode::PROTOCOL_ERROR)));
+
+    // A 304 may describe a body it does not send.
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.worker
+        .reply(sid, response(304, &[("content-length", "5")]), true)
+        .unwrap();
+    pair.drive();
+    assert_eq!(pair.router().open_streams(), 0);
+}
+
+/// spec: #http-request, #http-response — the sender rules on heads: no `host` field in a
+/// request, and `:version` in every response.
+#[test]
+fn sender_rules_on_heads() {
+    let mut pair = Pair::established();
+    assert_eq!(
+        pair.router()
+            .open_stream(request("GET", "/", &[("host", "example.com")]), true),
+        Err(CommandError::InvalidMessage)
+    );
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.worker.reply(sid, block(&[(":status", "200")]), true),
+        Err(CommandError::InvalidMessage)
+    );
+    pair.worker.reply(sid, response(200, &[]), true).unwrap();
+}
+
+/// spec: #frame-size — a head or trailer block that would not fit in one 65,536-byte payload
+/// is refused before anything is sent.
+#[test]
+fn heads_must_fit_in_one_frame() {
+    let big = "x".repeat(65_536);
+    let mut pair = Pair::established();
+    assert_eq!(
+        pair.router()
+            .open_stream(request("POST", "/", &[("x-big", &big)]), false),
+        Err(CommandError::InvalidMessage)
+    );
+    let sid = pair
+        .router()
+        .open_stream(request("POST", "/", &[]), false)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.router().send_trailers(sid, block(&[("x-big", &big)])),
+        Err(CommandError::InvalidMessage)
+    );
+    assert_eq!(
+        pair.worker
+            .reply(sid, response(200, &[("x-big", &big)]), false),
+        Err(CommandError::InvalidMessage)
+    );
+    pair.worker.reply(sid, response(200, &[]), false).unwrap();
+    assert_eq!(
+        pair.worker.send_trailers(sid, block(&[("x-big", &big)])),
+        Err(CommandError::InvalidMessage)
+    );
+    pair.drive();
+    assert!(
+        pair.wire
+            .iter()
+            .all(|(_, _, f)| f.encoded_len() <= 8 + 65_536)
+    );
+}
+
+fn many_pairs(base: HeaderBlock, total: usize) -> HeaderBlock {
+    let mut b = base;
+    let mut i = 0;
+    while b.len() < total {
+        b.insert(format!("x-h-{i}"), "1").unwrap();
+        i += 1;
+    }
+    b
+}
+
+/// spec: #header-block-limits — a block with more pairs than the receiver's limit (default 100)
+/// is malformed: the router resets such a SYN_REPLY, the worker such a SYN_STREAM, whose id
+/// is then used up.
+#[test]
+fn blocks_over_the_pair_limits_are_stream_errors() {
+    let mut pair = Pair::established();
+    let sid = pair
+        .router()
+        .open_stream(request("GET", "/", &[]), true)
+        .unwrap();
+    pair.drive();
+    pair.take_router_events();
+    pair.inject(
+        Dir::ToRouter,
+        Frame::from(SynReply::new(sid, many_pairs(response(200, &[]), 101))).to_bytes(),
+    );
+    pair.drive();
+    assert_eq!(
+        pair.take_router_events(),
+        [Event::Reset {
+            id: sid,
+            code: RstCode::PROTOCOL_ERROR,
+            origin: ResetOrigin::Local
+        }]
+    );
+
+    pair.clear_wire();
+    pair.take_worker_events();
+    let next = id(sid.get() + 2);
+    let syn = SynStream::new(next, many_pairs(request("GET", "/", &[]), 129));
+    pair.inject(Dir::ToWorker, Frame::from(syn).to_bytes());
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(Data::new(next, Bytes::from_static(b"x"))).to_bytes(),
+    );
+    pair.drive();
+    let rsts: Vec<_> = pair
+        .sent(Dir::ToRouter)
+        .filter_map(|f| match f {
+            Frame::RstStream(r) => Some((r.stream_id(), r.code())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rsts,
+        [(next, RstCode::PROTOCOL_ERROR)],
+        "DATA after it is ignored"
+    );
+    assert!(
+        pair.take_worker_events()
+            .iter()
+            .all(|e| !matches!(e, Event::Request { .. }))
+    );
+    assert!(pair.worker.is_established() && !pair.router().is_closed());
+}
+
+/// spec: #header-block-limits — the pair limit is configurable on both sides, and 100 pairs
+/// pass by default.
+#[test]
+fn pair_limit_is_configurable() {
+    let mut worker = WorkerConfig::new("w");
+    worker.max_header_pairs = 150;
+    let router = RouterConfig {
+        max_header_pairs: 150,
+        ..RouterConfig::default()
+    };
+    let mut pair = Pair::established_with(worker, router);
+    let sid = pair
+        .router()
+        .open_stream(many_pairs(request("GET", "/", &[]), 150), true)
+        .unwrap();
+    pair.drive();
+    pair.worker
+        .reply(sid, many_pairs(response(200, &[]), 150), true)
+        .unwrap();
+    pair.drive();
+    let router_events = pair.take_router_events();
+    assert!(matches!(
+        router_events[..],
+        [Event::Response { fin: true, .. }]
+    ));
+
+    let mut pair = Pair::established();
+    pair.router()
+        .open_stream(many_pairs(request("GET", "/", &[]), 100), true)
+        .unwrap();
+    pair.drive();
+    assert!(matches!(
+        pair.take_worker_events()[..],
+        [Event::Request { .. }]
+    ));
 }

@@ -86,7 +86,8 @@ impl Error {
         self.stream_id
     }
 
-    /// The control frame type, when the header was readable and it was a control frame.
+    /// The control frame type, when the header was readable (the part has 8
+    /// bytes and version 3) and it was a control frame.
     pub fn frame_type(&self) -> Option<FrameType> {
         self.frame_type
     }

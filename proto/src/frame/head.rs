@@ -46,12 +46,22 @@ impl Head {
         };
         let head = Self { kind, flags, len };
         if len != part.len() - HEAD_LEN {
-            return Err(Error::new(ErrorKind::LengthMismatch).at(head.stream_hint(part)));
+            return Err(head.error(ErrorKind::LengthMismatch, part));
         }
         if len > MAX_PAYLOAD_LEN {
-            return Err(Error::new(ErrorKind::FrameTooLarge).at(head.stream_hint(part)));
+            return Err(head.error(ErrorKind::FrameTooLarge, part));
         }
         Ok(head)
+    }
+
+    /// An error found after the header was read: it names the control frame's
+    /// type and, where the bytes give one, the stream.
+    fn error(&self, kind: ErrorKind, part: &[u8]) -> Error {
+        let error = Error::new(kind).at(self.stream_hint(part));
+        match self.kind {
+            Kind::Control(ty) => error.in_frame(ty),
+            Kind::Data(_) => error,
+        }
     }
 
     /// The stream a broken frame concerns, where its bytes say so: used to

@@ -17,7 +17,9 @@ mod stream;
 mod unknown_peer;
 
 pub use backoff::Backoff;
-pub use config::{RouterConfig, WorkerConfig};
+pub use config::{
+    DEFAULT_MAX_HEADER_PAIRS, DEFAULT_WORKER_MAX_HEADER_PAIRS, RouterConfig, WorkerConfig,
+};
 pub use event::{CloseReason, Event, ResetOrigin};
 pub use flow::DEFAULT_WINDOW;
 pub use stream::StreamState;
@@ -30,7 +32,9 @@ use crate::frame::{
     Settings, SynReply, SynStream, Welcome, WindowUpdate,
 };
 use crate::routing::Route;
-use crate::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION, RstCode, SettingId, StreamId, http};
+use crate::{
+    FrameType, GoAwayStatus, HeaderBlock, PROTOCOL_VERSION, RstCode, SettingId, StreamId, http,
+};
 
 /// HELLO attribute names with a meaning of their own; labels may not use them.
 const RESERVED_ATTRIBUTES: [&str; 3] = ["id", "route", "feature"];
@@ -44,9 +48,11 @@ pub enum Role {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Worker: HELLO queued, waiting for WELCOME until the deadline.
+    /// Worker: HELLO queued, waiting for WELCOME until the deadline, which
+    /// restarts when HELLO is actually sent (spec #handshake).
     Handshake {
         deadline: Instant,
+        timeout: Duration,
     },
     Established,
     Closed,
@@ -82,8 +88,13 @@ pub struct Session {
     role: Role,
     state: State,
     streams: BTreeMap<StreamId, Stream>,
-    /// Router: the last id allocated. Worker: the highest SYN_STREAM id seen.
+    /// Router: the last id allocated. Worker: the highest SYN_STREAM id that
+    /// passed the id checks (spec #stream-closed's H), accepted or not.
     highest_stream: StreamId,
+    /// Worker: the highest stream it accepted for processing, GOAWAY's last-good.
+    last_accepted: StreamId,
+    /// The most pairs accepted in a received name/value block.
+    max_header_pairs: usize,
     /// Set once we sent GOAWAY: we start or accept no new streams.
     local_goaway: bool,
     /// Set once the peer sent GOAWAY.
@@ -149,7 +160,8 @@ pub enum CommandError {
     OutOfOrder,
     /// The data exceeds what the windows allow (see `send_capacity`).
     WindowExceeded,
-    /// The head breaks the HTTP mapping rules, or the body its content-length.
+    /// The head breaks the HTTP mapping rules or does not fit in one frame,
+    /// or the body breaks its content-length.
     InvalidMessage,
 }
 
@@ -160,12 +172,18 @@ enum Lookup {
 }
 
 impl Session {
-    /// Starts a worker's session: HELLO is queued at once.
+    /// Starts a worker's session: HELLO is queued at once. The handshake
+    /// timeout counts from when `poll_transmit` hands HELLO out, so the caller
+    /// may create the session before its socket is writable.
     pub fn worker(config: &WorkerConfig, now: Instant) -> Result<Self, CommandError> {
         let mut attributes = HeaderBlock::new();
         let mut add = |name: &str, value: &str| attributes.append(name.to_owned(), value);
+        // Spec #routing-syntax: a worker sends only routes that match the grammar.
         let valid = add("id", &config.id).is_ok()
-            && config.routes.iter().all(|r| add("route", r).is_ok())
+            && config
+                .routes
+                .iter()
+                .all(|r| Route::parse(r).is_ok() && add("route", r).is_ok())
             && config.features.iter().all(|f| add("feature", f).is_ok())
             && config.labels.iter().all(|(k, v)| {
                 !k.starts_with(':')
@@ -174,6 +192,9 @@ impl Session {
             });
         if !valid || !is_valid_worker_id(config.id.as_bytes()) || config.max_concurrent_streams == 0
         {
+            return Err(CommandError::InvalidMessage);
+        }
+        if !fits_in_frame(HELLO_FIXED_LEN, &attributes) {
             return Err(CommandError::InvalidMessage);
         }
         let hello = Hello::new(
@@ -186,12 +207,14 @@ impl Session {
             Role::Worker,
             State::Handshake {
                 deadline: now + config.handshake_timeout,
+                timeout: config.handshake_timeout,
             },
             now,
         );
         session.capacity = hello.max_concurrent_streams();
         session.local_initial_window = hello.initial_window_size();
         session.session_window_target = config.session_window.clamp(DEFAULT_WINDOW, MAX_WINDOW);
+        session.max_header_pairs = config.max_header_pairs;
         session.queue(hello.clone());
         session.hello = Some(hello);
         Ok(session)
@@ -205,19 +228,25 @@ impl Session {
         session_id: &str,
         now: Instant,
     ) -> Result<Self, Rejection> {
-        let routes = check_hello(&hello)?;
+        let routes = check_hello(&hello, config.max_header_pairs)?;
         let mut attributes = HeaderBlock::new();
         attributes
             .insert("router", config.router_id.clone())
             .and_then(|()| attributes.insert("session", session_id.to_owned()))
-            .map_err(|_| Rejection {
+            .ok()
+            .filter(|()| fits_in_frame(WELCOME_FIXED_LEN, &attributes))
+            .ok_or_else(|| Rejection {
                 status: GoAwayStatus::INTERNAL_ERROR,
                 reason: "router or session id is not a valid attribute value".to_owned(),
             })?;
-        let interval = config.heartbeat_interval.max(Duration::from_millis(1));
+        // Spec #heartbeat: both sides use the I announced in WELCOME, whole milliseconds.
+        let interval_ms = u32::try_from(config.heartbeat_interval.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let interval = Duration::from_millis(u64::from(interval_ms));
         let welcome = Welcome::new(
             PROTOCOL_VERSION.min(hello.version()),
-            u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+            interval_ms,
             config.heartbeat_liveness.max(1),
             config.initial_window_size.clamp(1, MAX_WINDOW),
             attributes,
@@ -231,6 +260,7 @@ impl Session {
             liveness: welcome.heartbeat_liveness(),
         });
         session.session_window_target = config.session_window.clamp(DEFAULT_WINDOW, MAX_WINDOW);
+        session.max_header_pairs = config.max_header_pairs;
         session.routes = routes;
         session.queue(welcome.clone());
         session.welcome = Some(welcome);
@@ -245,6 +275,8 @@ impl Session {
             state,
             streams: BTreeMap::new(),
             highest_stream: StreamId::ZERO,
+            last_accepted: StreamId::ZERO,
+            max_header_pairs: DEFAULT_MAX_HEADER_PAIRS,
             local_goaway: false,
             remote_goaway: None,
             close_reason: None,
@@ -368,11 +400,12 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        self.last_recv = now;
         if part.is_empty() {
-            // Spec: zero-length parts are ignored (REQ-style envelopes).
+            // Spec #transport-messages: zero-length parts are ignored (REQ-style
+            // envelopes); not being frames, they are no sign of life either.
             return;
         }
+        self.last_recv = now;
         let data_len = (part[0] & 0x80 == 0).then(|| part.len().saturating_sub(8));
         let error = match Frame::decode(part) {
             Ok(frame) => return self.handle_frame(now, frame),
@@ -393,11 +426,31 @@ impl Session {
                     }
                     self.release_session(len);
                 }
-                // Spec #stream-closed: never an RST_STREAM for a closed stream.
-                if !matches!(self.lookup(id), Lookup::Closed) {
-                    self.stream_error(id, code);
-                }
+                self.frame_stream_error(error.frame_type(), id, code);
             }
+        }
+    }
+
+    /// A frame naming stream `id` broke a rule checked before its stream's
+    /// state (spec #frame-decoding steps 4, 8 and 9, and the pair limit):
+    /// `code` is the stream error, unless the stream's state says otherwise
+    /// (spec #error-table, after the table).
+    fn frame_stream_error(&mut self, ty: Option<FrameType>, id: StreamId, code: RstCode) {
+        if self.role == Role::Worker && ty == Some(FrameType::SYN_STREAM) {
+            // Spec #stream-ids: the id rules come first and are session errors;
+            // an id that passes them is opened, and at once closed, by the reset.
+            if !id.is_router_initiated() || id <= self.highest_stream {
+                return self.session_error(GoAwayStatus::PROTOCOL_ERROR);
+            }
+            self.highest_stream = id;
+            return self.queue(RstStream::new(id, code));
+        }
+        match self.lookup(id) {
+            // Spec #stream-closed: never an RST_STREAM for a closed stream.
+            Lookup::Closed => {}
+            // Spec #stream-closed: a WINDOW_UPDATE on a never-opened stream is ignored.
+            Lookup::NeverOpened if ty == Some(FrameType::WINDOW_UPDATE) => {}
+            Lookup::NeverOpened | Lookup::Active => self.stream_error(id, code),
         }
     }
 
@@ -409,6 +462,17 @@ impl Session {
         self.last_recv = now;
         if let State::Handshake { .. } = self.state {
             return self.handle_handshake_frame(now, frame);
+        }
+        // Spec #header-block-limits: a block with more pairs than our limit is malformed.
+        let over_limit = match &frame {
+            Frame::SynStream(f) => Some((FrameType::SYN_STREAM, f.stream_id(), f.headers())),
+            Frame::SynReply(f) => Some((FrameType::SYN_REPLY, f.stream_id(), f.headers())),
+            Frame::Headers(f) => Some((FrameType::HEADERS, f.stream_id(), f.headers())),
+            _ => None,
+        }
+        .filter(|(_, _, block)| block.len() > self.max_header_pairs);
+        if let Some((ty, id, _)) = over_limit {
+            return self.frame_stream_error(Some(ty), id, RstCode::PROTOCOL_ERROR);
         }
         match frame {
             Frame::SynStream(f) => self.on_syn_stream(f),
@@ -430,7 +494,7 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Closed => {}
-            State::Handshake { deadline } => {
+            State::Handshake { deadline, .. } => {
                 if now >= deadline {
                     self.close(CloseReason::HandshakeTimedOut);
                 }
@@ -473,6 +537,10 @@ impl Session {
             return Err(CommandError::AtCapacity);
         }
         let info = http::check_request(&headers).map_err(|_| CommandError::InvalidMessage)?;
+        // Spec #http-request: `:host` carries the host; #frame-size: one frame.
+        if headers.get("host").is_some() || !fits_in_frame(SYN_STREAM_FIXED_LEN, &headers) {
+            return Err(CommandError::InvalidMessage);
+        }
         let Some(id) = self.highest_stream.next_router_id() else {
             self.go_away(GoAwayStatus::OK);
             return Err(CommandError::IdsExhausted);
@@ -510,8 +578,13 @@ impl Session {
             return Err(CommandError::OutOfOrder);
         }
         let info = http::check_response(&headers).map_err(|_| CommandError::InvalidMessage)?;
+        // Spec #http-response: the worker sends `:version`; #frame-size: one frame.
+        if headers.get(http::VERSION).is_none() || !fits_in_frame(STREAM_BLOCK_FIXED_LEN, &headers)
+        {
+            return Err(CommandError::InvalidMessage);
+        }
         stream.send_body.expected = info.content_length;
-        stream.send_body.exempt = http::is_bodiless(stream.is_head, info.status);
+        stream.send_body.exempt = http::is_length_exempt(stream.is_head, info.status);
         if fin && !stream.send_body.is_complete() {
             return Err(CommandError::InvalidMessage);
         }
@@ -582,7 +655,10 @@ impl Session {
         if role == Role::Worker && !stream.replied {
             return Err(CommandError::OutOfOrder);
         }
-        if http::check_trailers(&headers).is_err() || !stream.send_body.is_complete() {
+        if http::check_trailers(&headers).is_err()
+            || !stream.send_body.is_complete()
+            || !fits_in_frame(STREAM_BLOCK_FIXED_LEN, &headers)
+        {
             return Err(CommandError::InvalidMessage);
         }
         self.queue(Headers::trailers(id, headers));
@@ -591,9 +667,10 @@ impl Session {
     }
 
     /// Ends a stream at once with RST_STREAM. Unknown or finished streams are left alone.
+    /// A code the spec does not define (0, 10, ...) is sent as INTERNAL_ERROR.
     pub fn reset(&mut self, id: StreamId, code: RstCode) {
         if self.remove_stream(id).is_some() {
-            self.queue(RstStream::new(id, code));
+            self.queue(RstStream::new(id, code.effective()));
             self.check_drained();
         }
     }
@@ -614,11 +691,28 @@ impl Session {
     }
 
     /// Sends GOAWAY. OK starts a drain: no new streams, the open ones finish.
-    /// An error status ends the session now.
+    /// An error status ends the session now. A status the spec does not define,
+    /// or one only the router may send (UNKNOWN_SESSION, REFUSED) from a
+    /// worker, is sent as INTERNAL_ERROR.
+    ///
+    /// Worker, before WELCOME: the session ends without a frame, since nothing
+    /// but HELLO may go out before WELCOME.
     pub fn go_away(&mut self, status: GoAwayStatus) {
         if self.is_closed() {
             return;
         }
+        if let State::Handshake { .. } = self.state {
+            return self.abandon();
+        }
+        let router_only = matches!(
+            status,
+            GoAwayStatus::UNKNOWN_SESSION | GoAwayStatus::REFUSED
+        );
+        let status = if self.role == Role::Worker && router_only {
+            GoAwayStatus::INTERNAL_ERROR
+        } else {
+            status.effective()
+        };
         if status.is_error() {
             return self.session_error(status);
         }
@@ -655,6 +749,11 @@ impl Session {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Frame> {
         let frame = self.transmit.pop_front()?;
+        // Spec #handshake: the handshake timer starts when HELLO is sent.
+        if let (Frame::Hello(_), State::Handshake { deadline, timeout }) = (&frame, &mut self.state)
+        {
+            *deadline = now + *timeout;
+        }
         if let Frame::Ping(p) = &frame
             && p.id() % 2 == self.own_ping_parity()
         {
@@ -679,7 +778,7 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Closed => None,
-            State::Handshake { deadline } => Some(deadline),
+            State::Handshake { deadline, .. } => Some(deadline),
             State::Established => {
                 let hb = self.heartbeat?;
                 let dead = self.last_recv + hb.interval * hb.liveness;
@@ -701,7 +800,8 @@ impl Session {
                     && w.version() <= PROTOCOL_VERSION
                     && w.heartbeat_interval_ms() >= 1
                     && w.heartbeat_liveness() >= 1
-                    && w.initial_window_size() >= 1;
+                    && w.initial_window_size() >= 1
+                    && w.attributes().len() <= self.max_header_pairs;
                 if !ok {
                     return self.fail_handshake(true);
                 }
@@ -733,8 +833,13 @@ impl Session {
     fn on_syn_stream(&mut self, f: SynStream) {
         let id = f.stream_id();
         if self.role == Role::Router {
-            // Workers never open streams; the id is theirs, so nothing to forget.
-            return self.queue(RstStream::new(id, RstCode::PROTOCOL_ERROR));
+            // Spec #frame-syn-stream: workers never open streams. A stream error
+            // on the id it names: that may be one of ours, which then closes.
+            return self.frame_stream_error(
+                Some(FrameType::SYN_STREAM),
+                id,
+                RstCode::PROTOCOL_ERROR,
+            );
         }
         if !id.is_router_initiated() || id <= self.highest_stream {
             return self.session_error(GoAwayStatus::PROTOCOL_ERROR);
@@ -759,6 +864,7 @@ impl Session {
         stream.recv_body.expected = info.content_length;
         stream.remote_fin = fin;
         self.streams.insert(id, stream);
+        self.last_accepted = id;
         self.events.push_back(Event::Request {
             id,
             headers: f.into_headers(),
@@ -786,7 +892,7 @@ impl Session {
         };
         stream.replied = true;
         stream.recv_body.expected = info.content_length;
-        stream.recv_body.exempt = http::is_bodiless(stream.is_head, info.status);
+        stream.recv_body.exempt = http::is_length_exempt(stream.is_head, info.status);
         let fin = f.is_fin();
         if fin && !stream.recv_body.is_complete() {
             return self.stream_error(id, RstCode::PROTOCOL_ERROR);
@@ -883,9 +989,10 @@ impl Session {
         // Spec: an RST_STREAM is never answered with one, whatever it names.
         let id = f.stream_id();
         if self.remove_stream(id).is_some() {
+            // Spec #rst-codes: 0, 10 and unknown codes mean INTERNAL_ERROR.
             self.events.push_back(Event::Reset {
                 id,
-                code: f.code(),
+                code: f.code().effective(),
                 origin: ResetOrigin::Peer,
             });
             self.check_drained();
@@ -955,15 +1062,19 @@ impl Session {
     }
 
     fn on_goaway(&mut self, f: &GoAway) {
-        let status = f.status();
+        // Spec #goaway-codes: unknown statuses mean INTERNAL_ERROR.
+        let status = f.status().effective();
         let last_good = f.last_good_stream_id();
         self.remote_goaway = Some(status);
         self.events.push_back(Event::GoAway { last_good, status });
         if self.role == Role::Router {
-            // The worker did not process these streams: they may go elsewhere.
+            // Spec #drain, #stream-retry: every stream above last-good counts as
+            // refused, except one the worker already answered: that one was
+            // processed, must not be retried, and runs on.
             let unprocessed: Vec<StreamId> = self
                 .streams
-                .range(last_good.next_router_id().unwrap_or(StreamId::MAX)..)
+                .iter()
+                .filter(|(id, s)| **id > last_good && !s.replied)
                 .map(|(id, _)| *id)
                 .collect();
             for id in unprocessed {
@@ -976,7 +1087,7 @@ impl Session {
             }
         }
         if status.is_error() {
-            return self.close(CloseReason::PeerGoAway(status.effective()));
+            return self.close(CloseReason::PeerGoAway(status));
         }
         self.check_drained();
     }
@@ -1004,12 +1115,13 @@ impl Session {
         }
     }
 
-    /// GOAWAY's last-good id: a worker's is the highest stream it accepted;
-    /// a router has accepted none.
+    /// GOAWAY's last-good id: a worker's is the highest stream it accepted
+    /// for processing (not one it refused or reset at once); a router has
+    /// accepted none.
     fn last_good(&self) -> StreamId {
         match self.role {
             Role::Router => StreamId::ZERO,
-            Role::Worker => self.highest_stream,
+            Role::Worker => self.last_accepted,
         }
     }
 
@@ -1097,7 +1209,7 @@ impl Session {
 }
 
 /// Checks a HELLO as the spec's handshake section requires and parses its routes.
-fn check_hello(hello: &Hello) -> Result<Vec<Route>, Rejection> {
+fn check_hello(hello: &Hello, max_pairs: usize) -> Result<Vec<Route>, Rejection> {
     let reject = |status, reason: &str| Rejection {
         status,
         reason: reason.to_owned(),
@@ -1118,14 +1230,23 @@ fn check_hello(hello: &Hello) -> Result<Vec<Route>, Rejection> {
         ));
     }
     let attrs = hello.attributes();
+    // Spec #header-block-limits: more pairs than the limit is a malformed block.
+    if attrs.len() > max_pairs {
+        return Err(reject(
+            GoAwayStatus::PROTOCOL_ERROR,
+            "HELLO has more attributes than the router's pair limit",
+        ));
+    }
     if !attrs.get("id").is_some_and(|id| is_valid_worker_id(id)) {
         return Err(reject(
             GoAwayStatus::PROTOCOL_ERROR,
             "HELLO id is missing or not 1..128 visible ASCII bytes",
         ));
     }
+    // Spec #frame-hello: an empty `route` value means no routes.
     attrs
         .values("route")
+        .filter(|raw| !raw.is_empty())
         .map(|raw| {
             std::str::from_utf8(raw)
                 .ok()
@@ -1133,6 +1254,18 @@ fn check_hello(hello: &Hello) -> Result<Vec<Route>, Rejection> {
                 .ok_or_else(|| reject(GoAwayStatus::PROTOCOL_ERROR, "HELLO route is not valid"))
         })
         .collect()
+}
+
+/// The fixed fields before the name/value block, per frame type.
+const SYN_STREAM_FIXED_LEN: usize = 10;
+const STREAM_BLOCK_FIXED_LEN: usize = 4;
+const HELLO_FIXED_LEN: usize = 12;
+const WELCOME_FIXED_LEN: usize = 16;
+
+/// Spec #frame-size: whether a frame with these fixed fields and this block
+/// stays within the 65,536-byte payload limit.
+fn fits_in_frame(fixed_len: usize, block: &HeaderBlock) -> bool {
+    fixed_len + block.encoded_len() <= MAX_PAYLOAD_LEN
 }
 
 fn is_valid_worker_id(id: &[u8]) -> bool {

@@ -27,7 +27,18 @@ impl UnknownPeer {
             Err(e) if matches!(e.kind(), ErrorKind::UnsupportedVersion(_)) => {
                 GoAwayStatus::UNSUPPORTED_VERSION
             }
-            Err(e) if e.frame_type() == Some(FrameType::HELLO) => GoAwayStatus::PROTOCOL_ERROR,
+            // A malformed HELLO (spec #handshake: payload too short, or a bad
+            // attribute block) is refused; a part whose header checks fail is
+            // not a HELLO at all, and gets UNKNOWN_SESSION like any other.
+            Err(e)
+                if e.frame_type() == Some(FrameType::HELLO)
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::BadPayloadSize | ErrorKind::HeaderBlock(_)
+                    ) =>
+            {
+                GoAwayStatus::PROTOCOL_ERROR
+            }
             _ => GoAwayStatus::UNKNOWN_SESSION,
         };
         Self::Answer(GoAway::new(StreamId::ZERO, status).into())
@@ -46,6 +57,7 @@ mod tests {
         }
     }
 
+    /// spec: #unknown-peer — the answer to each kind of part from a peer without a session.
     #[test]
     fn answers_per_spec() {
         assert_eq!(
@@ -61,6 +73,12 @@ mod tests {
         assert_eq!(
             answer(&[0x80, 0x03, 0x5a, 0x01, 0, 0, 0, 4, 0, 1, 0, 0]),
             Some(GoAwayStatus::PROTOCOL_ERROR)
+        );
+        // A HELLO whose length field disagrees with its part fails the header
+        // checks: not a HELLO, so UNKNOWN_SESSION.
+        assert_eq!(
+            answer(&[0x80, 0x03, 0x5a, 0x01, 0, 0, 0, 13, 0, 1, 0, 0]),
+            Some(GoAwayStatus::UNKNOWN_SESSION)
         );
         let goaway = Frame::from(GoAway::new(StreamId::ZERO, GoAwayStatus::OK)).to_bytes();
         assert_eq!(UnknownPeer::classify(goaway), UnknownPeer::Ignore);

@@ -848,7 +848,7 @@ fn syn_stream() -> Group {
     );
     g.invalid(
         "too-large",
-        "A SYN_STREAM with a 65,537-byte payload (well-formed otherwise) is over the limit; its stream id is readable, so RST FRAME_TOO_LARGE.",
+        "A SYN_STREAM with a 65,537-byte payload (well-formed otherwise) is over the limit; its stream id is readable, so RST FRAME_TOO_LARGE (a worker checks first that the id is a new odd one, as for any SYN_STREAM).",
         wire(SynStream::new(
             sid(23),
             filled_block(&[(":method", "GET")], MAX_PAYLOAD_LEN - 9),
@@ -1610,7 +1610,7 @@ fn data() -> Group {
     .section("limits");
     g.invalid(
         "too-large",
-        "A DATA payload of 65,537 bytes is over the limit; its stream id is readable, so RST FRAME_TOO_LARGE.",
+        "A DATA payload of 65,537 bytes is over the limit; its stream id is readable, so RST FRAME_TOO_LARGE, unless the payload overruns the session receive window it still counts against (then GOAWAY FLOW_CONTROL_ERROR) or the stream is closed (then no RST).",
         data_raw(13, 0, MAX_PAYLOAD_LEN as u32 + 1, &body(MAX_PAYLOAD_LEN + 1)),
         "frame-too-large",
         stream_err(13, RstCode::FRAME_TOO_LARGE),

@@ -1,0 +1,249 @@
+//! Conversions between `http` types and name/value blocks, following the
+//! spec's HTTP mapping ([spec](../../spec/PROTOCOL.md#http-mapping)).
+//! The router turns client requests into SYN_STREAM blocks and SYN_REPLY
+//! blocks into client responses; a worker does the reverse.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+
+use crate::HeaderBlock;
+use crate::http::{HOP_BY_HOP, HOST, METHOD, PATH, SCHEME, STATUS, VERSION};
+
+/// Why an HTTP message could not be mapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapError(&'static str);
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for MapError {}
+
+/// The spec's `:version` text for an HTTP version.
+pub fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 | Version::HTTP_09 => "HTTP/1.0",
+        Version::HTTP_2 | Version::HTTP_3 => "HTTP/2",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn parse_version(text: &[u8]) -> Version {
+    match text {
+        b"HTTP/1.0" => Version::HTTP_10,
+        b"HTTP/2" => Version::HTTP_2,
+        _ => Version::HTTP_11,
+    }
+}
+
+/// Whether a regular header may travel in a block: no hop-by-hop field, no
+/// `host` (it is `:host`), and `te` only as `trailers`.
+pub fn is_forwardable(name: &HeaderName, value: &HeaderValue) -> bool {
+    let name = name.as_str();
+    if name == "host" {
+        return false;
+    }
+    if name == "te" {
+        return value.as_bytes().eq_ignore_ascii_case(b"trailers");
+    }
+    !HOP_BY_HOP.contains(&name)
+}
+
+/// Appends every forwardable header of `headers`, joining repeated names with NUL.
+pub fn append_headers(block: &mut HeaderBlock, headers: &HeaderMap) -> Result<(), MapError> {
+    for name in headers.keys() {
+        let mut joined: Vec<u8> = Vec::new();
+        let mut any = false;
+        for value in headers.get_all(name) {
+            if !is_forwardable(name, value) || value.is_empty() {
+                continue;
+            }
+            if any {
+                joined.push(0);
+            }
+            joined.extend_from_slice(value.as_bytes());
+            any = true;
+        }
+        if any {
+            block
+                .insert(Bytes::copy_from_slice(name.as_str().as_bytes()), joined)
+                .map_err(|_| MapError("a header cannot be carried in a name/value block"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a block's regular (non-pseudo) headers into `headers`, one entry per NUL-separated value.
+pub fn extend_header_map(headers: &mut HeaderMap, block: &HeaderBlock) -> Result<(), MapError> {
+    for (name, value) in block.iter() {
+        if name.starts_with(b":") || &name[..] == b"host" {
+            continue;
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| MapError("invalid header name"))?;
+        for part in value.split(|b| *b == 0) {
+            let value =
+                HeaderValue::from_bytes(part).map_err(|_| MapError("invalid header value"))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+/// The request head's block: the five pseudo-headers, then its forwardable headers.
+/// `host` is the authority the client addressed (URI authority or Host header).
+pub fn request_block<B>(
+    req: &Request<B>,
+    scheme: &str,
+    host: &str,
+) -> Result<HeaderBlock, MapError> {
+    let path = match req.uri().path_and_query() {
+        Some(pq) if req.method() == Method::OPTIONS && pq.as_str() == "*" => "*",
+        Some(pq) => pq.as_str(),
+        None => "/",
+    };
+    let mut block = HeaderBlock::with_capacity(5 + req.headers().keys_len());
+    let pseudo = [
+        (METHOD, req.method().as_str()),
+        (PATH, path),
+        (VERSION, version_text(req.version())),
+        (HOST, host),
+        (SCHEME, scheme),
+    ];
+    for (name, value) in pseudo {
+        block
+            .insert(name, Bytes::copy_from_slice(value.as_bytes()))
+            .map_err(|_| MapError("request line cannot be carried in a name/value block"))?;
+    }
+    append_headers(&mut block, req.headers())?;
+    Ok(block)
+}
+
+/// Rebuilds a request head from a SYN_STREAM block (which the session has
+/// already checked). The URI is in origin form; `:host` becomes the Host header.
+pub fn request_from_block(block: &HeaderBlock) -> Result<Request<()>, MapError> {
+    let get = |name| block.get(name).ok_or(MapError("missing pseudo-header"));
+    let method = Method::from_bytes(get(METHOD)?).map_err(|_| MapError("invalid :method"))?;
+    let uri = Uri::try_from(&get(PATH)?[..]).map_err(|_| MapError("invalid :path"))?;
+    let host = HeaderValue::from_bytes(get(HOST)?).map_err(|_| MapError("invalid :host"))?;
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = parse_version(get(VERSION)?);
+    req.headers_mut().insert(http::header::HOST, host);
+    extend_header_map(req.headers_mut(), block)?;
+    Ok(req)
+}
+
+/// The `:scheme` of a SYN_STREAM block.
+pub fn scheme_of(block: &HeaderBlock) -> Option<&str> {
+    block.get(SCHEME).and_then(|s| std::str::from_utf8(s).ok())
+}
+
+/// The response head's block: `:status`, `:version`, then forwardable headers.
+pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
+    let mut block = HeaderBlock::with_capacity(2 + res.headers().keys_len());
+    let status = res.status();
+    if status.is_informational() {
+        return Err(MapError("1xx responses cannot be carried"));
+    }
+    block
+        .insert(STATUS, Bytes::copy_from_slice(status.as_str().as_bytes()))
+        .and_then(|()| block.insert(VERSION, "HTTP/1.1"))
+        .map_err(|_| MapError("status cannot be carried"))?;
+    append_headers(&mut block, res.headers())?;
+    Ok(block)
+}
+
+/// Rebuilds a response head from a SYN_REPLY block (already checked by the session).
+pub fn response_from_block(block: &HeaderBlock) -> Result<Response<()>, MapError> {
+    let status = block.get(STATUS).ok_or(MapError("missing :status"))?;
+    let status = StatusCode::from_bytes(status.get(..3).unwrap_or(status))
+        .map_err(|_| MapError("invalid :status"))?;
+    let mut res = Response::new(());
+    *res.status_mut() = status;
+    extend_header_map(res.headers_mut(), block)?;
+    Ok(res)
+}
+
+/// A trailers block from a header map.
+pub fn trailers_block(trailers: &HeaderMap) -> Result<HeaderBlock, MapError> {
+    let mut block = HeaderBlock::with_capacity(trailers.keys_len());
+    append_headers(&mut block, trailers)?;
+    Ok(block)
+}
+
+/// A header map from a trailers block.
+pub fn trailers_from_block(block: &HeaderBlock) -> Result<HeaderMap, MapError> {
+    let mut map = HeaderMap::with_capacity(block.len());
+    extend_header_map(&mut map, block)?;
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{check_request, check_response};
+
+    #[test]
+    fn request_round_trip() {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/upload?x=1")
+            .header("content-type", "text/plain")
+            .header("accept", "a")
+            .header("accept", "b")
+            .header("connection", "keep-alive")
+            .header("te", "trailers")
+            .header("host", "example.com")
+            .body(())
+            .unwrap();
+        let block = request_block(&req, "http", "example.com").unwrap();
+        assert!(check_request(&block).is_ok());
+        assert_eq!(block.get(":path").unwrap(), "/upload?x=1");
+        assert_eq!(block.get("accept").unwrap(), "a\0b");
+        assert!(block.get("connection").is_none() && block.get("host").is_none());
+        assert_eq!(block.get("te").unwrap(), "trailers");
+
+        let back = request_from_block(&block).unwrap();
+        assert_eq!(back.method(), "POST");
+        assert_eq!(back.uri(), "/upload?x=1");
+        assert_eq!(back.headers()["host"], "example.com");
+        let accepts: Vec<_> = back.headers().get_all("accept").iter().collect();
+        assert_eq!(accepts, ["a", "b"]);
+    }
+
+    #[test]
+    fn response_round_trip() {
+        let res = Response::builder()
+            .status(404)
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap();
+        let block = response_block(&res).unwrap();
+        assert_eq!(check_response(&block).unwrap().status, 404);
+        assert!(block.get("transfer-encoding").is_none());
+        let back = response_from_block(&block).unwrap();
+        assert_eq!(back.status(), 404);
+        assert_eq!(back.headers().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn interim_responses_cannot_be_mapped() {
+        let res = Response::builder().status(103).body(()).unwrap();
+        assert!(response_block(&res).is_err());
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_text(Version::HTTP_2), "HTTP/2");
+        assert_eq!(version_text(Version::HTTP_10), "HTTP/1.0");
+        assert_eq!(parse_version(b"HTTP/2"), Version::HTTP_2);
+    }
+}

@@ -1,0 +1,381 @@
+//! The router's settings: flags, each also read from a `ZROUTE_*` environment
+//! variable, then an optional TOML file, then defaults (in that order of
+//! precedence). `Options` is what a user can say; `Config` is what the router
+//! runs with, every value resolved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// zroute router: HTTP in front, workers behind a ZeroMQ ROUTER socket, no backend list.
+///
+/// Every flag can also be set with the environment variable named in its help,
+/// or in the TOML file given with --config (keys are the flag names without
+/// the leading dashes). Durations take a unit: 500ms, 30s, 2m.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(name = "zroute-router", version, about)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Options {
+    /// TOML file with any of these settings; flags and environment win over it.
+    #[arg(long, env = "ZROUTE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address the HTTP front listens on [default: 127.0.0.1:9000].
+    #[arg(long, env = "ZROUTE_HTTP")]
+    pub http: Option<SocketAddr>,
+
+    /// ZeroMQ endpoint workers connect to; repeat for several (tcp:// or ipc://)
+    /// [default: tcp://127.0.0.1:8000].
+    #[arg(long = "workers", env = "ZROUTE_WORKERS", value_delimiter = ',')]
+    pub workers: Vec<String>,
+
+    /// Address of the admin listener (/metrics, /workers, /healthz) [default: 127.0.0.1:9001].
+    #[arg(long, env = "ZROUTE_ADMIN")]
+    pub admin: Option<SocketAddr>,
+
+    /// PEM certificate chain: serve HTTPS (h2 and http/1.1 by ALPN) instead of cleartext.
+    #[arg(long, env = "ZROUTE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "ZROUTE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Heartbeat interval announced to workers [default: 1s].
+    #[arg(long, env = "ZROUTE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Heartbeat intervals without a frame before a worker is dead [default: 3].
+    #[arg(long, env = "ZROUTE_HEARTBEAT_LIVENESS")]
+    pub heartbeat_liveness: Option<u32>,
+
+    /// Receive window per response stream, bytes [default: 65536].
+    #[arg(long, env = "ZROUTE_STREAM_WINDOW")]
+    pub stream_window: Option<u32>,
+
+    /// Receive window per worker session, bytes [default: 1048576].
+    #[arg(long, env = "ZROUTE_SESSION_WINDOW")]
+    pub session_window: Option<u32>,
+
+    /// Most name/value pairs accepted in a block from a worker [default: 100].
+    #[arg(long, env = "ZROUTE_MAX_HEADER_PAIRS")]
+    pub max_header_pairs: Option<usize>,
+
+    /// Largest request head a client may send, bytes (431 above) [default: 32768].
+    #[arg(long, env = "ZROUTE_MAX_HEADER_SIZE")]
+    pub max_header_size: Option<usize>,
+
+    /// Largest request body, bytes; 0 for no limit (413 above) [default: 0].
+    #[arg(long, env = "ZROUTE_MAX_BODY_SIZE")]
+    pub max_body_size: Option<u64>,
+
+    /// Whole-request deadline until the response head (504 after) [default: 60s].
+    #[arg(long, env = "ZROUTE_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub request_timeout: Option<Duration>,
+
+    /// Time a worker has, once it got the request, to send the response head (504 after) [default: 30s].
+    #[arg(long, env = "ZROUTE_FIRST_BYTE_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub first_byte_timeout: Option<Duration>,
+
+    /// Idle keep-alive connections, and slow request heads, are closed after this [default: 60s].
+    #[arg(long, env = "ZROUTE_IDLE_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Most client connections open at once; more wait in the listen backlog [default: 10000].
+    #[arg(long, env = "ZROUTE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Requests that may wait for a busy pool (503 beyond) [default: 1024].
+    #[arg(long, env = "ZROUTE_QUEUE_SIZE")]
+    pub queue_size: Option<usize>,
+
+    /// How long a request waits for a worker with spare capacity (503 after) [default: 5s].
+    #[arg(long, env = "ZROUTE_QUEUE_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub queue_timeout: Option<Duration>,
+
+    /// Request body bytes kept to replay a refused request on another worker [default: 65536].
+    #[arg(long, env = "ZROUTE_RETRY_BUFFER")]
+    pub retry_buffer: Option<usize>,
+
+    /// Request body bytes buffered per stream while the worker's window is closed [default: 65536].
+    #[arg(long, env = "ZROUTE_STREAM_BUFFER")]
+    pub stream_buffer: Option<usize>,
+
+    /// On SIGTERM, how long in-flight requests may take to finish [default: 30s].
+    #[arg(long, env = "ZROUTE_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub shutdown_timeout: Option<Duration>,
+
+    /// Log format: human or json [default: human].
+    #[arg(long, env = "ZROUTE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, as RUST_LOG [default: info].
+    #[arg(long, env = "ZROUTE_LOG_LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Write an access log line per request (target "access") [default: true].
+    #[arg(long, env = "ZROUTE_ACCESS_LOG")]
+    pub access_log: Option<bool>,
+
+    /// This router's name in WELCOME and logs [default: zroute].
+    #[arg(long, env = "ZROUTE_ROUTER_ID")]
+    pub router_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Everything the router runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub http: SocketAddr,
+    pub workers: Vec<String>,
+    pub admin: SocketAddr,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_liveness: u32,
+    pub stream_window: u32,
+    pub session_window: u32,
+    pub max_header_pairs: usize,
+    pub max_header_size: usize,
+    pub max_body_size: u64,
+    pub request_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub queue_size: usize,
+    pub queue_timeout: Duration,
+    pub retry_buffer: usize,
+    pub stream_buffer: usize,
+    pub shutdown_timeout: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub access_log: bool,
+    pub router_id: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: ([127, 0, 0, 1], 9000).into(),
+            workers: vec!["tcp://127.0.0.1:8000".to_owned()],
+            admin: ([127, 0, 0, 1], 9001).into(),
+            tls: None,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_liveness: 3,
+            stream_window: 65_536,
+            session_window: 1 << 20,
+            max_header_pairs: 100,
+            max_header_size: 32 * 1024,
+            max_body_size: 0,
+            request_timeout: Duration::from_secs(60),
+            first_byte_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            queue_size: 1024,
+            queue_timeout: Duration::from_secs(5),
+            retry_buffer: 64 * 1024,
+            stream_buffer: 64 * 1024,
+            shutdown_timeout: Duration::from_secs(30),
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            access_log: true,
+            router_id: "zroute".to_owned(),
+        }
+    }
+}
+
+impl Options {
+    /// Reads the TOML file named by --config (if any) and fills in what the
+    /// command line and environment left unset.
+    pub fn resolve(self) -> Result<Config, String> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str::<Self>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Self::default(),
+        };
+        let d = Config::default();
+        macro_rules! pick {
+            ($field:ident) => {
+                self.$field.or(file.$field).unwrap_or(d.$field)
+            };
+        }
+        let workers = if !self.workers.is_empty() {
+            self.workers
+        } else if !file.workers.is_empty() {
+            file.workers
+        } else {
+            d.workers
+        };
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+        };
+        let config = Config {
+            http: pick!(http),
+            workers,
+            admin: pick!(admin),
+            tls,
+            heartbeat_interval: pick!(heartbeat_interval),
+            heartbeat_liveness: pick!(heartbeat_liveness),
+            stream_window: pick!(stream_window),
+            session_window: pick!(session_window),
+            max_header_pairs: pick!(max_header_pairs),
+            max_header_size: pick!(max_header_size),
+            max_body_size: pick!(max_body_size),
+            request_timeout: pick!(request_timeout),
+            first_byte_timeout: pick!(first_byte_timeout),
+            idle_timeout: pick!(idle_timeout),
+            max_connections: pick!(max_connections),
+            queue_size: pick!(queue_size),
+            queue_timeout: pick!(queue_timeout),
+            retry_buffer: pick!(retry_buffer),
+            stream_buffer: pick!(stream_buffer),
+            shutdown_timeout: pick!(shutdown_timeout),
+            log_format: pick!(log_format),
+            log_level: self.log_level.or(file.log_level).unwrap_or(d.log_level),
+            access_log: pick!(access_log),
+            router_id: self.router_id.or(file.router_id).unwrap_or(d.router_id),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), String> {
+        let checks: [(bool, &str); 7] = [
+            (
+                !self.heartbeat_interval.is_zero(),
+                "heartbeat-interval must be above 0",
+            ),
+            (
+                self.heartbeat_liveness >= 1,
+                "heartbeat-liveness must be at least 1",
+            ),
+            (
+                (1..=0x7fff_ffff).contains(&self.stream_window),
+                "stream-window must be 1..2^31-1",
+            ),
+            (
+                (65_536..=0x7fff_ffff).contains(&self.session_window),
+                "session-window must be 65536..2^31-1",
+            ),
+            (
+                self.max_header_size >= 1024,
+                "max-header-size must be at least 1024",
+            ),
+            (
+                self.stream_buffer >= 1024,
+                "stream-buffer must be at least 1024",
+            ),
+            (
+                !self.workers.is_empty(),
+                "at least one --workers endpoint is needed",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, msg)) => Err((*msg).to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `250ms`, `30s`, `2m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration {text:?}: use ms, s or m")),
+    }
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let text = Option::<String>::deserialize(de)?;
+    text.map(|t| parse_duration(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(
+            &path,
+            "http = \"127.0.0.1:7000\"\nqueue-size = 5\nrequest-timeout = \"9s\"\n",
+        )
+        .unwrap();
+        let opts = Options::parse_from([
+            "zroute-router",
+            "--config",
+            path.to_str().unwrap(),
+            "--queue-size",
+            "7",
+        ]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(config.http, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(config.queue_size, 7);
+        assert_eq!(config.request_timeout, Duration::from_secs(9));
+        assert_eq!(config.admin, Config::default().admin);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(&path, "htp = \"127.0.0.1:7000\"\n").unwrap();
+        let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
+        assert!(opts.resolve().unwrap_err().contains("htp"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let opts = Options::parse_from(["zroute-router", "--session-window", "100"]);
+        assert!(opts.resolve().is_err());
+    }
+}

@@ -1,0 +1,964 @@
+//! The dispatcher: one task that owns the ROUTER sockets and every worker
+//! session, and carries streams between them and the HTTP side.
+//!
+//! HTTP tasks talk to it through one channel ([`Msg`]); it answers each stream
+//! through that stream's own event channel. Every wakeup is drained in full
+//! (all queued messages, all queued parts) before frames are flushed, and each
+//! worker gets all of one flush's frames as one multipart message, so a busy
+//! router sends few, large messages.
+//!
+//! Memory per stream stays bounded: request bytes wait here only up to the
+//! stream's credit (a semaphore the HTTP task acquires before sending), and
+//! response bytes reach the HTTP task only as fast as the worker's window,
+//! which the HTTP task reopens as the client takes them.
+
+mod table;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zroute_proto::frame::Frame;
+use zroute_proto::session::{CloseReason, Event, RouterConfig, Session, UnknownPeer};
+use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
+use zroute_transport::{Multipart, PeerId, SendError, Socket};
+
+use self::table::{Entry, Table};
+use crate::metrics::Metrics;
+
+/// A worker session's key: the index of the socket it came in on, then its routing id.
+type PeerKey = Bytes;
+
+/// Most frames sent to one worker in one message.
+const MAX_PARTS_PER_MESSAGE: usize = 256;
+
+/// One stream as the HTTP side names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StreamKey {
+    peer: PeerKey,
+    id: StreamId,
+}
+
+/// What HTTP tasks ask of the dispatcher.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Open(OpenRequest),
+    /// Request body bytes; their credit was acquired first.
+    Data {
+        key: StreamKey,
+        data: Bytes,
+        fin: bool,
+    },
+    Trailers {
+        key: StreamKey,
+        block: HeaderBlock,
+    },
+    /// The client took `n` response bytes: the worker may send that many more.
+    Release {
+        key: StreamKey,
+        n: usize,
+    },
+    /// The client is gone, or the router gives up on the stream.
+    Cancel {
+        key: StreamKey,
+    },
+    Workers(oneshot::Sender<Vec<WorkerInfo>>),
+    /// Stop taking new streams and drain every session.
+    Drain,
+    /// Reset what is left and stop.
+    Stop(oneshot::Sender<()>),
+}
+
+#[derive(Debug)]
+pub(crate) struct OpenRequest {
+    pub(crate) head: HeaderBlock,
+    pub(crate) fin: bool,
+    pub(crate) host: String,
+    pub(crate) path: String,
+    pub(crate) events: mpsc::UnboundedSender<StreamEvent>,
+    pub(crate) credit: Arc<Semaphore>,
+    pub(crate) reply: oneshot::Sender<Result<Opened, OpenError>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) key: StreamKey,
+    /// The pool that took the stream: the route's text, or "" for the default pool.
+    pub(crate) pool: String,
+    pub(crate) worker: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    /// No connected worker serves this request.
+    NoWorkers,
+    /// Every worker of the pool is busy and the queue is full.
+    QueueFull,
+    /// The router is shutting down.
+    ShuttingDown,
+    /// The head cannot be sent (the HTTP side built an invalid block).
+    BadRequest,
+}
+
+/// What happens on a stream, in order, as the HTTP task sees it.
+#[derive(Debug)]
+pub(crate) enum StreamEvent {
+    Head {
+        block: HeaderBlock,
+        fin: bool,
+    },
+    Data {
+        data: Bytes,
+        fin: bool,
+    },
+    Trailers(HeaderBlock),
+    /// The stream ended before both sides finished.
+    Reset(ResetCause),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetCause {
+    /// The worker did not process it: safe to send elsewhere (REFUSED_STREAM, or above a GOAWAY's last-good).
+    Refused,
+    /// The worker's session died or ended in error; the worker may have processed it.
+    WorkerLost,
+    /// The worker reset it, or broke the protocol on it.
+    Error(RstCode),
+}
+
+/// One row of the admin `/workers` listing.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct WorkerInfo {
+    pub(crate) id: String,
+    pub(crate) session: String,
+    pub(crate) endpoint: String,
+    pub(crate) routes: Vec<String>,
+    pub(crate) capacity: u32,
+    pub(crate) in_flight: u32,
+    pub(crate) draining: bool,
+    pub(crate) last_heard_ms_ago: u64,
+    pub(crate) rtt_ms: Option<f64>,
+}
+
+/// The HTTP side's handle on the dispatcher.
+#[derive(Clone, Debug)]
+pub(crate) struct Handle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Handle {
+    pub(crate) fn send(&self, msg: Msg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+}
+
+struct Peer {
+    session: Session,
+    socket: usize,
+    routing_id: PeerId,
+    session_id: String,
+    last_heard: Instant,
+    rtt: Option<Duration>,
+    /// Frames that could not be handed to libzmq yet (the peer's queue was full).
+    outbox: VecDeque<Bytes>,
+    blocked_since: Option<Instant>,
+}
+
+struct StreamCtx {
+    events: mpsc::UnboundedSender<StreamEvent>,
+    credit: Arc<Semaphore>,
+    /// Request bytes waiting for the worker's window.
+    pending: VecDeque<Bytes>,
+    pending_fin: bool,
+    pending_trailers: Option<HeaderBlock>,
+    /// HEAD, 204 or 304: any DATA the worker sends is discarded.
+    discard_body: bool,
+    is_head: bool,
+}
+
+struct Pending {
+    request: OpenRequest,
+    queued_at: Instant,
+}
+
+pub(crate) struct Dispatcher {
+    sockets: Vec<Socket>,
+    endpoints: Vec<String>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    peers: HashMap<PeerKey, Peer>,
+    table: Table,
+    streams: HashMap<StreamKey, StreamCtx>,
+    queue: VecDeque<Pending>,
+    queue_limit: usize,
+    session_config: RouterConfig,
+    draining: bool,
+    sessions_made: u64,
+    /// Peers whose sessions have frames or events to handle.
+    dirty: Vec<PeerKey>,
+    metrics: Arc<Metrics>,
+    unknown_answers: HashMap<PeerKey, Instant>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        sockets: Vec<Socket>,
+        endpoints: Vec<String>,
+        session_config: RouterConfig,
+        queue_limit: usize,
+        metrics: Arc<Metrics>,
+    ) -> (Self, Handle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let dispatcher = Self {
+            sockets,
+            endpoints,
+            rx,
+            peers: HashMap::new(),
+            table: Table::default(),
+            streams: HashMap::new(),
+            queue: VecDeque::new(),
+            queue_limit,
+            session_config,
+            draining: false,
+            sessions_made: 0,
+            dirty: Vec::new(),
+            metrics,
+            unknown_answers: HashMap::new(),
+        };
+        (dispatcher, Handle { tx })
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                biased;
+                msg = self.rx.recv() => match msg {
+                    Some(Msg::Stop(done)) => {
+                        self.stop();
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(msg) => {
+                        self.handle_msg(msg);
+                        // Take everything else already queued before flushing.
+                        while let Ok(msg) = self.rx.try_recv() {
+                            if let Msg::Stop(done) = msg {
+                                self.stop();
+                                let _ = done.send(());
+                                return;
+                            }
+                            self.handle_msg(msg);
+                        }
+                    }
+                    None => return,
+                },
+                ready = recv_any(&mut self.sockets) => match ready {
+                    Ok((index, msg)) => {
+                        self.handle_message(index, msg);
+                        self.drain_sockets();
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "worker socket receive failed");
+                    }
+                },
+                () = sleep_until(deadline) => self.handle_timeouts(),
+            }
+            self.settle();
+        }
+    }
+
+    // ---- input from workers ----
+
+    fn drain_sockets(&mut self) {
+        for index in 0..self.sockets.len() {
+            // Bounded, so one chatty socket cannot starve the HTTP side.
+            for _ in 0..1024 {
+                match self.sockets[index].try_recv() {
+                    Ok(Some(msg)) => self.handle_message(index, msg),
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!(error = %e, "worker socket receive failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_message(&mut self, index: usize, msg: Multipart) {
+        let Some((routing_id, parts)) = msg.split_peer() else {
+            return;
+        };
+        let mut key = BytesMut::with_capacity(1 + routing_id.as_bytes().len());
+        key.extend_from_slice(&[index as u8]);
+        key.extend_from_slice(routing_id.as_bytes());
+        let key = key.freeze();
+        let now = Instant::now();
+        for part in parts.into_parts() {
+            match self.peers.get_mut(&key) {
+                Some(peer) if !peer.session.is_closed() => {
+                    peer.last_heard = now;
+                    peer.session.handle_part(now.into_std(), part);
+                    self.mark_dirty(&key);
+                }
+                _ => self.handle_unknown(index, &key, &routing_id, part, now),
+            }
+        }
+    }
+
+    fn handle_unknown(
+        &mut self,
+        index: usize,
+        key: &PeerKey,
+        routing_id: &PeerId,
+        part: Bytes,
+        now: Instant,
+    ) {
+        let hello = match UnknownPeer::classify(part) {
+            UnknownPeer::Hello(hello) => hello,
+            UnknownPeer::Ignore => return,
+            UnknownPeer::Answer(frame) => {
+                // Spec #unknown-peer: rate-limited, one answer per peer per heartbeat interval.
+                let interval = self.session_config.heartbeat_interval;
+                let last = self.unknown_answers.get(key).copied();
+                if last.is_some_and(|t| now.duration_since(t) < interval) {
+                    return;
+                }
+                if self.unknown_answers.len() > 10_000 {
+                    self.unknown_answers
+                        .retain(|_, t| now.duration_since(*t) < interval);
+                }
+                self.unknown_answers.insert(key.clone(), now);
+                debug!(peer = %hex(routing_id), "frame from an unknown peer: answered GOAWAY");
+                let _ = self.sockets[index].try_send_to(routing_id, &[frame.to_bytes()]);
+                return;
+            }
+        };
+        if self.draining {
+            let goaway: Frame =
+                zroute_proto::frame::GoAway::new(StreamId::ZERO, GoAwayStatus::OK).into();
+            let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
+            return;
+        }
+        self.sessions_made += 1;
+        let session_id = format!("{}-{}", self.session_config.router_id, self.sessions_made);
+        match Session::accept(&self.session_config, hello, &session_id, now.into_std()) {
+            Ok(session) => {
+                let hello = session.hello().expect("accepted sessions keep their HELLO");
+                let worker_id =
+                    String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v))
+                        .into_owned();
+                let entry = Entry {
+                    worker_id: worker_id.clone(),
+                    routes: session.routes().to_vec(),
+                    capacity: session.capacity(),
+                    in_flight: 0,
+                    draining: false,
+                };
+                info!(
+                    worker = %worker_id,
+                    session = %session_id,
+                    capacity = entry.capacity,
+                    routes = ?entry.routes.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                    endpoint = %self.endpoints[index],
+                    "worker registered"
+                );
+                self.table.insert(key.clone(), entry);
+                self.peers.insert(
+                    key.clone(),
+                    Peer {
+                        session,
+                        socket: index,
+                        routing_id: routing_id.clone(),
+                        session_id,
+                        last_heard: now,
+                        rtt: None,
+                        outbox: VecDeque::new(),
+                        blocked_since: None,
+                    },
+                );
+                self.metrics.workers.set(self.table.len() as i64);
+                self.mark_dirty(key);
+                self.serve_queue();
+            }
+            Err(rejection) => {
+                warn!(peer = %hex(routing_id), status = %rejection.status, reason = %rejection.reason, "HELLO refused");
+                let _ =
+                    self.sockets[index].try_send_to(routing_id, &[rejection.frame().to_bytes()]);
+            }
+        }
+    }
+
+    // ---- input from the HTTP side ----
+
+    fn handle_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Open(request) => self.open(request),
+            Msg::Data { key, data, fin } => {
+                if let Some(ctx) = self.streams.get_mut(&key) {
+                    if !data.is_empty() {
+                        ctx.pending.push_back(data);
+                    }
+                    ctx.pending_fin |= fin;
+                    self.mark_dirty(&key.peer);
+                    self.push_request_body(&key);
+                } else {
+                    // The stream is gone: hand the credit back so the HTTP task is not stuck.
+                    // (Its sender sees the stream's reset on its event channel.)
+                }
+            }
+            Msg::Trailers { key, block } => {
+                if let Some(ctx) = self.streams.get_mut(&key) {
+                    ctx.pending_trailers = Some(block);
+                    self.mark_dirty(&key.peer);
+                    self.push_request_body(&key);
+                }
+            }
+            Msg::Release { key, n } => {
+                if let Some(peer) = self.peers.get_mut(&key.peer) {
+                    peer.session.release_capacity(key.id, n);
+                    self.mark_dirty(&key.peer);
+                }
+            }
+            Msg::Cancel { key } => {
+                if self.remove_stream(&key).is_some() {
+                    if let Some(peer) = self.peers.get_mut(&key.peer) {
+                        peer.session.reset(key.id, RstCode::CANCEL);
+                        self.mark_dirty(&key.peer);
+                    }
+                    self.stream_done(&key.peer);
+                }
+            }
+            Msg::Workers(reply) => {
+                let _ = reply.send(self.worker_list());
+            }
+            Msg::Drain => self.drain(),
+            Msg::Stop(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn open(&mut self, request: OpenRequest) {
+        if self.draining {
+            let _ = request.reply.send(Err(OpenError::ShuttingDown));
+            return;
+        }
+        let Some(pool) = self
+            .table
+            .pool_for(&request.host, &request.path)
+            .map(str::to_owned)
+        else {
+            let _ = request.reply.send(Err(OpenError::NoWorkers));
+            return;
+        };
+        match self.table.pick(&pool) {
+            Some(peer) => self.open_on(peer, pool, request),
+            None if self.queue.len() < self.queue_limit => {
+                self.queue.push_back(Pending {
+                    request,
+                    queued_at: Instant::now(),
+                });
+                self.metrics.queue_depth.set(self.queue.len() as i64);
+            }
+            None => {
+                let _ = request.reply.send(Err(OpenError::QueueFull));
+            }
+        }
+    }
+
+    fn open_on(&mut self, key: PeerKey, pool: String, request: OpenRequest) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            let _ = request.reply.send(Err(OpenError::NoWorkers));
+            return;
+        };
+        let is_head = request
+            .head
+            .get(http::METHOD)
+            .is_some_and(|m| &m[..] == b"HEAD");
+        let id = match peer.session.open_stream(request.head, request.fin) {
+            Ok(id) => id,
+            Err(e) => {
+                debug!(error = ?e, "open_stream refused");
+                let _ = request.reply.send(Err(OpenError::BadRequest));
+                return;
+            }
+        };
+        let stream_key = StreamKey {
+            peer: key.clone(),
+            id,
+        };
+        let entry = self.table.get_mut(&key).expect("peers and table agree");
+        entry.in_flight += 1;
+        let worker = entry.worker_id.clone();
+        self.streams.insert(
+            stream_key.clone(),
+            StreamCtx {
+                events: request.events,
+                credit: request.credit,
+                pending: VecDeque::new(),
+                pending_fin: false,
+                pending_trailers: None,
+                discard_body: false,
+                is_head,
+            },
+        );
+        self.mark_dirty(&key);
+        if request
+            .reply
+            .send(Ok(Opened {
+                key: stream_key.clone(),
+                pool,
+                worker,
+            }))
+            .is_err()
+        {
+            // The client left while the request waited: nothing to do on the worker.
+            self.handle_msg(Msg::Cancel { key: stream_key });
+        }
+    }
+
+    /// Hands waiting requests to workers that have room again.
+    fn serve_queue(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.queue.len() {
+            if self.queue[i].request.reply.is_closed() {
+                self.queue.remove(i);
+                continue;
+            }
+            let host_path = (&self.queue[i].request.host, &self.queue[i].request.path);
+            let Some(pool) = self
+                .table
+                .pool_for(host_path.0, host_path.1)
+                .map(str::to_owned)
+            else {
+                let pending = self.queue.remove(i).expect("index in range");
+                let _ = pending.request.reply.send(Err(OpenError::NoWorkers));
+                continue;
+            };
+            match self.table.pick(&pool) {
+                Some(peer) => {
+                    let pending = self.queue.remove(i).expect("index in range");
+                    self.metrics
+                        .queue_wait
+                        .observe(now.duration_since(pending.queued_at).as_secs_f64());
+                    self.open_on(peer, pool, pending.request);
+                }
+                None => i += 1,
+            }
+        }
+        self.metrics.queue_depth.set(self.queue.len() as i64);
+    }
+
+    /// Moves queued request bytes into the session as far as the windows allow.
+    fn push_request_body(&mut self, key: &StreamKey) {
+        let (Some(ctx), Some(peer)) = (self.streams.get_mut(key), self.peers.get_mut(&key.peer))
+        else {
+            return;
+        };
+        let session = &mut peer.session;
+        while let Some(front) = ctx.pending.front_mut() {
+            let room = session.send_capacity(key.id);
+            if room == 0 {
+                return;
+            }
+            let chunk = if front.len() <= room {
+                ctx.pending.pop_front().expect("front exists")
+            } else {
+                front.split_to(room)
+            };
+            let len = chunk.len();
+            let last = ctx.pending.is_empty() && ctx.pending_fin && ctx.pending_trailers.is_none();
+            if session.send_data(key.id, chunk, last).is_err() {
+                return;
+            }
+            ctx.credit.add_permits(len);
+            if last {
+                ctx.pending_fin = false;
+                return;
+            }
+        }
+        if let Some(block) = ctx.pending_trailers.take() {
+            if session.send_trailers(key.id, block).is_err() {
+                session.reset(key.id, RstCode::INTERNAL_ERROR);
+            }
+            ctx.pending_fin = false;
+        } else if ctx.pending_fin {
+            // FIN alone: an empty DATA frame, which needs no window.
+            let _ = session.send_data(key.id, Bytes::new(), true);
+            ctx.pending_fin = false;
+        }
+    }
+
+    // ---- sessions: events, frames, timers ----
+
+    fn mark_dirty(&mut self, key: &PeerKey) {
+        if !self.dirty.contains(key) {
+            self.dirty.push(key.clone());
+        }
+    }
+
+    /// Handles every dirty session's events, then sends its frames.
+    fn settle(&mut self) {
+        while let Some(key) = self.dirty.pop() {
+            self.process_events(&key);
+            self.flush(&key);
+            if self
+                .peers
+                .get(&key)
+                .is_some_and(|p| p.session.is_closed() && p.outbox.is_empty())
+            {
+                self.forget(&key);
+            }
+        }
+    }
+
+    fn process_events(&mut self, key: &PeerKey) {
+        loop {
+            let Some(peer) = self.peers.get_mut(key) else {
+                return;
+            };
+            let Some(event) = peer.session.poll_event() else {
+                return;
+            };
+            match event {
+                Event::Response { id, headers, fin } => {
+                    let skey = StreamKey {
+                        peer: key.clone(),
+                        id,
+                    };
+                    if let Some(ctx) = self.streams.get_mut(&skey) {
+                        let status = http::check_response(&headers)
+                            .map(|i| i.status)
+                            .unwrap_or(502);
+                        ctx.discard_body = http::is_bodiless(ctx.is_head, status);
+                        let _ = ctx.events.send(StreamEvent::Head {
+                            block: headers,
+                            fin,
+                        });
+                    }
+                    if fin {
+                        self.check_finished(&skey);
+                    }
+                }
+                Event::Data { id, data, fin } => {
+                    let skey = StreamKey {
+                        peer: key.clone(),
+                        id,
+                    };
+                    let len = data.len();
+                    let mut release_now = false;
+                    if let Some(ctx) = self.streams.get_mut(&skey) {
+                        if ctx.discard_body {
+                            release_now = true;
+                            if fin {
+                                let _ = ctx.events.send(StreamEvent::Data {
+                                    data: Bytes::new(),
+                                    fin,
+                                });
+                            }
+                        } else if ctx.events.send(StreamEvent::Data { data, fin }).is_err() {
+                            release_now = true;
+                        }
+                    } else {
+                        release_now = true;
+                    }
+                    if release_now {
+                        let peer = self.peers.get_mut(key).expect("peer exists");
+                        peer.session.release_capacity(id, len);
+                    }
+                    if fin {
+                        self.check_finished(&skey);
+                    }
+                }
+                Event::Trailers { id, headers } => {
+                    let skey = StreamKey {
+                        peer: key.clone(),
+                        id,
+                    };
+                    if let Some(ctx) = self.streams.get(&skey) {
+                        let _ = ctx.events.send(StreamEvent::Trailers(headers));
+                    }
+                    self.check_finished(&skey);
+                }
+                Event::Reset { id, code, origin } => {
+                    let skey = StreamKey {
+                        peer: key.clone(),
+                        id,
+                    };
+                    let cause = if event_is_refused(code, origin) {
+                        ResetCause::Refused
+                    } else if origin == zroute_proto::session::ResetOrigin::Session {
+                        ResetCause::WorkerLost
+                    } else {
+                        ResetCause::Error(code)
+                    };
+                    if let Some(ctx) = self.remove_stream(&skey) {
+                        if origin != zroute_proto::session::ResetOrigin::Peer
+                            || cause != ResetCause::Refused
+                        {
+                            debug!(stream = %id, code = %code, ?origin, "stream reset");
+                        }
+                        let _ = ctx.events.send(StreamEvent::Reset(cause));
+                        self.stream_done(key);
+                    }
+                }
+                Event::WindowOpened { id } => {
+                    if id.is_zero() {
+                        let keys: Vec<StreamKey> = self
+                            .streams
+                            .keys()
+                            .filter(|k| k.peer == *key)
+                            .cloned()
+                            .collect();
+                        for k in keys {
+                            self.push_request_body(&k);
+                        }
+                    } else {
+                        self.push_request_body(&StreamKey {
+                            peer: key.clone(),
+                            id,
+                        });
+                    }
+                }
+                Event::CapacityChanged { capacity } => {
+                    if let Some(entry) = self.table.get_mut(key) {
+                        entry.capacity = capacity;
+                    }
+                    self.serve_queue();
+                }
+                Event::GoAway { status, .. } => {
+                    if let Some(entry) = self.table.get_mut(key) {
+                        entry.draining = true;
+                        info!(worker = %entry.worker_id, %status, "worker draining");
+                    }
+                }
+                Event::Pong { rtt } => peer.rtt = Some(rtt),
+                Event::Closed(reason) => {
+                    let worker = self
+                        .table
+                        .get(key)
+                        .map(|e| e.worker_id.clone())
+                        .unwrap_or_default();
+                    match reason {
+                        CloseReason::Drained => info!(%worker, "worker session ended"),
+                        _ => warn!(%worker, ?reason, "worker session lost"),
+                    }
+                    self.table.remove(key);
+                    self.metrics.workers.set(self.table.len() as i64);
+                    // Waiting requests may have lost their pool.
+                    self.serve_queue();
+                }
+                // Worker-side events: a router session never emits them.
+                Event::Established | Event::Request { .. } => {}
+            }
+        }
+    }
+
+    /// A stream that finished normally on both sides leaves the session; free its slot.
+    fn check_finished(&mut self, key: &StreamKey) {
+        let finished = self
+            .peers
+            .get(&key.peer)
+            .is_none_or(|p| p.session.stream_state(key.id).is_none());
+        if finished && self.remove_stream(key).is_some() {
+            self.stream_done(&key.peer);
+        }
+    }
+
+    /// Forgets a stream; closing its credit stops the HTTP task's body pump.
+    fn remove_stream(&mut self, key: &StreamKey) -> Option<StreamCtx> {
+        let ctx = self.streams.remove(key)?;
+        ctx.credit.close();
+        Some(ctx)
+    }
+
+    fn stream_done(&mut self, peer: &PeerKey) {
+        if let Some(entry) = self.table.get_mut(peer) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+        self.serve_queue();
+    }
+
+    fn flush(&mut self, key: &PeerKey) {
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(frame) = peer.session.poll_transmit(now.into_std()) {
+            peer.outbox.push_back(frame.to_bytes());
+        }
+        while !peer.outbox.is_empty() {
+            let n = peer.outbox.len().min(MAX_PARTS_PER_MESSAGE);
+            let parts: Vec<&Bytes> = peer.outbox.iter().take(n).collect();
+            match self.sockets[peer.socket].try_send_to(&peer.routing_id, &parts) {
+                Ok(()) => {
+                    peer.outbox.drain(..n);
+                    peer.blocked_since = None;
+                }
+                Err(SendError::WouldBlock) => {
+                    // Spec #transport-send-failures: retry for at most one heartbeat interval.
+                    let since = *peer.blocked_since.get_or_insert(now);
+                    if now.duration_since(since) > self.session_config.heartbeat_interval {
+                        warn!(session = %peer.session_id, "worker does not read: session dropped");
+                        peer.outbox.clear();
+                        peer.session.abandon();
+                        self.mark_dirty(key);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    warn!(session = %peer.session_id, error = %e, "send to worker failed: session dropped");
+                    peer.outbox.clear();
+                    peer.session.abandon();
+                    self.mark_dirty(key);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_timeouts(&mut self) {
+        let now = Instant::now();
+        let keys: Vec<PeerKey> = self.peers.keys().cloned().collect();
+        for key in keys {
+            let peer = self.peers.get_mut(&key).expect("listed");
+            let due = peer
+                .session
+                .poll_timeout()
+                .is_some_and(|t| t <= now.into_std());
+            if due {
+                peer.session.handle_timeout(now.into_std());
+            }
+            if due || peer.blocked_since.is_some() {
+                self.mark_dirty(&key);
+            }
+        }
+        let interval = self.session_config.heartbeat_interval;
+        self.unknown_answers
+            .retain(|_, t| now.duration_since(*t) < interval);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let session_timers = self
+            .peers
+            .values()
+            .filter_map(|p| p.session.poll_timeout())
+            .map(Instant::from_std);
+        // A blocked outbox is retried on a short tick.
+        let retries = self
+            .peers
+            .values()
+            .filter(|p| p.blocked_since.is_some())
+            .map(|_| Instant::now() + Duration::from_millis(5));
+        session_timers.chain(retries).min()
+    }
+
+    fn forget(&mut self, key: &PeerKey) {
+        self.peers.remove(key);
+        if self.table.remove(key).is_some() {
+            self.metrics.workers.set(self.table.len() as i64);
+        }
+    }
+
+    fn drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        info!(
+            workers = self.peers.len(),
+            "draining: no new streams, GOAWAY to every worker"
+        );
+        for pending in self.queue.drain(..) {
+            let _ = pending.request.reply.send(Err(OpenError::ShuttingDown));
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().cloned().collect();
+        for key in keys {
+            self.peers
+                .get_mut(&key)
+                .expect("listed")
+                .session
+                .go_away(GoAwayStatus::OK);
+            self.mark_dirty(&key);
+        }
+        self.settle();
+    }
+
+    /// Spec #router-shutdown: what is left at the shutdown timeout is cancelled.
+    fn stop(&mut self) {
+        self.drain();
+        let keys: Vec<StreamKey> = self.streams.keys().cloned().collect();
+        for key in keys {
+            self.handle_msg(Msg::Cancel { key });
+        }
+        self.settle();
+    }
+
+    fn worker_list(&self) -> Vec<WorkerInfo> {
+        let now = Instant::now();
+        let mut list: Vec<WorkerInfo> = self
+            .peers
+            .iter()
+            .filter_map(|(key, peer)| {
+                let entry = self.table.get(key)?;
+                Some(WorkerInfo {
+                    id: entry.worker_id.clone(),
+                    session: peer.session_id.clone(),
+                    endpoint: self.endpoints[peer.socket].clone(),
+                    routes: entry.routes.iter().map(|r| r.as_str().to_owned()).collect(),
+                    capacity: entry.capacity,
+                    in_flight: entry.in_flight,
+                    draining: entry.draining,
+                    last_heard_ms_ago: now.duration_since(peer.last_heard).as_millis() as u64,
+                    rtt_ms: peer.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id).then(a.session.cmp(&b.session)));
+        list
+    }
+}
+
+fn event_is_refused(code: RstCode, origin: zroute_proto::session::ResetOrigin) -> bool {
+    Event::Reset {
+        id: StreamId::ZERO,
+        code,
+        origin,
+    }
+    .is_retry_safe_reset()
+}
+
+/// Waits for a message on any of the sockets. The receive futures live as long
+/// as this future does, so each keeps its registration with the reactor.
+async fn recv_any(sockets: &mut [Socket]) -> std::io::Result<(usize, Multipart)> {
+    if let [only] = sockets {
+        return only.recv().await.map(|msg| (0, msg));
+    }
+    let mut futures: Vec<_> = sockets.iter_mut().map(|s| Box::pin(s.recv())).collect();
+    std::future::poll_fn(|cx| {
+        for (index, fut) in futures.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(result) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(result.map(|msg| (index, msg)));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn hex(id: &PeerId) -> String {
+    id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}

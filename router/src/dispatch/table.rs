@@ -1,0 +1,202 @@
+//! The worker table: every registered session, grouped into pools by the
+//! route it announced, and the choice of a session for each request
+//! ([spec](../../../spec/PROTOCOL.md#routing)).
+//!
+//! Selection is least-outstanding-streams within the best-matching pool,
+//! among sessions with spare declared capacity; ties rotate so equal workers
+//! share the load. The table holds no session state machines, only what
+//! dispatch needs, so it stays testable on its own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use zroute_proto::routing::Route;
+
+/// The ZeroMQ routing id of a worker's socket: one per session.
+pub(crate) type PeerId = Bytes;
+
+/// The pool of workers that announced no route.
+pub(crate) const DEFAULT_POOL: &str = "";
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) worker_id: String,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) capacity: u32,
+    pub(crate) in_flight: u32,
+    pub(crate) draining: bool,
+}
+
+impl Entry {
+    fn has_room(&self) -> bool {
+        !self.draining && self.in_flight < self.capacity
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    entries: HashMap<PeerId, Entry>,
+    /// Pool key (a route's text, or `DEFAULT_POOL`) to its members, in join order.
+    pools: BTreeMap<String, Vec<PeerId>>,
+    /// Rotates the starting point of each scan so ties are spread.
+    cursor: usize,
+}
+
+impl Table {
+    pub(crate) fn insert(&mut self, peer: PeerId, entry: Entry) {
+        self.remove(&peer);
+        let keys: Vec<String> = if entry.routes.is_empty() {
+            vec![DEFAULT_POOL.to_owned()]
+        } else {
+            entry.routes.iter().map(|r| r.as_str().to_owned()).collect()
+        };
+        for key in keys {
+            self.pools.entry(key).or_default().push(peer.clone());
+        }
+        self.entries.insert(peer, entry);
+    }
+
+    pub(crate) fn remove(&mut self, peer: &PeerId) -> Option<Entry> {
+        let entry = self.entries.remove(peer)?;
+        self.pools.retain(|_, members| {
+            members.retain(|m| m != peer);
+            !members.is_empty()
+        });
+        Some(entry)
+    }
+
+    pub(crate) fn get(&self, peer: &PeerId) -> Option<&Entry> {
+        self.entries.get(peer)
+    }
+
+    pub(crate) fn get_mut(&mut self, peer: &PeerId) -> Option<&mut Entry> {
+        self.entries.get_mut(peer)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The pool that serves a request: the most specific matching route, or
+    /// the default pool. `None` when no worker could ever take it.
+    pub(crate) fn pool_for(&self, host: &str, path: &str) -> Option<&str> {
+        let best = self
+            .pools
+            .keys()
+            .filter(|k| k.as_str() != DEFAULT_POOL)
+            .filter_map(|key| {
+                let peer = self.pools[key].first()?;
+                let route = self.entries[peer]
+                    .routes
+                    .iter()
+                    .find(|r| r.as_str() == key)?;
+                route.matches(host, path).map(|s| (s, key.as_str()))
+            })
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, key)| key);
+        best.or_else(|| {
+            self.pools
+                .contains_key(DEFAULT_POOL)
+                .then_some(DEFAULT_POOL)
+        })
+    }
+
+    /// The member of `pool` with spare capacity and the fewest streams in flight.
+    pub(crate) fn pick(&mut self, pool: &str) -> Option<PeerId> {
+        let members = self.pools.get(pool)?;
+        let n = members.len();
+        self.cursor = self.cursor.wrapping_add(1);
+        let start = self.cursor % n;
+        (0..n)
+            .map(|i| &members[(start + i) % n])
+            .filter(|p| self.entries[*p].has_room())
+            .min_by_key(|p| self.entries[*p].in_flight)
+            .cloned()
+    }
+
+    /// Whether any member of `pool` could take a stream now.
+    #[cfg(test)]
+    pub(crate) fn has_room(&self, pool: &str) -> bool {
+        self.pools
+            .get(pool)
+            .is_some_and(|m| m.iter().any(|p| self.entries[p].has_room()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, routes: &[&str], capacity: u32) -> Entry {
+        Entry {
+            worker_id: id.to_owned(),
+            routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
+            capacity,
+            in_flight: 0,
+            draining: false,
+        }
+    }
+
+    fn peer(n: u8) -> PeerId {
+        Bytes::from(vec![n])
+    }
+
+    #[test]
+    fn routes_pick_their_pool_and_the_rest_go_default() {
+        let mut t = Table::default();
+        t.insert(peer(1), entry("api", &["/api"], 1));
+        t.insert(peer(2), entry("static", &["/static"], 1));
+        t.insert(peer(3), entry("any", &[], 1));
+        assert_eq!(t.pool_for("h", "/api/users"), Some("/api"));
+        assert_eq!(t.pool_for("h", "/static/a.css"), Some("/static"));
+        assert_eq!(t.pool_for("h", "/other"), Some(DEFAULT_POOL));
+        t.remove(&peer(3));
+        assert_eq!(t.pool_for("h", "/other"), None);
+        t.remove(&peer(1));
+        assert_eq!(
+            t.pool_for("h", "/api/users"),
+            None,
+            "a route whose workers left no longer exists"
+        );
+    }
+
+    #[test]
+    fn least_outstanding_with_capacity() {
+        let mut t = Table::default();
+        t.insert(peer(1), entry("a", &[], 2));
+        t.insert(peer(2), entry("b", &[], 2));
+        let mut counts = [0u32; 3];
+        for _ in 0..4 {
+            let p = t.pick(DEFAULT_POOL).unwrap();
+            t.get_mut(&p).unwrap().in_flight += 1;
+            counts[p[0] as usize] += 1;
+        }
+        assert_eq!(counts, [0, 2, 2]);
+        assert_eq!(t.pick(DEFAULT_POOL), None, "both at capacity");
+        assert!(!t.has_room(DEFAULT_POOL));
+        t.get_mut(&peer(2)).unwrap().in_flight -= 1;
+        assert_eq!(t.pick(DEFAULT_POOL), Some(peer(2)));
+    }
+
+    #[test]
+    fn draining_members_take_nothing_new() {
+        let mut t = Table::default();
+        t.insert(peer(1), entry("a", &[], 8));
+        t.insert(peer(2), entry("b", &[], 8));
+        t.get_mut(&peer(1)).unwrap().draining = true;
+        for _ in 0..5 {
+            assert_eq!(t.pick(DEFAULT_POOL), Some(peer(2)));
+        }
+    }
+
+    #[test]
+    fn ties_rotate() {
+        let mut t = Table::default();
+        for n in 1..=3 {
+            t.insert(peer(n), entry("w", &[], 8));
+        }
+        let picked: std::collections::HashSet<_> =
+            (0..6).map(|_| t.pick(DEFAULT_POOL).unwrap()).collect();
+        assert_eq!(picked.len(), 3, "idle workers all get a turn");
+    }
+}

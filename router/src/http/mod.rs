@@ -1,0 +1,113 @@
+//! The HTTP front: accept connections (cleartext, or TLS with ALPN h2 and
+//! http/1.1), serve HTTP/1.1 and HTTP/2 on them, hand each request to the
+//! proxy, and shut down gracefully.
+
+mod body;
+mod forwarding;
+mod proxy;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+pub(crate) use self::proxy::Proxy;
+use crate::config::Config;
+
+/// Accepts and serves clients until `shutdown` resolves, then lets open
+/// requests finish for up to the shutdown timeout.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    proxy: Arc<Proxy>,
+    config: Arc<Config>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Also the keep-alive idle limit: the timer runs while hyper waits for the next head.
+        .header_read_timeout(config.idle_timeout)
+        .max_buf_size(config.max_header_size.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(config.idle_timeout / 2))
+        .keep_alive_timeout(config.idle_timeout / 2);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let scheme: &'static str = if tls.is_some() { "https" } else { "http" };
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let service = service_fn(move |req| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, Infallible>(proxy.handle(req, client, scheme).await) }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Err(e) => {
+                        debug!(%client, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
+                debug!(%client, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    info!("no longer accepting connections; waiting for open requests");
+    tokio::select! {
+        () = graceful.shutdown() => info!("every connection closed"),
+        () = tokio::time::sleep(config.shutdown_timeout) => warn!("shutdown timeout: closing what is left"),
+    }
+}
+
+/// The address a listener really got (port 0 picks one).
+pub(crate) fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
+}

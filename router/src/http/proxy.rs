@@ -1,0 +1,531 @@
+//! One client request, from arrival to response head: map it to a stream,
+//! find a worker, pump the body, wait for the head, retry where the spec says
+//! it is safe ([spec](../../../spec/PROTOCOL.md#stream-retry)).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tracing::{debug, info};
+use zroute_proto::mapping;
+
+use super::body::{AccessLog, ProxyBody};
+use super::forwarding::{X_REQUEST_ID, add_forwarded, ensure_request_id, strip_connection_listed};
+use crate::config::Config;
+use crate::dispatch::{Handle, Msg, OpenError, OpenRequest, ResetCause, StreamEvent, StreamKey};
+use crate::metrics::Metrics;
+
+/// A request is tried on at most this many workers.
+const MAX_ATTEMPTS: usize = 3;
+
+pub(crate) struct Proxy {
+    pub(crate) dispatch: Handle,
+    pub(crate) config: Arc<Config>,
+    pub(crate) metrics: Arc<Metrics>,
+    ids: RequestIds,
+}
+
+/// 32 lowercase hex characters: a random per-process prefix and a counter, so
+/// ids are unique without a random draw per request.
+struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        Self {
+            prefix: getrandom::u64().unwrap_or(0x5a5a_5a5a),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn fresh(&self) -> String {
+        format!(
+            "{:016x}{:016x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// Cancels the stream on the worker unless disarmed: dropped when the client
+/// goes away, or when the router gives up.
+pub(crate) struct CancelGuard {
+    dispatch: Handle,
+    key: Option<StreamKey>,
+}
+
+impl CancelGuard {
+    pub(crate) fn new(dispatch: Handle, key: StreamKey) -> Self {
+        Self {
+            dispatch,
+            key: Some(key),
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.dispatch.send(Msg::Cancel { key });
+        }
+    }
+}
+
+impl Proxy {
+    pub(crate) fn new(dispatch: Handle, config: Arc<Config>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            dispatch,
+            config,
+            metrics,
+            ids: RequestIds::new(),
+        }
+    }
+
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &'static str,
+    ) -> Response<ProxyBody> {
+        let start = Instant::now();
+        self.metrics.in_flight.inc();
+        let mut access = AccessLog {
+            enabled: self.config.access_log,
+            start,
+            client,
+            method: req.method().clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            status: 0,
+            route: "none".to_owned(),
+            worker: String::new(),
+            request_id: String::new(),
+            metrics: self.metrics.clone(),
+            finished: false,
+        };
+        let res = self.forward(req, client, scheme, start, &mut access).await;
+        let res = match res {
+            Ok(res) => res,
+            Err((status, why)) => {
+                debug!(%status, why, "answered locally");
+                local(status, why, &access.request_id)
+            }
+        };
+        access.status = res.status().as_u16();
+        self.metrics
+            .record(access.status, &access.route, start.elapsed().as_secs_f64());
+        match res.into_parts() {
+            (parts, ProxyBody::Stream(mut body)) => {
+                body.access = Some(access);
+                Response::from_parts(parts, ProxyBody::Stream(body))
+            }
+            (parts, body) => {
+                access.finish(0, true);
+                Response::from_parts(parts, body)
+            }
+        }
+    }
+
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &'static str,
+        start: Instant,
+        access: &mut AccessLog,
+    ) -> Result<Response<ProxyBody>, (StatusCode, &'static str)> {
+        let config = &self.config;
+        let request_id = ensure_request_id(req.headers_mut(), || self.ids.fresh());
+        access.request_id = request_id.to_str().unwrap_or_default().to_owned();
+        let Some(host) = authority(&req) else {
+            return Err((StatusCode::BAD_REQUEST, "the request names no host"));
+        };
+        if req.method() == Method::CONNECT {
+            return Err((StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not forwarded"));
+        }
+        let declared = req.body().size_hint().exact();
+        if config.max_body_size > 0 && declared.is_some_and(|n| n > config.max_body_size) {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than this router accepts",
+            ));
+        }
+        strip_connection_listed(req.headers_mut());
+        // The router answers `Expect: 100-continue` itself, when it starts reading the body.
+        req.headers_mut().remove(EXPECT);
+        add_forwarded(req.headers_mut(), client, scheme, &host);
+        let block = mapping::request_block(&req, scheme, &host).map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                "the request cannot be carried to a worker",
+            )
+        })?;
+        let path = req.uri().path().to_owned();
+        let is_head = req.method() == Method::HEAD;
+        let idempotent = is_idempotent(req.method());
+        let body = req.into_body();
+        let mut pump = BodyPump::new(
+            body,
+            config.max_body_size,
+            config.retry_buffer,
+            config.stream_buffer,
+        );
+        let deadline = start + config.request_timeout;
+
+        for attempt in 1..=MAX_ATTEMPTS {
+            if attempt > 1 {
+                self.metrics.retries.inc();
+            }
+            let (events_tx, mut events) = mpsc::unbounded_channel();
+            let credit = Arc::new(Semaphore::new(config.stream_buffer));
+            let (reply_tx, reply) = oneshot::channel();
+            let request = OpenRequest {
+                head: block.clone(),
+                fin: pump.is_empty(),
+                host: host.clone(),
+                path: path.clone(),
+                events: events_tx,
+                credit: credit.clone(),
+                reply: reply_tx,
+            };
+            if !self.dispatch.send(Msg::Open(request)) {
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the router is shutting down",
+                ));
+            }
+            let queue_deadline = deadline.min(Instant::now() + config.queue_timeout);
+            let opened = match timeout_at(queue_deadline, reply).await {
+                Err(_) => {
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "no worker had room in time",
+                    ));
+                }
+                Ok(Err(_)) => {
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the router is shutting down",
+                    ));
+                }
+                Ok(Ok(Err(e))) => {
+                    return Err(match e {
+                        OpenError::NoWorkers => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "no worker serves this request",
+                        ),
+                        OpenError::QueueFull => {
+                            (StatusCode::SERVICE_UNAVAILABLE, "every worker is busy")
+                        }
+                        OpenError::ShuttingDown => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the router is shutting down",
+                        ),
+                        OpenError::BadRequest => (
+                            StatusCode::BAD_REQUEST,
+                            "the request cannot be carried to a worker",
+                        ),
+                    });
+                }
+                Ok(Ok(Ok(opened))) => opened,
+            };
+            access.route = if opened.pool.is_empty() {
+                "default".to_owned()
+            } else {
+                opened.pool.clone()
+            };
+            access.worker = opened.worker.clone();
+            let key = opened.key;
+            let mut guard = CancelGuard::new(self.dispatch.clone(), key.clone());
+            pump.rewind();
+            let first_byte = deadline.min(Instant::now() + config.first_byte_timeout);
+            let outcome = loop {
+                tokio::select! {
+                    event = events.recv() => break event,
+                    step = pump.step(&self.dispatch, &key, &credit), if !pump.is_done() => match step {
+                        Ok(()) => {}
+                        Err(PumpError::TooLarge) => {
+                            return Err((StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than this router accepts"));
+                        }
+                        Err(PumpError::Client) => return Err((StatusCode::BAD_REQUEST, "the request body broke off")),
+                        Err(PumpError::StreamGone) => {}
+                    },
+                    () = sleep_until(first_byte) => {
+                        return Err((StatusCode::GATEWAY_TIMEOUT, "the worker did not answer in time"));
+                    }
+                }
+            };
+            match outcome {
+                Some(StreamEvent::Head { block, fin }) => {
+                    let head = mapping::response_from_block(&block).map_err(|_| {
+                        (
+                            StatusCode::BAD_GATEWAY,
+                            "the worker's response head is invalid",
+                        )
+                    })?;
+                    let (mut parts, ()) = head.into_parts();
+                    parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
+                    if !pump.is_done() {
+                        let dispatch = self.dispatch.clone();
+                        let key = key.clone();
+                        tokio::spawn(async move {
+                            while !pump.is_done() {
+                                if let Err(e) = pump.step(&dispatch, &key, &credit).await {
+                                    if e != PumpError::StreamGone {
+                                        dispatch.send(Msg::Cancel { key });
+                                    }
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                    let bodiless = is_head
+                        || fin
+                        || parts.status == StatusCode::NO_CONTENT
+                        || parts.status == StatusCode::NOT_MODIFIED;
+                    if bodiless {
+                        if fin {
+                            guard.disarm();
+                        }
+                        // A HEAD response keeps its content-length; hyper sends no body for it.
+                        return Ok(Response::from_parts(parts, ProxyBody::empty()));
+                    }
+                    let length = parts
+                        .headers
+                        .get(CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()?.parse().ok());
+                    return Ok(Response::from_parts(
+                        parts,
+                        ProxyBody::stream(events, key, self.dispatch.clone(), guard, length),
+                    ));
+                }
+                Some(StreamEvent::Reset(ResetCause::Refused)) if pump.is_replayable() => {
+                    guard.disarm();
+                    debug!(attempt, "stream refused by the worker: trying another");
+                }
+                Some(StreamEvent::Reset(ResetCause::WorkerLost))
+                    if idempotent && pump.is_replayable() =>
+                {
+                    guard.disarm();
+                    info!(attempt, worker = %access.worker, "worker lost before answering: trying another");
+                }
+                Some(StreamEvent::Reset(cause)) => {
+                    guard.disarm();
+                    debug!(?cause, "stream reset before the response head");
+                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
+                }
+                Some(_) | None => {
+                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
+                }
+            }
+        }
+        Err((StatusCode::BAD_GATEWAY, "no worker completed the request"))
+    }
+}
+
+/// The authority the client addressed: the URI's (HTTP/2, absolute form) or the Host header.
+fn authority<B>(req: &Request<B>) -> Option<String> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.as_str().to_owned());
+    }
+    let host = req.headers().get(HOST)?.to_str().ok()?.trim();
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+fn local(status: StatusCode, why: &str, request_id: &str) -> Response<ProxyBody> {
+    let mut res = Response::new(ProxyBody::full(Bytes::from(format!("{why}\n"))));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        res.headers_mut().insert(X_REQUEST_ID, id);
+    }
+    res
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum PumpError {
+    /// More body than `--max-body-size`.
+    TooLarge,
+    /// The client's body broke off.
+    Client,
+    /// The stream ended on the worker's side: stop quietly.
+    StreamGone,
+}
+
+/// Moves the request body to the dispatcher, one chunk per step, keeping a
+/// bounded copy of what it sent so a refused stream can be replayed.
+struct BodyPump {
+    body: Option<Incoming>,
+    /// Chunks sent on this attempt's stream or earlier ones, while they fit the replay limit.
+    replay: Vec<Bytes>,
+    replay_len: usize,
+    replay_limit: usize,
+    replayable: bool,
+    /// Next chunk of `replay` to resend on a new stream.
+    cursor: usize,
+    read: u64,
+    max: u64,
+    trailers: Option<http::HeaderMap>,
+    ended: bool,
+    fin_sent: bool,
+    /// Largest piece sent at once: never more than the stream's credit.
+    piece: usize,
+}
+
+impl BodyPump {
+    fn new(body: Incoming, max: u64, replay_limit: usize, piece: usize) -> Self {
+        let ended = body.is_end_stream();
+        Self {
+            body: Some(body),
+            replay: Vec::new(),
+            replay_len: 0,
+            replay_limit,
+            replayable: true,
+            cursor: 0,
+            read: 0,
+            max,
+            trailers: None,
+            ended,
+            fin_sent: ended,
+            piece,
+        }
+    }
+
+    /// No body at all: the SYN_STREAM carries FIN.
+    fn is_empty(&self) -> bool {
+        self.ended && self.replay.is_empty() && self.trailers.is_none()
+    }
+
+    fn is_done(&self) -> bool {
+        self.fin_sent
+    }
+
+    fn is_replayable(&self) -> bool {
+        self.replayable
+    }
+
+    /// A new stream starts: send everything again from the first chunk.
+    fn rewind(&mut self) {
+        self.cursor = 0;
+        self.fin_sent = self.is_empty();
+    }
+
+    async fn step(
+        &mut self,
+        dispatch: &Handle,
+        key: &StreamKey,
+        credit: &Semaphore,
+    ) -> Result<(), PumpError> {
+        if self.cursor < self.replay.len() {
+            let chunk = self.replay[self.cursor].clone();
+            self.cursor += 1;
+            return send_chunk(dispatch, key, credit, chunk, self.piece).await;
+        }
+        if self.ended {
+            let msg = match self.trailers.as_ref().map(mapping::trailers_block) {
+                Some(Ok(block)) => Msg::Trailers {
+                    key: key.clone(),
+                    block,
+                },
+                _ => Msg::Data {
+                    key: key.clone(),
+                    data: Bytes::new(),
+                    fin: true,
+                },
+            };
+            self.fin_sent = true;
+            return if dispatch.send(msg) {
+                Ok(())
+            } else {
+                Err(PumpError::StreamGone)
+            };
+        }
+        let Some(body) = self.body.as_mut() else {
+            return Err(PumpError::StreamGone);
+        };
+        match body.frame().await {
+            None => {
+                self.ended = true;
+                self.body = None;
+                Ok(())
+            }
+            Some(Err(_)) => Err(PumpError::Client),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(chunk) => {
+                    self.read += chunk.len() as u64;
+                    if self.max > 0 && self.read > self.max {
+                        return Err(PumpError::TooLarge);
+                    }
+                    if self.replayable && self.replay_len + chunk.len() <= self.replay_limit {
+                        self.replay_len += chunk.len();
+                        self.replay.push(chunk.clone());
+                        self.cursor = self.replay.len();
+                    } else {
+                        self.replayable = false;
+                        self.replay.clear();
+                        self.cursor = 0;
+                    }
+                    send_chunk(dispatch, key, credit, chunk, self.piece).await
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        self.trailers = Some(trailers);
+                    }
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+/// Sends a chunk in pieces no larger than the stream's credit, waiting for credit first.
+async fn send_chunk(
+    dispatch: &Handle,
+    key: &StreamKey,
+    credit: &Semaphore,
+    mut chunk: Bytes,
+    piece: usize,
+) -> Result<(), PumpError> {
+    while !chunk.is_empty() {
+        let part = chunk.split_to(chunk.len().min(piece));
+        let permits = u32::try_from(part.len()).expect("pieces are small");
+        match credit.acquire_many(permits).await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(PumpError::StreamGone),
+        }
+        if !dispatch.send(Msg::Data {
+            key: key.clone(),
+            data: part,
+            fin: false,
+        }) {
+            return Err(PumpError::StreamGone);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The zroute router: an HTTP front (hyper) and a ZeroMQ ROUTER socket that
+//! workers connect to. It names no backend: workers register with HELLO and
+//! take requests by their declared capacity.
+//!
+//! Layout: `http` takes client requests and maps them to streams; `dispatch`
+//! owns the worker sockets and sessions and moves streams between the two;
+//! `admin` serves metrics and the worker list.
+#![forbid(unsafe_code)]
+
+mod admin;
+pub mod config;
+mod dispatch;
+mod http;
+mod metrics;
+mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tracing::info;
+use zroute_proto::session::RouterConfig;
+use zroute_transport::{Context, RouterOptions, Socket};
+
+pub use self::config::{Config, LogFormat, Options};
+use self::dispatch::{Dispatcher, Msg};
+use self::metrics::Metrics;
+
+/// Runs the router until `shutdown` resolves, then drains: no new streams,
+/// GOAWAY to every worker, open requests finish up to the shutdown timeout,
+/// the rest are cancelled.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let config = Arc::new(config);
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let ctx = Context::new();
+    let mut sockets = Vec::new();
+    let mut endpoints = Vec::new();
+    for endpoint in &config.workers {
+        let socket = Socket::router(&ctx, &RouterOptions::default())
+            .map_err(|e| format!("ROUTER socket: {e}"))?;
+        let bound = socket
+            .bind(endpoint)
+            .map_err(|e| format!("cannot bind {endpoint}: {e}"))?;
+        info!(endpoint = %bound, "workers endpoint bound");
+        sockets.push(socket);
+        endpoints.push(bound);
+    }
+    let http_listener = TcpListener::bind(config.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
+    let admin_listener = TcpListener::bind(config.admin)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.admin))?;
+
+    let metrics = Arc::new(Metrics::new());
+    let session_config = RouterConfig {
+        router_id: config.router_id.clone(),
+        heartbeat_interval: config.heartbeat_interval,
+        heartbeat_liveness: config.heartbeat_liveness,
+        initial_window_size: config.stream_window,
+        session_window: config.session_window,
+        max_header_pairs: config.max_header_pairs,
+    };
+    let (dispatcher, handle) = Dispatcher::new(
+        sockets,
+        endpoints,
+        session_config,
+        config.queue_size,
+        metrics.clone(),
+    );
+    let dispatcher = tokio::spawn(dispatcher.run());
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let admin = admin::Admin {
+        dispatch: handle.clone(),
+        metrics: metrics.clone(),
+        draining: draining.clone(),
+    };
+    info!(addr = %http::local_addr(&admin_listener), "admin listening");
+    let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
+
+    info!(
+        addr = %http::local_addr(&http_listener),
+        tls = tls.is_some(),
+        "http listening"
+    );
+    let proxy = Arc::new(http::Proxy::new(handle.clone(), config.clone(), metrics));
+    let on_shutdown = {
+        let handle = handle.clone();
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            info!("shutting down");
+            draining.store(true, Ordering::Relaxed);
+            handle.send(Msg::Drain);
+        }
+    };
+    http::serve(http_listener, tls, proxy, config.clone(), on_shutdown).await;
+
+    let (done_tx, done_rx) = oneshot::channel();
+    if handle.send(Msg::Stop(done_tx)) {
+        let _ = done_rx.await;
+    }
+    let _ = dispatcher.await;
+    admin_task.abort();
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics for the admin listener's `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    /// 2xx, 4xx, 5xx...
+    pub(crate) class: &'static str,
+    /// The pool that served it: a route, "default", or "none".
+    pub(crate) route: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    /// Time from the request's arrival to its response head.
+    pub(crate) latency: Histogram,
+    pub(crate) in_flight: Gauge,
+    pub(crate) queue_depth: Gauge,
+    pub(crate) queue_wait: Histogram,
+    pub(crate) workers: Gauge,
+    pub(crate) retries: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("zroute");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Histogram::new(exponential_buckets(0.000_1, 2.0, 20));
+        let in_flight = Gauge::default();
+        let queue_depth = Gauge::default();
+        let queue_wait = Histogram::new(exponential_buckets(0.000_1, 2.0, 20));
+        let workers = Gauge::default();
+        let retries = Counter::default();
+        registry.register(
+            "requests",
+            "HTTP requests answered, by status class and route",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to the response head",
+            latency.clone(),
+        );
+        registry.register(
+            "requests_in_flight",
+            "Requests being handled",
+            in_flight.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Requests waiting for a worker with spare capacity",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "queue_wait_seconds",
+            "Time requests waited for a worker",
+            queue_wait.clone(),
+        );
+        registry.register("workers", "Worker sessions connected", workers.clone());
+        registry.register(
+            "retries",
+            "Requests sent again to another worker",
+            retries.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            queue_depth,
+            queue_wait,
+            workers,
+            retries,
+        }
+    }
+
+    pub(crate) fn record(&self, status: u16, route: &str, seconds: f64) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                class,
+                route: route.to_owned(),
+            })
+            .inc();
+        self.latency.observe(seconds);
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

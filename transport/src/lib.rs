@@ -1,0 +1,54 @@
+//! ZeroMQ ROUTER and DEALER sockets for tokio.
+//!
+//! zroute moves every HTTP request as protocol frames between a router (one
+//! ROUTER socket) and its workers (one DEALER socket each). This crate is the
+//! one place where libzmq meets tokio, shared by the router, the Rust worker
+//! library and the conformance suite.
+//!
+//! A [`Socket`] waits on libzmq's `ZMQ_FD` through tokio's reactor and reads
+//! `ZMQ_EVENTS` after every wakeup, so it never polls and never hops to another
+//! thread: a receive that finds messages queued costs no syscall beyond what
+//! libzmq does itself, and [`Socket::try_recv`] drains everything one wakeup
+//! brought. `docs/transport.md` explains this choice and the measurements
+//! behind it.
+//!
+//! ```no_run
+//! use zroute_transport::{Context, DealerOptions, RouterOptions, Socket};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let ctx = Context::new();
+//! let mut router = Socket::router(&ctx, &RouterOptions::default())?;
+//! let endpoint = router.bind("tcp://127.0.0.1:*")?;
+//!
+//! let mut worker = Socket::dealer(&ctx, &DealerOptions::default())?;
+//! worker.connect(&endpoint)?;
+//! worker.writable().await?; // IMMEDIATE=1: wait for the connection
+//! worker.send(&[&b"hello"[..]]).await?;
+//!
+//! let (peer, body) = router.recv().await?.split_peer().expect("a ROUTER prepends the peer");
+//! router.send_to(&peer, &body).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Sockets must be created inside a tokio runtime with I/O enabled.
+
+// The one unsafe call registers libzmq's ZMQ_FD with tokio's reactor; see `socket::register`.
+#![deny(unsafe_code)]
+
+mod context;
+mod error;
+mod message;
+mod options;
+mod socket;
+
+pub use context::Context;
+pub use error::SendError;
+pub use message::{Multipart, PeerId};
+pub use options::{DealerOptions, Heartbeat, RouterOptions};
+pub use socket::{Socket, SocketKind};
+
+/// The version of the libzmq this crate was built against, as `(major, minor, patch)`.
+pub fn libzmq_version() -> (i32, i32, i32) {
+    zmq::version()
+}

@@ -1,0 +1,401 @@
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::task::coop;
+
+use crate::context::Context;
+use crate::error::{SendError, io_err};
+use crate::message::{Multipart, PeerId, take_part};
+use crate::options::{DealerOptions, RouterOptions, millis};
+
+/// Which end of the zroute transport a [`Socket`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocketKind {
+    /// The router's socket: many peers, each message addressed by routing id.
+    Router,
+    /// A worker's socket: one router, no addressing.
+    Dealer,
+}
+
+/// A ZeroMQ ROUTER or DEALER socket driven by tokio.
+///
+/// # How waiting works
+///
+/// libzmq exposes one descriptor per socket (`ZMQ_FD`) that becomes readable
+/// when the socket's *state may have changed*; the state itself is read from
+/// `ZMQ_EVENTS`. The signal is edge-triggered and libzmq consumes it inside any
+/// call on the socket (including sends and receives), so this type keeps one
+/// rule: it reads `ZMQ_EVENTS` (or attempts the operation) before every wait,
+/// and it clears tokio's readiness only right before reading `ZMQ_EVENTS`
+/// again. A wakeup can therefore be spurious but is never lost.
+///
+/// # Use from one task
+///
+/// Every method takes `&mut self`: a socket belongs to one task, which
+/// typically `select!`s over [`recv`](Self::recv) and its other inputs and
+/// sends with [`try_send`](Self::try_send). `recv` is cancel-safe: dropping
+/// its future never loses a message. After a wakeup, drain what else is
+/// queued with [`try_recv`](Self::try_recv) before going back to `select!`.
+/// `recv` and `send` spend tokio's cooperative task budget, so a task that
+/// always finds work queued still yields to its neighbours.
+///
+/// # Closing
+///
+/// Dropping the socket closes it. libzmq keeps delivering what was queued for
+/// up to the socket's `linger` in the background; see [`Context`] for what
+/// that means at context shutdown.
+pub struct Socket {
+    // Declared before `sock` so that it is dropped first: it deregisters the
+    // descriptor from the reactor while libzmq still has it open (libzmq
+    // closes it only when it reaps the socket, after `zmq_close`).
+    fd: AsyncFd<ZmqFd>,
+    sock: zmq::Socket,
+    kind: SocketKind,
+    recv_copy_max: usize,
+    // Parts of a message whose receive an error interrupted; the next receive
+    // completes it rather than returning a headless message.
+    partial: Vec<Bytes>,
+}
+
+/// libzmq's signalling descriptor, borrowed: libzmq owns and closes it.
+struct ZmqFd(RawFd);
+
+impl AsRawFd for ZmqFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Socket {
+    /// A ROUTER socket with `opts` applied. Bind or connect it next.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with I/O enabled.
+    pub fn router(ctx: &Context, opts: &RouterOptions) -> io::Result<Self> {
+        let sock = ctx.zmq().socket(zmq::ROUTER).map_err(io_err)?;
+        opts.apply(&sock).map_err(io_err)?;
+        Self::register(sock, SocketKind::Router, opts.recv_copy_max)
+    }
+
+    /// A DEALER socket with `opts` applied. Connect (or bind) it next.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with I/O enabled.
+    pub fn dealer(ctx: &Context, opts: &DealerOptions) -> io::Result<Self> {
+        let sock = ctx.zmq().socket(zmq::DEALER).map_err(io_err)?;
+        opts.apply(&sock).map_err(io_err)?;
+        Self::register(sock, SocketKind::Dealer, opts.recv_copy_max)
+    }
+
+    // Registering a descriptor this code does not own is an I/O-safety
+    // obligation that tokio (since 1.53.3) makes the caller state with
+    // `unsafe`; its older safe constructors are deprecated as unsound. This is
+    // the crate's only unsafe code.
+    #[allow(unsafe_code)]
+    fn register(sock: zmq::Socket, kind: SocketKind, recv_copy_max: usize) -> io::Result<Self> {
+        let raw = sock.get_fd().map_err(io_err)?;
+        // READABLE only: the descriptor is a signaller that is only ever read;
+        // write interest would report it ready all the time.
+        //
+        // SAFETY: the descriptor must stay open, and name the same open file
+        // description, for as long as the `AsyncFd` lives. It is the mailbox
+        // signaller of `sock`, which libzmq closes only when it reaps the
+        // socket after `zmq_close`; `zmq_close` runs when `sock` is dropped,
+        // and `Socket` declares `fd` before `sock`, so the `AsyncFd` is
+        // dropped (and deregistered) first. Nothing in this crate closes or
+        // replaces the descriptor, and `ZmqFd` always returns the same one.
+        let fd = unsafe { AsyncFd::register_with_interest(ZmqFd(raw), Interest::READABLE) }?;
+        Ok(Self {
+            fd,
+            sock,
+            kind,
+            recv_copy_max,
+            partial: Vec::new(),
+        })
+    }
+
+    /// ROUTER or DEALER.
+    pub fn kind(&self) -> SocketKind {
+        self.kind
+    }
+
+    /// Binds to `endpoint` (`tcp://host:port`, `tcp://host:*` for any free
+    /// port, or `ipc://path`) and returns the endpoint actually bound, with the
+    /// port filled in.
+    pub fn bind(&self, endpoint: &str) -> io::Result<String> {
+        check_endpoint(endpoint)?;
+        self.sock.bind(endpoint).map_err(io_err)?;
+        let bound = self.sock.get_last_endpoint().map_err(io_err)?;
+        Ok(bound.unwrap_or_else(|raw| String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    /// Connects to `endpoint` (`tcp://host:port` or `ipc://path`). Returns at
+    /// once: libzmq connects, and reconnects, in the background. With
+    /// `immediate` set, [`writable`](Self::writable) tells when it is done.
+    pub fn connect(&self, endpoint: &str) -> io::Result<()> {
+        check_endpoint(endpoint)?;
+        self.sock.connect(endpoint).map_err(io_err)
+    }
+
+    /// Changes `ZMQ_LINGER`, typically right before dropping the socket (for
+    /// instance to 0 once a drain has finished).
+    pub fn set_linger(&self, linger: Duration) -> io::Result<()> {
+        self.sock.set_linger(millis(linger)).map_err(io_err)
+    }
+
+    /// Closes the socket; the same as dropping it, spelled out.
+    pub fn close(self) {}
+
+    /// Receives the next message, waiting for one if none is queued.
+    ///
+    /// On a ROUTER the first part is the sender's routing id
+    /// ([`Multipart::split_peer`]).
+    ///
+    /// Cancel-safe: a message is taken out of libzmq only in the poll that
+    /// returns it, so dropping the future never loses one.
+    pub async fn recv(&mut self) -> io::Result<Multipart> {
+        loop {
+            // Without this, a task that always finds a message queued would
+            // never yield to the scheduler. Taken before the message, so a
+            // forced yield cannot lose one.
+            let budget = poll_fn(coop::poll_proceed).await;
+            if let Some(msg) = self.try_recv()? {
+                budget.made_progress();
+                return Ok(msg);
+            }
+            // Unused budget goes back; the guard must not live across an await.
+            drop(budget);
+            // A failed non-blocking receive has just made libzmq apply every
+            // pending command, so `ZMQ_EVENTS` need not be read again first.
+            self.wait(zmq::POLLIN, true).await?;
+        }
+    }
+
+    /// Takes the next message if one is already queued, without waiting.
+    ///
+    /// Call it in a loop after a wakeup to handle everything that wakeup
+    /// brought before waiting again.
+    pub fn try_recv(&mut self) -> io::Result<Option<Multipart>> {
+        loop {
+            let mut msg = zmq::Message::new();
+            match self.sock.recv(&mut msg, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EINTR) => continue,
+                Err(zmq::Error::EAGAIN) => return Ok(None),
+                Err(e) => return Err(io_err(e)),
+            }
+            let more = msg.get_more();
+            self.partial.push(take_part(msg, self.recv_copy_max));
+            if !more {
+                return Ok(Some(Multipart::from(mem::take(&mut self.partial))));
+            }
+        }
+    }
+
+    /// Queues a message without waiting.
+    ///
+    /// On a ROUTER the first part selects the peer (see
+    /// [`try_send_to`](Self::try_send_to)). The parts are copied into libzmq.
+    /// Fails with [`SendError::WouldBlock`] when the peer's queue is full (or,
+    /// for a DEALER with `immediate`, when it has no connection yet) and with
+    /// [`SendError::HostUnreachable`] when a ROUTER with `mandatory` knows no
+    /// such peer; in both cases nothing was queued.
+    pub fn try_send<P: AsRef<[u8]>>(&mut self, parts: &[P]) -> Result<(), SendError> {
+        self.try_send_parts(None, parts)
+    }
+
+    /// [`try_send`](Self::try_send) to `peer` on a ROUTER: sends the routing
+    /// id, then `parts`.
+    pub fn try_send_to<P: AsRef<[u8]>>(
+        &mut self,
+        peer: &PeerId,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        self.try_send_parts(Some(peer.as_ref()), parts)
+    }
+
+    /// Queues a message, waiting while the peer's queue is full.
+    ///
+    /// Fails at once with anything but [`SendError::WouldBlock`]. Bound the
+    /// wait with `tokio::time::timeout`; dropping the future before it
+    /// completes means the message was not queued.
+    ///
+    /// On a ROUTER, libzmq cannot say *which* peer has room again, so this
+    /// retries after every change libzmq signals; on a DEALER it waits for
+    /// `ZMQ_EVENTS` to report room.
+    pub async fn send<P: AsRef<[u8]>>(&mut self, parts: &[P]) -> Result<(), SendError> {
+        self.send_parts(None, parts).await
+    }
+
+    /// [`send`](Self::send) to `peer` on a ROUTER.
+    pub async fn send_to<P: AsRef<[u8]>>(
+        &mut self,
+        peer: &PeerId,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        self.send_parts(Some(peer.as_ref()), parts).await
+    }
+
+    /// Waits until `ZMQ_EVENTS` reports the socket writable.
+    ///
+    /// On a DEALER with `immediate` set that means a connection is complete
+    /// and has room: a worker awaits this before its first frame. On a ROUTER
+    /// with `mandatory` set it means *some* peer has room (and none at all
+    /// while no peer is connected).
+    pub async fn writable(&mut self) -> io::Result<()> {
+        self.wait(zmq::POLLOUT, false).await
+    }
+
+    fn try_send_parts<P: AsRef<[u8]>>(
+        &mut self,
+        head: Option<&[u8]>,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        match self.send_now(head, parts) {
+            Err(SendError::WouldBlock) => {
+                // Inside a send libzmq applies "the peer has room again"
+                // notifications only every millisecond or so; reading
+                // ZMQ_EVENTS applies them all, so a refusal that was only
+                // stale gets a second chance.
+                self.events()?;
+                self.send_now(head, parts)
+            }
+            other => other,
+        }
+    }
+
+    async fn send_parts<P: AsRef<[u8]>>(
+        &mut self,
+        head: Option<&[u8]>,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        // As in `recv`: a sender that never meets a full queue must still yield.
+        let budget = poll_fn(coop::poll_proceed).await;
+        match self.send_now(head, parts) {
+            Err(SendError::WouldBlock) => {}
+            other => {
+                budget.made_progress();
+                return other;
+            }
+        }
+        drop(budget);
+        loop {
+            match self.kind {
+                SocketKind::Dealer => self.wait(zmq::POLLOUT, false).await?,
+                SocketKind::Router => {
+                    // POLLOUT on a ROUTER says "some peer has room", which
+                    // would spin while this one stays full. Instead: apply
+                    // everything pending, retry, and if that fails sleep until
+                    // libzmq signals the next change of any kind.
+                    self.events()?;
+                    match self.send_now(head, parts) {
+                        Err(SendError::WouldBlock) => {}
+                        other => return other,
+                    }
+                    self.fd.readable().await?.clear_ready();
+                    continue;
+                }
+            }
+            match self.send_now(head, parts) {
+                Err(SendError::WouldBlock) => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn send_now<P: AsRef<[u8]>>(
+        &mut self,
+        head: Option<&[u8]>,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        if parts.is_empty() {
+            return Err(SendError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a message needs at least one part after the routing id",
+            )));
+        }
+        let total = usize::from(head.is_some()) + parts.len();
+        let all = head.into_iter().chain(parts.iter().map(AsRef::as_ref));
+        for (i, part) in all.enumerate() {
+            let flags = if i + 1 < total {
+                zmq::DONTWAIT | zmq::SNDMORE
+            } else {
+                zmq::DONTWAIT
+            };
+            loop {
+                match self.sock.send(part, flags) {
+                    Ok(()) => break,
+                    Err(zmq::Error::EINTR) => continue,
+                    // libzmq decides on the first part; later parts of an
+                    // accepted message are never refused for lack of room or
+                    // peer, only if the context is being torn down.
+                    Err(e) if i == 0 => return Err(SendError::from_zmq(e)),
+                    Err(e) => return Err(SendError::Io(io_err(e))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `ZMQ_EVENTS` contains one of `want`. `fresh` says that the
+    /// caller's last call into libzmq already applied every pending command
+    /// and found nothing wanted, which saves one `ZMQ_EVENTS` read.
+    ///
+    /// Cancel-safe: it consumes nothing but tokio's readiness flag, and only
+    /// right before re-reading the state that flag stood for.
+    async fn wait(&mut self, want: zmq::PollEvents, fresh: bool) -> io::Result<()> {
+        if !fresh && self.events()?.intersects(want) {
+            return Ok(());
+        }
+        loop {
+            // Any signal after the clear sets readiness again, and
+            // everything signalled before it is applied by the `events()`
+            // that follows, so clearing here cannot lose a wakeup.
+            self.fd.readable().await?.clear_ready();
+            if self.events()?.intersects(want) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads `ZMQ_EVENTS`, which also makes libzmq apply pending commands
+    /// (arrived messages, peers with room again, new and lost connections).
+    fn events(&self) -> io::Result<zmq::PollEvents> {
+        loop {
+            match self.sock.get_events() {
+                Ok(ev) => return Ok(ev),
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("kind", &self.kind)
+            .field("zmq_fd", &self.fd.get_ref().0)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `zmq` crate panics on an endpoint with an interior NUL; refuse it here.
+fn check_endpoint(endpoint: &str) -> io::Result<()> {
+    if endpoint.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "endpoint contains a NUL byte",
+        ));
+    }
+    Ok(())
+}
