@@ -175,6 +175,7 @@ mod tests {
         }
     }
 
+    /// spec: #hop-by-hop, #http-fields
     #[test]
     fn request_rejects_hop_by_hop_but_allows_te_trailers() {
         let mut pairs = get();
@@ -260,6 +261,7 @@ mod tests {
         }
     }
 
+    /// spec: #http-trailers
     #[test]
     fn trailers_carry_no_pseudo_headers() {
         assert!(check_trailers(&block(&[("x-trailer", "done")])).is_ok());

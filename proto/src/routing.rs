@@ -191,6 +191,7 @@ mod tests {
         assert!(slash.matches("h", "/static").is_none());
     }
 
+    /// spec: #routing-precedence, #routing-examples
     #[test]
     fn precedence_host_then_longest_prefix() {
         let routes = [

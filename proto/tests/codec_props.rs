@@ -1,6 +1,9 @@
 //! Property tests of the frame codec: every valid frame survives a round trip,
 //! and no input, however broken, makes the decoder panic or produce a frame
 //! that does not round-trip itself.
+//!
+//! spec: #frame-header, #frame-types, #header-block-layout, #security-compression (blocks are
+//! plain bytes: no compression context to carry between frames).
 
 use bytes::Bytes;
 use proptest::prelude::*;

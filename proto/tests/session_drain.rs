@@ -125,7 +125,7 @@ fn shutdown_timeout_cancels() {
     assert_eq!(pair.worker.close_reason(), Some(CloseReason::Drained));
 }
 
-/// spec: #frame-goaway — an error GOAWAY ends the session at once and abandons its streams.
+/// spec: #frame-goaway, #session-errors — an error GOAWAY ends the session at once and abandons its streams.
 #[test]
 fn error_goaway_ends_session() {
     let mut pair = Pair::established();

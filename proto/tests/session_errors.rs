@@ -87,6 +87,7 @@ fn oversized_data_is_frame_too_large() {
 }
 
 /// spec: #error-table — a malformed name/value block resets its stream only.
+/// spec: #header-block-rules, #header-block-order
 #[test]
 fn malformed_block_resets_stream() {
     let mut pair = Pair::established();
@@ -115,6 +116,7 @@ fn malformed_block_resets_stream() {
 }
 
 /// spec: #frame-unknown — unknown control frames and empty parts are ignored.
+/// spec: #frame-flags, #frame-extensibility
 #[test]
 fn unknown_frames_and_empty_parts_are_ignored() {
     let mut pair = Pair::established();
@@ -407,6 +409,7 @@ fn zero_delta_on_a_never_opened_stream_is_ignored() {
 
 /// spec: #rst-codes — a received RST_STREAM code of 0, 10 or any unknown value means
 /// INTERNAL_ERROR; a reset with such a code is sent as INTERNAL_ERROR.
+/// spec: #status-codes
 #[test]
 fn unknown_rst_codes_mean_internal_error() {
     for raw in [0, 10, 99] {

@@ -32,6 +32,7 @@ fn push(pair: &mut Pair, from_router: bool, sid: StreamId, body: &mut Bytes) -> 
 }
 
 /// spec: #flow-control-windows — an upload stops at the worker's window and resumes on WINDOW_UPDATE.
+/// spec: #flow-control-sending
 #[test]
 fn upload_waits_for_window_updates() {
     let mut config = WorkerConfig::new("w");

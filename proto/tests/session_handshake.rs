@@ -10,6 +10,7 @@ use zroute_proto::session::{Backoff, CloseReason, Event, RouterConfig, Session, 
 use zroute_proto::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION};
 
 /// spec: #handshake — HELLO first, WELCOME answers, with the router's heartbeat and window.
+/// spec: #session-states
 #[test]
 fn hello_then_welcome() {
     let mut config = WorkerConfig::new("w1");

@@ -64,6 +64,7 @@ fn traffic_replaces_pings() {
 }
 
 /// spec: #heartbeat — a silent peer is dead after interval × liveness, on both sides.
+/// spec: #session-dead
 #[test]
 fn dead_peer_detected_within_liveness() {
     let config = RouterConfig {

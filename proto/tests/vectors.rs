@@ -4,6 +4,9 @@
 //! The files are read as plain JSON, the way another implementation would
 //! read them: frames are rebuilt from the JSON fields, not taken from the
 //! generator's definitions.
+//!
+//! spec: #vectors, #vectors-files, #vectors-format, #vectors-frames, #vectors-errors,
+//! #vectors-use, #vectors-regenerate.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;

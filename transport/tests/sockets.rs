@@ -104,11 +104,13 @@ async fn round_trip(endpoint: &str) {
     assert_eq!(strs(&m), ["pong", "2"]);
 }
 
+/// spec: #transport-sockets — tcp:// endpoints.
 #[tokio::test]
 async fn round_trip_over_tcp() {
     round_trip("tcp://127.0.0.1:*").await;
 }
 
+/// spec: #transport-sockets — ipc:// endpoints.
 #[tokio::test]
 async fn round_trip_over_ipc() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,6 +118,7 @@ async fn round_trip_over_ipc() {
     round_trip(&endpoint).await;
 }
 
+/// spec: #transport-messages — one frame per part, several parts per message, in order.
 #[tokio::test]
 async fn multipart_messages_keep_part_and_message_order() {
     let ctx = Context::new();
@@ -180,6 +183,7 @@ async fn try_recv_drains_a_batch_after_one_wakeup() {
     assert!(drained_without_waiting >= N - N / 10);
 }
 
+/// spec: #transport-options, #handshake — with ZMQ_IMMEDIATE a worker waits for the connection before HELLO.
 #[tokio::test]
 async fn dealer_started_before_router_waits_for_the_connection() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +220,7 @@ async fn dealer_started_before_router_waits_for_the_connection() {
     assert_eq!(strs(&body), ["first"]);
 }
 
+/// spec: #transport-send-failures — ROUTER_MANDATORY turns an unroutable send into an error.
 #[tokio::test]
 async fn router_send_to_unknown_peer_is_host_unreachable() {
     let ctx = Context::new();
@@ -237,6 +242,7 @@ async fn router_send_to_unknown_peer_is_host_unreachable() {
     router.try_send_to(&peer, &[part("x")]).unwrap();
 }
 
+/// spec: #transport-send-failures — a full queue is EAGAIN, never a silent drop.
 #[tokio::test]
 async fn full_queue_gives_would_block_and_send_waits_for_room() {
     let ctx = Context::new();
@@ -321,6 +327,7 @@ fn wait_monitor_event(mon: &zmq::Socket, event: zmq::SocketEvent) -> bool {
     }
 }
 
+/// spec: #transport-options, #security-dos — ZMQ_MAXMSGSIZE bounds what a peer can make the router buffer.
 #[tokio::test]
 async fn oversized_message_drops_the_connection_and_nothing_else() {
     let ctx = Context::new();

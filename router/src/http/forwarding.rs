@@ -106,6 +106,7 @@ fn quote_if_needed(host: &str) -> String {
 mod tests {
     use super::*;
 
+    /// spec: #hop-by-hop, #security-smuggling
     #[test]
     fn connection_listed_headers_go() {
         let mut h = HeaderMap::new();
@@ -117,6 +118,7 @@ mod tests {
         assert!(h.get("x-kept").is_some());
     }
 
+    /// spec: #router-headers, #security-trust — the last element is the router's.
     #[test]
     fn forwarded_appends_this_hop() {
         let mut h = HeaderMap::new();
