@@ -201,6 +201,8 @@ pub(crate) struct Dispatcher {
     sessions_made: u64,
     /// Peers whose sessions have frames or events to handle.
     dirty: Vec<PeerKey>,
+    /// Streams whose request side just ended: they may have finished without an event.
+    ended: Vec<StreamKey>,
     metrics: Arc<Metrics>,
     unknown_answers: HashMap<PeerKey, Instant>,
 }
@@ -227,6 +229,7 @@ impl Dispatcher {
             draining: false,
             sessions_made: 0,
             dirty: Vec::new(),
+            ended: Vec::new(),
             metrics,
             unknown_answers: HashMap::new(),
         };
@@ -580,6 +583,7 @@ impl Dispatcher {
             ctx.credit.add_permits(len);
             if last {
                 ctx.pending_fin = false;
+                self.ended.push(key.clone());
                 return;
             }
         }
@@ -588,10 +592,12 @@ impl Dispatcher {
                 session.reset(key.id, RstCode::INTERNAL_ERROR);
             }
             ctx.pending_fin = false;
+            self.ended.push(key.clone());
         } else if ctx.pending_fin {
             // FIN alone: an empty DATA frame, which needs no window.
             let _ = session.send_data(key.id, Bytes::new(), true);
             ctx.pending_fin = false;
+            self.ended.push(key.clone());
         }
     }
 
@@ -607,7 +613,12 @@ impl Dispatcher {
     fn settle(&mut self) {
         while let Some(key) = self.dirty.pop() {
             self.process_events(&key);
+            for stream in std::mem::take(&mut self.ended) {
+                self.check_finished(&stream);
+            }
             self.flush(&key);
+            // A failed send abandons the session: its resets and Closed come out now.
+            self.process_events(&key);
             if self
                 .peers
                 .get(&key)

@@ -378,9 +378,15 @@ enum PumpError {
     StreamGone,
 }
 
-/// Moves the request body to the dispatcher, one chunk per step, keeping a
+/// Moves the request body to the dispatcher, one piece per step, keeping a
 /// bounded copy of what it sent so a refused stream can be replayed.
+///
+/// `step` is cancel-safe, since it races the stream's events: its only awaits
+/// read the client's body and acquire credit, and a byte leaves `current`
+/// only once its credit is held.
 struct BodyPump {
+    /// Bytes taken from the body or the replay buffer and not yet sent.
+    current: Option<Bytes>,
     body: Option<Incoming>,
     /// Chunks sent on this attempt's stream or earlier ones, while they fit the replay limit.
     replay: Vec<Bytes>,
@@ -402,6 +408,7 @@ impl BodyPump {
     fn new(body: Incoming, max: u64, replay_limit: usize, piece: usize) -> Self {
         let ended = body.is_end_stream();
         Self {
+            current: None,
             body: Some(body),
             replay: Vec::new(),
             replay_len: 0,
@@ -433,6 +440,7 @@ impl BodyPump {
     /// A new stream starts: send everything again from the first chunk.
     fn rewind(&mut self) {
         self.cursor = 0;
+        self.current = None;
         self.fin_sent = self.is_empty();
     }
 
@@ -442,10 +450,32 @@ impl BodyPump {
         key: &StreamKey,
         credit: &Semaphore,
     ) -> Result<(), PumpError> {
+        if let Some(chunk) = self.current.as_mut() {
+            let n = chunk.len().min(self.piece);
+            let permits = u32::try_from(n).expect("pieces are small");
+            credit
+                .acquire_many(permits)
+                .await
+                .map_err(|_| PumpError::StreamGone)?
+                .forget();
+            let part = chunk.split_to(n);
+            if chunk.is_empty() {
+                self.current = None;
+            }
+            return if dispatch.send(Msg::Data {
+                key: key.clone(),
+                data: part,
+                fin: false,
+            }) {
+                Ok(())
+            } else {
+                Err(PumpError::StreamGone)
+            };
+        }
         if self.cursor < self.replay.len() {
-            let chunk = self.replay[self.cursor].clone();
+            self.current = Some(self.replay[self.cursor].clone());
             self.cursor += 1;
-            return send_chunk(dispatch, key, credit, chunk, self.piece).await;
+            return Ok(());
         }
         if self.ended {
             let msg = match self.trailers.as_ref().map(mapping::trailers_block) {
@@ -491,7 +521,10 @@ impl BodyPump {
                         self.replay.clear();
                         self.cursor = 0;
                     }
-                    send_chunk(dispatch, key, credit, chunk, self.piece).await
+                    if !chunk.is_empty() {
+                        self.current = Some(chunk);
+                    }
+                    Ok(())
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
@@ -502,30 +535,4 @@ impl BodyPump {
             },
         }
     }
-}
-
-/// Sends a chunk in pieces no larger than the stream's credit, waiting for credit first.
-async fn send_chunk(
-    dispatch: &Handle,
-    key: &StreamKey,
-    credit: &Semaphore,
-    mut chunk: Bytes,
-    piece: usize,
-) -> Result<(), PumpError> {
-    while !chunk.is_empty() {
-        let part = chunk.split_to(chunk.len().min(piece));
-        let permits = u32::try_from(part.len()).expect("pieces are small");
-        match credit.acquire_many(permits).await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(PumpError::StreamGone),
-        }
-        if !dispatch.send(Msg::Data {
-            key: key.clone(),
-            data: part,
-            fin: false,
-        }) {
-            return Err(PumpError::StreamGone);
-        }
-    }
-    Ok(())
 }

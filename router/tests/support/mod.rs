@@ -1,0 +1,328 @@
+//! Real processes for end-to-end tests: the router binary, worker example
+//! binaries, and an HTTP client. Everything listens on loopback with ports
+//! the OS picks; addresses are read back from the router's JSON log.
+
+#![allow(dead_code, reason = "each test file uses part of the support code")]
+#![allow(unreachable_pub, reason = "test-only module")]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Where cargo put this test's binaries: `target/<profile>/`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>")
+        .to_owned()
+}
+
+/// A worker example of the zroute-worker crate, built by `cargo test --workspace --all-targets`.
+pub fn example(name: &str) -> PathBuf {
+    let path = target_dir().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build -p zroute-worker --examples` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Lines a child process wrote to stderr, collected by a thread.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<String>>>);
+
+impl Logs {
+    /// Collects both output streams: logs may go to either.
+    fn collect(child: &mut Child) -> Self {
+        let logs = Self::default();
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+        for stream in [stderr, stdout].into_iter().flatten() {
+            let sink = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("ZROUTE_TEST_ECHO").is_some() {
+                        eprintln!("{line}");
+                    }
+                    sink.0.lock().unwrap().push(line);
+                }
+            });
+        }
+        logs
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    /// Waits until a line containing every needle appears; returns it.
+    pub fn wait_for(&self, needles: &[&str], within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needles:?} within {within:?}; logs:\n{}",
+                self.lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A running process, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub logs: Logs,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit; returns its exit code (None if killed by a signal).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} did not exit within {within:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Router {
+    pub proc: Proc,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    /// The worker endpoint, as bound.
+    pub endpoint: String,
+}
+
+impl Router {
+    /// Starts the router on free ports with `extra` flags. `workers` is the
+    /// endpoint to bind (pass a fixed one to restart a router on the same place).
+    pub fn start(workers: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zroute-router"))
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--workers",
+                workers,
+                "--log-format",
+                "json",
+            ])
+            .args(["--heartbeat-interval", "200ms"])
+            .args(extra)
+            .env("ZROUTE_LOG_LEVEL", "info,zroute_router=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("router binary starts");
+        let logs = Logs::collect(&mut child);
+        let proc = Proc { child, logs };
+        let http = field(
+            &proc
+                .logs
+                .wait_for(&["http listening"], Duration::from_secs(20)),
+            "addr",
+        );
+        let admin = field(
+            &proc
+                .logs
+                .wait_for(&["admin listening"], Duration::from_secs(5)),
+            "addr",
+        );
+        let endpoint = field(
+            &proc
+                .logs
+                .wait_for(&["workers endpoint bound"], Duration::from_secs(5)),
+            "endpoint",
+        );
+        Self {
+            proc,
+            http: http.parse().expect("addr"),
+            admin: admin.parse().expect("addr"),
+            endpoint,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// Waits until the router lists `n` workers.
+    pub async fn wait_workers(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok((200, body)) = get(&format!("http://{}/workers", self.admin)).await {
+                let list: serde_json::Value = serde_json::from_slice(&body).expect("workers JSON");
+                if list.as_array().map_or(0, Vec::len) == n {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "router did not reach {n} workers within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Router {
+    /// Waits until the workers together have `n` streams in flight.
+    pub async fn wait_in_flight(&self, n: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok((200, body)) = get(&format!("http://{}/workers", self.admin)).await {
+                let list: serde_json::Value = serde_json::from_slice(&body).expect("workers JSON");
+                let total: u64 = list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|w| w["in_flight"].as_u64())
+                    .sum();
+                if total == n {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "router did not reach {n} streams in flight within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A field of a JSON log line (`fields.<name>`).
+fn field(line: &str, name: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    v["fields"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no field {name} in {line}"))
+        .to_owned()
+}
+
+/// Starts a worker example (`hello`, `testapp`) with `args`, connected to `endpoint`.
+pub fn worker(example_name: &str, id: &str, endpoint: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(example(example_name))
+        .arg(id)
+        .args(["--connect", endpoint])
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker example starts");
+    let logs = Logs::collect(&mut child);
+    Proc { child, logs }
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// GET with a fresh client; the status and the whole body.
+pub async fn get(url: &str) -> Result<(u16, Bytes), String> {
+    request(&client(), "GET", url, Bytes::new()).await
+}
+
+pub async fn request(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: Bytes,
+) -> Result<(u16, Bytes), String> {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let res = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// A free tcp endpoint on loopback (bind to port 0, read the port, release it).
+pub fn free_tcp_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    format!("tcp://{}", listener.local_addr().expect("addr"))
+}

@@ -1,0 +1,80 @@
+//! The smallest worker: answers every request `200 text/plain` with
+//! `Hello from {id}`.
+//!
+//! ```text
+//! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]...
+//! ```
+//!
+//! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+
+use http::header::CONTENT_TYPE;
+use http::{Request, Response};
+use zroute_worker::{Body, Worker, service_fn};
+
+fn main() -> ExitCode {
+    // `RUST_LOG=debug` (or trace, warn, ...) sets the level; the default is info.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+    let (id, endpoints, routes) = match parse_args() {
+        Ok(args) => args,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let greeting = format!("Hello from {id}");
+    let service = service_fn(move |_req: Request<Body>| {
+        let greeting = greeting.clone();
+        async move {
+            let res = Response::builder()
+                .header(CONTENT_TYPE, "text/plain")
+                .body(greeting)
+                .expect("a valid response");
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let mut worker = Worker::builder(id);
+    for endpoint in endpoints {
+        worker = worker.connect(endpoint);
+    }
+    for route in routes {
+        worker = worker.route(route);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(worker.serve(service)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hello: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ID [--connect ENDPOINT]... [--route ROUTE]...`
+fn parse_args() -> Result<(String, Vec<String>, Vec<String>), String> {
+    let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]...".to_owned();
+    let mut args = std::env::args().skip(1);
+    let mut id = None;
+    let mut endpoints = Vec::new();
+    let mut routes = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
+            "--route" => routes.push(args.next().ok_or_else(|| usage.clone())?),
+            "-h" | "--help" => return Err(usage),
+            _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
+            _ => return Err(usage),
+        }
+    }
+    Ok((id.ok_or(usage)?, endpoints, routes))
+}

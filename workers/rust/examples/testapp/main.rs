@@ -1,0 +1,84 @@
+//! The conformance test app (`spec/PROTOCOL.md`, Appendix A).
+//!
+//! ```text
+//! cargo run --release -p zroute-worker --example testapp -- worker-1 \
+//!     [--connect ENDPOINT]... [--route ROUTE]...
+//! ```
+//!
+//! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
+//! It announces the feature `trailers`, and no route unless given some.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use http::Request;
+use zroute_worker::{Body, Worker, service_fn};
+
+mod app;
+
+fn main() -> ExitCode {
+    // `RUST_LOG=debug` (or trace, warn, ...) sets the level; the default is info.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match Args::parse() {
+        Ok(args) => args,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let id: Arc<str> = args.id.clone().into();
+    let service = service_fn(move |req: Request<Body>| app::handle(id.clone(), req));
+    let mut worker = Worker::builder(args.id).feature("trailers");
+    for endpoint in args.endpoints {
+        worker = worker.connect(endpoint);
+    }
+    for route in args.routes {
+        worker = worker.route(route);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(worker.serve(service)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("testapp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Args {
+    id: String,
+    endpoints: Vec<String>,
+    routes: Vec<String>,
+}
+
+impl Args {
+    /// `ID [--connect ENDPOINT]... [--route ROUTE]...`
+    fn parse() -> Result<Self, String> {
+        let usage =
+            "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]...".to_owned();
+        let mut args = std::env::args().skip(1);
+        let (mut id, mut endpoints, mut routes) = (None, Vec::new(), Vec::new());
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
+                "--route" => routes.push(args.next().ok_or_else(|| usage.clone())?),
+                "-h" | "--help" => return Err(usage),
+                _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
+                _ => return Err(usage),
+            }
+        }
+        Ok(Self {
+            id: id.ok_or(usage)?,
+            endpoints,
+            routes,
+        })
+    }
+}

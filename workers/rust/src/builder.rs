@@ -1,0 +1,326 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use http_body::Body as HttpBody;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_service::Service;
+use tracing::info;
+use zroute_proto::session::{DEFAULT_WINDOW, Session, WorkerConfig};
+use zroute_transport::{Context, DealerOptions, Socket};
+
+use crate::endpoint;
+use crate::{Body, BoxError};
+
+/// The router endpoint used when none is configured (spec #transport-sockets).
+const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:8000";
+
+/// Environment variable read for the endpoints when none is configured:
+/// one or more endpoints separated by commas or white space.
+const CONNECT_ENV: &str = "ZROUTE_CONNECT";
+
+/// Entry point: `Worker::builder(id)` configures a worker and serves.
+#[derive(Debug)]
+pub struct Worker {
+    _private: (),
+}
+
+impl Worker {
+    /// Starts configuring a worker whose HELLO `id` is `id` (1 to 128 visible
+    /// ASCII characters; it need not be unique).
+    pub fn builder(id: impl Into<String>) -> Builder {
+        Builder::new(id.into())
+    }
+}
+
+/// Worker options. Every setter documents its default.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    settings: Settings,
+    endpoints: Vec<String>,
+}
+
+/// What every session of a worker shares, besides the service.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: WorkerConfig,
+    pub(crate) graceful_timeout: Duration,
+    pub(crate) max_request_body: u64,
+    pub(crate) dealer: DealerOptions,
+}
+
+impl Builder {
+    fn new(id: String) -> Self {
+        // Spelled out rather than taken from `WorkerConfig::new`, so that the
+        // defaults documented on the setters stay true.
+        let mut config = WorkerConfig::new(id);
+        config.max_concurrent_streams = 64;
+        config.initial_window_size = DEFAULT_WINDOW;
+        config.session_window = 16 * DEFAULT_WINDOW;
+        config.handshake_timeout = Duration::from_secs(3);
+        Self {
+            settings: Settings {
+                config,
+                graceful_timeout: Duration::from_secs(30),
+                max_request_body: 0,
+                dealer: DealerOptions::default(),
+            },
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Adds a router endpoint (`tcp://host:port` or `ipc://path`); call it
+    /// once per router. The worker keeps one socket and one session per
+    /// endpoint. Default: the endpoints in `ZROUTE_CONNECT` (separated by
+    /// commas or spaces) if it is set, else `tcp://127.0.0.1:8000`.
+    pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// How many requests the worker serves at once on each session (HELLO's
+    /// Max-Concurrent-Streams); the router sends no more, and the worker
+    /// refuses any excess with REFUSED_STREAM. At least 1. Default 64.
+    pub fn capacity(mut self, streams: u32) -> Self {
+        self.settings.config.max_concurrent_streams = streams;
+        self
+    }
+
+    /// How many bytes of one request body the router may send ahead of the
+    /// handler reading them (HELLO's Initial-Window-Size), which bounds the
+    /// body bytes buffered per request. Default 65,536.
+    pub fn initial_window(mut self, bytes: u32) -> Self {
+        self.settings.config.initial_window_size = bytes;
+        self
+    }
+
+    /// How many request body bytes, over all requests of a session, the
+    /// router may send ahead of the handlers reading them. At least 65,536.
+    /// Default 1,048,576.
+    pub fn session_window(mut self, bytes: u32) -> Self {
+        self.settings.config.session_window = bytes;
+        self
+    }
+
+    /// Adds a route this worker serves: `/prefix`, `host`, `host/prefix` or
+    /// `*.domain/prefix` (spec #routing-syntax). Default: none, which puts
+    /// the worker in the router's default pool.
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.settings.config.routes.push(route.into());
+        self
+    }
+
+    /// Announces an optional protocol feature; version 1 defines `trailers`.
+    /// Default: none.
+    pub fn feature(mut self, feature: impl Into<String>) -> Self {
+        self.settings.config.features.push(feature.into());
+        self
+    }
+
+    /// Adds an informational HELLO attribute that the router shows (for
+    /// example `version`). Names are lowercase tokens other than `id`,
+    /// `route` and `feature`. Default: none.
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings
+            .config
+            .labels
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// How long to wait for the router's WELCOME after HELLO before trying
+    /// again on a new socket. Default 3 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a shutdown waits for requests in flight to finish before it
+    /// gives them up. Default 30 s.
+    pub fn graceful_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.graceful_timeout = timeout;
+        self
+    }
+
+    /// The largest request body accepted, in bytes; a larger one is answered
+    /// 413 (if no response head went out yet) and its stream reset. 0 means
+    /// no limit. Default 0.
+    pub fn max_request_body(mut self, bytes: u64) -> Self {
+        self.settings.max_request_body = bytes;
+        self
+    }
+
+    /// Serves `service` until SIGTERM or ctrl-c, then drains: see
+    /// [`serve_with_shutdown`](Self::serve_with_shutdown).
+    pub async fn serve<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: HttpBody + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        self.serve_with_shutdown(service, shutdown_signal()).await
+    }
+
+    /// Serves `service` until `signal` completes, then drains every session:
+    /// GOAWAY(OK) goes out, requests already accepted finish, requests the
+    /// router sent after that are refused (and retried by the router
+    /// elsewhere). After the graceful timeout the rest are given up with
+    /// GOAWAY(INTERNAL_ERROR). Returns once every session is over.
+    ///
+    /// Fails at once if the configuration is invalid (id, routes, labels,
+    /// endpoints); after that, connection and registration problems are
+    /// logged and retried, never returned.
+    pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: HttpBody + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+        F: Future<Output = ()> + Send,
+    {
+        let (settings, endpoints) = self.finish()?;
+        let ctx = Context::new();
+        // Malformed endpoints fail here rather than in a retry loop.
+        for endpoint in &endpoints {
+            let socket = Socket::dealer(&ctx, &settings.dealer).map_err(Error::io)?;
+            socket
+                .connect(endpoint)
+                .map_err(|e| Error::config(format!("cannot connect to {endpoint:?}: {e}")))?;
+        }
+        let settings = Arc::new(settings);
+        let (stop, stopped) = watch::channel(false);
+        let mut endpoints_running = JoinSet::new();
+        for endpoint in endpoints {
+            endpoints_running.spawn(endpoint::run(
+                service.clone(),
+                settings.clone(),
+                ctx.clone(),
+                endpoint,
+                stopped.clone(),
+            ));
+        }
+        signal.await;
+        info!(worker = %settings.config.id, "shutting down: draining every session");
+        // Receivers live in the endpoint tasks until they finish.
+        let _ = stop.send(true);
+        while let Some(done) = endpoints_running.join_next().await {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        // Terminating a libzmq context blocks until sockets have flushed (up
+        // to their linger): keep that off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
+        info!(worker = %settings.config.id, "stopped");
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(Settings, Vec<String>), Error> {
+        if Session::worker(&self.settings.config, Instant::now()).is_err() {
+            return Err(Error::config(format!(
+                "invalid worker configuration: id {:?} must be 1 to 128 visible ASCII \
+                 characters, capacity at least 1, routes valid route syntax, labels \
+                 lowercase names other than id/route/feature, and HELLO must fit one frame",
+                self.settings.config.id
+            )));
+        }
+        if self.settings.config.initial_window_size == 0 {
+            return Err(Error::config("the initial window must be at least 1 byte"));
+        }
+        if self.endpoints.is_empty() {
+            self.endpoints = match std::env::var(CONNECT_ENV) {
+                Ok(list) => list
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                Err(_) => vec![DEFAULT_ENDPOINT.to_owned()],
+            };
+        }
+        if self.endpoints.is_empty() {
+            return Err(Error::config(format!("{CONNECT_ENV} names no endpoint")));
+        }
+        Ok((self.settings, self.endpoints))
+    }
+}
+
+/// SIGTERM (on Unix) or ctrl-c, whichever comes first.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Why a worker could not start.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Config(String),
+    Io(io::Error),
+}
+
+impl Error {
+    fn config(msg: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Config(msg.into()),
+        }
+    }
+
+    fn io(e: io::Error) -> Self {
+        Self {
+            kind: ErrorKind::Io(e),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Config(msg) => f.write_str(msg),
+            ErrorKind::Io(e) => write!(f, "cannot create a socket: {e}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.kind {
+            ErrorKind::Config(_) => None,
+            ErrorKind::Io(e) => Some(e),
+        }
+    }
+}

@@ -1,0 +1,801 @@
+//! The session driver: the one task that owns a DEALER socket and its
+//! `Session`. Request tasks reach it only through channels.
+//!
+//! Each turn of the loop: wait for one wakeup (a message, a command, a
+//! credit note, a finished request task, a timer, a stop), then take
+//! everything else already queued (messages, commands, credit notes), then
+//! act on the session's events, then send every frame the session queued as
+//! ONE multipart message. Batching this way costs one send per wakeup however
+//! many streams are busy.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::uri::Scheme;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as HttpBody;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tracing::field::Empty;
+use tracing::{Instrument, Span, debug, debug_span, error, info, info_span, trace, warn};
+use zroute_proto::frame::Frame;
+use zroute_proto::session::{CloseReason, ResetOrigin};
+use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, Session, StreamId, mapping};
+use zroute_transport::{Multipart, SendError, Socket};
+
+use crate::body::{Body, BodyError, Chunk, Credit};
+use crate::builder::Settings;
+use crate::endpoint::stopped;
+use crate::stream::{self, Command, Done, Refusal, Responder};
+use crate::{BoxError, Service};
+
+/// How many messages one wakeup takes from the socket before the driver
+/// acts on them and sends: bounds the work and the frames queued per turn
+/// (spec #security-dos, "frames per message").
+const MAX_MESSAGES_PER_TURN: usize = 256;
+
+/// How a session ended, for the endpoint's re-registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// No valid WELCOME: a failed attempt, retried after the backoff.
+    HandshakeFailed,
+    /// The session ran and is over: register again at once.
+    Closed,
+    /// The router is draining this session, which is still running: start a
+    /// new one now and call `run(false)` to let this one finish.
+    Handoff,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopping {
+    No,
+    /// A stop came before WELCOME: GOAWAY may only follow it.
+    AfterWelcome {
+        deadline: Instant,
+    },
+    Draining {
+        deadline: Instant,
+    },
+}
+
+/// The driver's view of an accepted stream, while its task runs.
+struct Slot {
+    task: AbortHandle,
+    /// Where request body bytes go; `None` after FIN or when there is no body.
+    body: Option<mpsc::UnboundedSender<Chunk>>,
+    consumed: Arc<AtomicUsize>,
+    received: u64,
+    replied: bool,
+    /// Spec #router-headers: logged with every line about the request.
+    request_id: Option<String>,
+    /// At most one chunk per stream, waiting for send window.
+    outbound: Option<Outbound>,
+}
+
+struct Outbound {
+    data: Bytes,
+    fin: bool,
+    whole: bool,
+    done: Done,
+}
+
+/// A multipart message the socket would not take yet (EAGAIN).
+struct Unsent {
+    parts: Vec<Bytes>,
+    since: Instant,
+}
+
+enum Wake {
+    Message(io::Result<Multipart>),
+    Command(Command),
+    Credit(StreamId),
+    Joined(Result<(tokio::task::Id, Result<(), BoxError>), JoinError>),
+    Timer,
+    Grace,
+    Stop,
+}
+
+pub(crate) struct Driver<S> {
+    service: S,
+    settings: Arc<Settings>,
+    socket: Socket,
+    session: Session,
+    span: Span,
+    commands_tx: mpsc::Sender<Command>,
+    commands: mpsc::Receiver<Command>,
+    credit_tx: mpsc::UnboundedSender<StreamId>,
+    credit: mpsc::UnboundedReceiver<StreamId>,
+    tasks: JoinSet<Result<(), BoxError>>,
+    task_streams: HashMap<tokio::task::Id, StreamId>,
+    streams: HashMap<StreamId, Slot>,
+    unsent: Option<Unsent>,
+    stop: watch::Receiver<bool>,
+    stopping: Stopping,
+    established: bool,
+    handoff: bool,
+    window_opened: bool,
+}
+
+impl<S, B> Driver<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    pub(crate) fn new(
+        service: S,
+        settings: Arc<Settings>,
+        socket: Socket,
+        session: Session,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        // Request tasks wait for an answer to each command, so there are never
+        // more commands queued than tasks; past that, senders simply wait.
+        let depth = (settings.config.max_concurrent_streams as usize).clamp(16, 1024);
+        let (commands_tx, commands) = mpsc::channel(depth);
+        let (credit_tx, credit) = mpsc::unbounded_channel();
+        let span = info_span!("session", session = Empty);
+        Self {
+            service,
+            settings,
+            socket,
+            session,
+            span,
+            commands_tx,
+            commands,
+            credit_tx,
+            credit,
+            tasks: JoinSet::new(),
+            task_streams: HashMap::new(),
+            streams: HashMap::new(),
+            unsent: None,
+            stop,
+            stopping: Stopping::No,
+            established: false,
+            handoff: false,
+            window_opened: false,
+        }
+    }
+
+    /// Runs the session until it is over or, with `until_handoff`, until the
+    /// router starts draining it.
+    pub(crate) async fn run(&mut self, until_handoff: bool) -> End {
+        let span = self.span.clone();
+        self.run_inner(until_handoff).instrument(span).await
+    }
+
+    async fn run_inner(&mut self, until_handoff: bool) -> End {
+        if *self.stop.borrow_and_update() && self.stopping == Stopping::No {
+            self.begin_stop();
+        }
+        loop {
+            self.process_events();
+            self.flush();
+            // A failed send abandons the session, which has events to tell.
+            self.process_events();
+            if self.session.is_closed() {
+                // What could not be sent now never will be.
+                self.unsent = None;
+                return self.finish();
+            }
+            if until_handoff && self.handoff {
+                return End::Handoff;
+            }
+            if self.unsent.is_some() {
+                self.wait_writable().await;
+                self.take_ready();
+                continue;
+            }
+            let wake = self.wait().await;
+            self.on_wake(wake);
+            self.take_ready();
+        }
+    }
+
+    async fn wait(&mut self) -> Wake {
+        let timer = self.session.poll_timeout();
+        let grace = match self.stopping {
+            Stopping::No => None,
+            Stopping::AfterWelcome { deadline } | Stopping::Draining { deadline } => Some(deadline),
+        };
+        let watch_stop = self.stopping == Stopping::No;
+        let has_tasks = !self.tasks.is_empty();
+        tokio::select! {
+            msg = self.socket.recv() => Wake::Message(msg),
+            Some(cmd) = self.commands.recv() => Wake::Command(cmd),
+            Some(id) = self.credit.recv() => Wake::Credit(id),
+            Some(joined) = self.tasks.join_next_with_id(), if has_tasks => Wake::Joined(joined),
+            () = sleep_until(timer) => Wake::Timer,
+            () = sleep_until(grace) => Wake::Grace,
+            () = stopped(&mut self.stop), if watch_stop => Wake::Stop,
+        }
+    }
+
+    /// Spec #transport-send-failures: a worker that cannot send for one
+    /// heartbeat interval declares the session dead.
+    async fn wait_writable(&mut self) {
+        let Some(unsent) = &self.unsent else { return };
+        let patience = self
+            .session
+            .heartbeat_interval()
+            .unwrap_or(self.settings.config.handshake_timeout);
+        let limit = unsent.since + patience;
+        tokio::select! {
+            ready = self.socket.writable() => {
+                if let Err(e) = ready {
+                    warn!(error = %e, "socket failed; abandoning the session");
+                    self.session.abandon();
+                }
+            }
+            () = sleep_until(Some(limit)) => {
+                warn!(?patience, "could not send for a heartbeat interval: session dead");
+                self.session.abandon();
+            }
+        }
+    }
+
+    fn on_wake(&mut self, wake: Wake) {
+        match wake {
+            Wake::Message(Ok(msg)) => self.on_message(msg),
+            Wake::Message(Err(e)) => {
+                warn!(error = %e, "receive failed; abandoning the session");
+                self.session.abandon();
+            }
+            Wake::Command(cmd) => self.on_command(cmd),
+            Wake::Credit(id) => self.on_credit(id),
+            Wake::Joined(joined) => self.on_task_done(joined),
+            Wake::Timer => {}
+            Wake::Grace => self.give_up(),
+            Wake::Stop => self.begin_stop(),
+        }
+    }
+
+    /// Takes whatever else is already waiting, so that one flush carries the
+    /// answers to all of it. Messages go first: a WINDOW_UPDATE among them
+    /// makes room for the data commands that follow.
+    fn take_ready(&mut self) {
+        for _ in 0..MAX_MESSAGES_PER_TURN {
+            match self.socket.try_recv() {
+                Ok(Some(msg)) => self.on_message(msg),
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "receive failed; abandoning the session");
+                    self.session.abandon();
+                    break;
+                }
+            }
+        }
+        while let Ok(cmd) = self.commands.try_recv() {
+            self.on_command(cmd);
+        }
+        while let Ok(id) = self.credit.try_recv() {
+            self.on_credit(id);
+        }
+        while let Some(joined) = self.tasks.try_join_next_with_id() {
+            self.on_task_done(joined);
+        }
+        let now = Instant::now();
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
+        }
+    }
+
+    fn on_message(&mut self, msg: Multipart) {
+        let now = Instant::now();
+        for part in msg {
+            self.session.handle_part(now, part);
+        }
+    }
+
+    // ---- session events ----
+
+    fn process_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Established => self.on_established(),
+                Event::Request { id, headers, fin } => self.on_request(id, &headers, fin),
+                Event::Data { id, data, fin } => self.on_data(id, data, fin),
+                Event::Trailers { id, headers } => self.on_trailers(id, &headers),
+                Event::Reset { id, code, origin } => self.on_reset(id, code, origin),
+                Event::WindowOpened { .. } => self.window_opened = true,
+                Event::GoAway { last_good, status } => self.on_goaway(last_good, status),
+                Event::Pong { rtt } => trace!(?rtt, "heartbeat answered"),
+                // Router-side events.
+                Event::Response { .. } | Event::CapacityChanged { .. } => {}
+                Event::Closed(reason) => self.on_closed(reason),
+            }
+        }
+        if std::mem::take(&mut self.window_opened) {
+            let waiting: Vec<StreamId> = self
+                .streams
+                .iter()
+                .filter(|(_, slot)| slot.outbound.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in waiting {
+                self.push(id);
+            }
+        }
+    }
+
+    fn on_established(&mut self) {
+        self.established = true;
+        let welcome = self.session.welcome();
+        let attr = |name: &str| {
+            welcome
+                .and_then(|w| w.attributes().get(name))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let session_id = attr("session");
+        self.span.record("session", session_id.as_str());
+        info!(
+            router = %attr("router"),
+            heartbeat = ?self.session.heartbeat_interval(),
+            capacity = self.session.capacity(),
+            "registered"
+        );
+        if let Stopping::AfterWelcome { deadline } = self.stopping {
+            self.drain(deadline);
+        }
+    }
+
+    fn on_request(&mut self, id: StreamId, head: &HeaderBlock, fin: bool) {
+        let request_id = head
+            .get("x-request-id")
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let span = debug_span!(parent: &self.span, "stream", id = id.get(), request_id = request_id.as_deref());
+        let mut req = match mapping::request_from_block(head) {
+            Ok(req) => req,
+            Err(e) => {
+                warn!(parent: &span, error = %e, "request head has no HTTP equivalent: 400");
+                return self.answer(id, StatusCode::BAD_REQUEST, !fin);
+            }
+        };
+        if let Some(scheme) = mapping::scheme_of(head).and_then(|s| Scheme::try_from(s).ok()) {
+            req.extensions_mut().insert(scheme);
+        }
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let limit = self.settings.max_request_body;
+        if limit > 0 && declared.is_some_and(|n| n > limit) {
+            info!(parent: &span, limit, "request body over the limit: 413");
+            return self.answer(id, StatusCode::PAYLOAD_TOO_LARGE, !fin);
+        }
+        let is_head = req.method() == Method::HEAD;
+        let consumed = Arc::new(AtomicUsize::new(0));
+        let (body, body_tx) = if fin {
+            (Body::empty(), None)
+        } else {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let credit = Credit {
+                id,
+                consumed: consumed.clone(),
+                notify: self.credit_tx.clone(),
+            };
+            (Body::incoming(rx, credit, declared), Some(tx))
+        };
+        let task = stream::serve(
+            self.service.clone(),
+            req.map(|()| body),
+            Responder::new(id, self.commands_tx.clone()),
+            is_head,
+        );
+        let handle = self.tasks.spawn(task.instrument(span));
+        self.task_streams.insert(handle.id(), id);
+        self.streams.insert(
+            id,
+            Slot {
+                task: handle,
+                body: body_tx,
+                consumed,
+                received: 0,
+                replied: false,
+                request_id,
+                outbound: None,
+            },
+        );
+    }
+
+    fn on_data(&mut self, id: StreamId, data: Bytes, fin: bool) {
+        let len = data.len();
+        let Some(slot) = self.streams.get_mut(&id) else {
+            // Nobody reads this stream any more (spec #stream-response: keep
+            // accepting, and crediting, what the router still sends).
+            return self.session.release_capacity(id, len);
+        };
+        slot.received += len as u64;
+        let limit = self.settings.max_request_body;
+        if limit > 0 && slot.received > limit {
+            return self.too_large(id, limit);
+        }
+        // The channel is unbounded but never holds more than the stream
+        // window: the session rejects DATA beyond it.
+        let delivered = slot
+            .body
+            .as_ref()
+            .is_some_and(|tx| tx.send(Chunk::Data(data)).is_ok());
+        if !delivered {
+            self.session.release_capacity(id, len);
+        }
+        if fin && let Some(tx) = slot.body.take() {
+            let _ = tx.send(Chunk::End);
+        }
+    }
+
+    fn on_trailers(&mut self, id: StreamId, head: &HeaderBlock) {
+        let Some(tx) = self.streams.get_mut(&id).and_then(|s| s.body.take()) else {
+            return;
+        };
+        match mapping::trailers_from_block(head) {
+            Ok(map) => {
+                let _ = tx.send(Chunk::Trailers(map));
+            }
+            // No HTTP equivalent: like hyper, drop trailers it cannot represent.
+            Err(e) => {
+                debug!(stream = id.get(), error = %e, "request trailers dropped");
+                let _ = tx.send(Chunk::End);
+            }
+        }
+    }
+
+    fn on_reset(&mut self, id: StreamId, code: RstCode, origin: ResetOrigin) {
+        match origin {
+            ResetOrigin::Peer => debug!(stream = id.get(), %code, "router reset the stream"),
+            // Our own RST_STREAM is logged when it is sent (see `flush`).
+            ResetOrigin::Local | ResetOrigin::Session => {}
+        }
+        if let Some(slot) = self.streams.remove(&id) {
+            self.drop_slot(slot, BodyError::reset(code));
+        }
+    }
+
+    fn on_goaway(&mut self, last_good: StreamId, status: GoAwayStatus) {
+        if status == GoAwayStatus::OK {
+            info!(
+                open = self.session.open_streams(),
+                "router is draining the session"
+            );
+            // Spec #router-shutdown: finish these streams, and register anew.
+            if self.stopping == Stopping::No {
+                self.handoff = true;
+            }
+        } else {
+            debug!(%status, last_good = last_good.get(), "router sent GOAWAY");
+        }
+    }
+
+    fn on_closed(&mut self, reason: CloseReason) {
+        let open = self.streams.len();
+        match reason {
+            CloseReason::Drained => info!("session drained"),
+            CloseReason::TimedOut => warn!(
+                open,
+                "nothing from the router for a heartbeat period: session dead"
+            ),
+            CloseReason::HandshakeTimedOut => warn!("no WELCOME within the handshake timeout"),
+            CloseReason::HandshakeFailed => warn!(
+                "handshake failed: the router answered HELLO with something other than WELCOME"
+            ),
+            // Spec #router-shutdown: a router shutting down answers HELLO so.
+            CloseReason::PeerGoAway(GoAwayStatus::OK) if !self.established => {
+                info!("router is shutting down: registration refused");
+            }
+            CloseReason::PeerGoAway(status) if !self.established => {
+                warn!(%status, "router refused the registration");
+            }
+            CloseReason::PeerGoAway(GoAwayStatus::UNKNOWN_SESSION) => {
+                info!(open, "router no longer knows the session (restarted?)");
+            }
+            CloseReason::PeerGoAway(status) => warn!(%status, open, "router ended the session"),
+            CloseReason::LocalError(status) => warn!(%status, open, "session error: sent GOAWAY"),
+            CloseReason::Abandoned => warn!(open, "session abandoned"),
+        }
+        for (_, slot) in std::mem::take(&mut self.streams) {
+            self.drop_slot(slot, BodyError::session_gone());
+        }
+        // Spec #session-dead: the work of every stream is cancelled.
+        self.tasks.abort_all();
+    }
+
+    // ---- commands from request tasks ----
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Reply {
+                id,
+                head,
+                fin,
+                done,
+            } => {
+                let result = self.session.reply(id, head, fin);
+                if result.is_ok()
+                    && let Some(slot) = self.streams.get_mut(&id)
+                {
+                    slot.replied = true;
+                }
+                let _ = done.send(result.map_err(Refusal::from_command));
+            }
+            Command::Data {
+                id,
+                data,
+                fin,
+                whole,
+                done,
+            } => match self.streams.get_mut(&id) {
+                Some(slot) if self.session.stream_state(id).is_some() => {
+                    slot.outbound = Some(Outbound {
+                        data,
+                        fin,
+                        whole,
+                        done,
+                    });
+                    self.push(id);
+                }
+                _ => {
+                    let _ = done.send(Err(Refusal::Gone));
+                }
+            },
+            Command::Trailers { id, trailers, done } => {
+                let result = self.session.send_trailers(id, trailers);
+                let _ = done.send(result.map_err(Refusal::from_command));
+            }
+        }
+    }
+
+    /// Moves as much of a stream's waiting chunk into the session as the
+    /// windows allow; the task hears back once all of it is in.
+    fn push(&mut self, id: StreamId) {
+        let Some(slot) = self.streams.get_mut(&id) else {
+            return;
+        };
+        // A chunk that could never fit the router's stream window is split
+        // even when the response asked for whole frames.
+        let whole_max = self
+            .session
+            .welcome()
+            .map_or(0, |w| w.initial_window_size() as usize)
+            .min(zroute_proto::frame::MAX_PAYLOAD_LEN);
+        loop {
+            let Some(out) = &mut slot.outbound else {
+                return;
+            };
+            let room = self.session.send_capacity(id);
+            let len = out.data.len();
+            if len > 0 && (room == 0 || (out.whole && len <= whole_max && len > room)) {
+                // Wait for WindowOpened.
+                return;
+            }
+            let chunk = out.data.split_to(len.min(room));
+            let fin = out.fin && out.data.is_empty();
+            let sent = self.session.send_data(id, chunk, fin);
+            if sent.is_err() || out.data.is_empty() {
+                let out = slot.outbound.take().expect("checked above");
+                let _ = out.done.send(sent.map_err(Refusal::from_command));
+                return;
+            }
+        }
+    }
+
+    fn on_credit(&mut self, id: StreamId) {
+        if let Some(slot) = self.streams.get(&id) {
+            let n = slot.consumed.swap(0, Ordering::AcqRel);
+            self.session.release_capacity(id, n);
+        }
+        // A stream without a slot has ended; the session credited its bytes then.
+    }
+
+    fn on_task_done(&mut self, joined: Result<(tokio::task::Id, Result<(), BoxError>), JoinError>) {
+        let (task, outcome) = match joined {
+            Ok((task, result)) => (task, Ok(result)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(id) = self.task_streams.remove(&task) else {
+            return;
+        };
+        let Some(slot) = self.streams.remove(&id) else {
+            return;
+        };
+        let failure = match outcome {
+            Ok(Ok(())) if slot.replied => None,
+            Ok(Ok(())) => Some("handler ended without a response".to_owned()),
+            Ok(Err(e)) => Some(format!("handler failed: {e}")),
+            Err(e) if e.is_panic() => Some("handler panicked".to_owned()),
+            // Aborted by us, and already accounted for.
+            Err(_) => None,
+        };
+        // Whatever the handler left unread is credited from now on (`on_data`).
+        let n = slot.consumed.swap(0, Ordering::AcqRel);
+        self.session.release_capacity(id, n);
+        if let Some(why) = failure {
+            self.fail(id, slot.replied, slot.request_id.as_deref(), &why);
+        }
+    }
+
+    /// Spec #stream-response: a 500 while no head went out, else INTERNAL_ERROR.
+    fn fail(&mut self, id: StreamId, replied: bool, request_id: Option<&str>, why: &str) {
+        let stream = id.get();
+        if self.session.stream_state(id).is_none() {
+            return debug!(stream, request_id, "{why}, after the stream ended");
+        }
+        if replied {
+            error!(
+                stream,
+                request_id, "{why} after the response head: RST_STREAM INTERNAL_ERROR"
+            );
+            self.session.reset(id, RstCode::INTERNAL_ERROR);
+        } else {
+            error!(stream, request_id, "{why}: answering 500");
+            self.answer(id, StatusCode::INTERNAL_SERVER_ERROR, false);
+        }
+    }
+
+    fn too_large(&mut self, id: StreamId, limit: u64) {
+        let Some(slot) = self.streams.remove(&id) else {
+            return;
+        };
+        let (stream, replied) = (id.get(), slot.replied);
+        let request_id = slot.request_id.clone();
+        let request_id = request_id.as_deref();
+        self.drop_slot(slot, BodyError::too_large(limit));
+        if replied {
+            info!(
+                stream,
+                request_id, limit, "request body over the limit: reset"
+            );
+            self.session.reset(id, RstCode::CANCEL);
+        } else {
+            info!(
+                stream,
+                request_id, limit, "request body over the limit: 413"
+            );
+            self.answer(id, StatusCode::PAYLOAD_TOO_LARGE, true);
+        }
+    }
+
+    /// Answers a stream from the driver itself, with an empty body. With
+    /// `stop_upload` the rest of the request body is refused with
+    /// RST_STREAM(CANCEL) once the answer is out; otherwise it is accepted
+    /// and discarded.
+    fn answer(&mut self, id: StreamId, status: StatusCode, stop_upload: bool) {
+        let mut res = Response::new(());
+        *res.status_mut() = status;
+        res.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        if status != StatusCode::INTERNAL_SERVER_ERROR {
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        }
+        let head = mapping::response_block(&res).expect("a plain status maps");
+        if let Err(e) = self.session.reply(id, head, true) {
+            debug!(stream = id.get(), error = ?e, "could not answer {status}");
+        }
+        if stop_upload {
+            self.session.reset(id, RstCode::CANCEL);
+        }
+    }
+
+    fn drop_slot(&mut self, slot: Slot, why: BodyError) {
+        slot.task.abort();
+        if let Some(tx) = slot.body {
+            let _ = tx.send(Chunk::Abort(why));
+        }
+        // Dropping `outbound` drops its answer channel: the task sees the
+        // stream gone (it is being aborted anyway).
+    }
+
+    // ---- stopping ----
+
+    fn begin_stop(&mut self) {
+        let deadline = Instant::now() + self.settings.graceful_timeout;
+        if self.session.is_established() {
+            self.drain(deadline);
+        } else if !self.session.is_closed() {
+            // Spec #handshake: nothing but HELLO before WELCOME. Let the
+            // handshake finish (or time out) so the router hears GOAWAY rather
+            // than waiting out a heartbeat period with requests we never take.
+            self.stopping = Stopping::AfterWelcome { deadline };
+        }
+    }
+
+    fn drain(&mut self, deadline: Instant) {
+        info!(
+            open = self.session.open_streams(),
+            "draining: GOAWAY(OK), finishing the requests already accepted"
+        );
+        self.stopping = Stopping::Draining { deadline };
+        self.session.go_away(GoAwayStatus::OK);
+    }
+
+    fn give_up(&mut self) {
+        if self.session.is_established() {
+            warn!(
+                open = self.session.open_streams(),
+                timeout = ?self.settings.graceful_timeout,
+                "graceful timeout: giving up the requests still running"
+            );
+            // The router handles the streams as for a dead session: it
+            // retries those it safely can and answers the rest with an error.
+            self.session.go_away(GoAwayStatus::INTERNAL_ERROR);
+        } else {
+            self.session.abandon();
+        }
+    }
+
+    // ---- sending ----
+
+    /// Sends every queued frame as one multipart message, behind whatever
+    /// the socket refused before (frames must keep their order).
+    fn flush(&mut self) {
+        let now = Instant::now();
+        let (mut parts, since) = match self.unsent.take() {
+            Some(unsent) => (unsent.parts, unsent.since),
+            None => (Vec::new(), now),
+        };
+        while let Some(frame) = self.session.poll_transmit(now) {
+            log_sent(&frame);
+            parts.push(frame.to_bytes());
+        }
+        if parts.is_empty() {
+            return;
+        }
+        match self.socket.try_send(&parts) {
+            Ok(()) => {}
+            Err(SendError::WouldBlock) => self.unsent = Some(Unsent { parts, since }),
+            Err(e) => {
+                warn!(error = %e, "send failed; abandoning the session");
+                self.session.abandon();
+            }
+        }
+    }
+
+    fn finish(&mut self) -> End {
+        if self.established {
+            End::Closed
+        } else {
+            End::HandshakeFailed
+        }
+    }
+}
+
+/// Spec #error-reporting: every stream error and session error we raise is
+/// logged. The session raises some without an event (a refused or malformed
+/// SYN_STREAM), so the frames themselves are the one place to see them all.
+fn log_sent(frame: &Frame) {
+    match frame {
+        Frame::RstStream(f) => {
+            let (stream, code) = (f.stream_id().get(), f.code());
+            match code {
+                RstCode::REFUSED_STREAM => info!(stream, %code, "refused a stream"),
+                RstCode::CANCEL | RstCode::INTERNAL_ERROR => {
+                    debug!(stream, %code, "reset a stream")
+                }
+                _ => warn!(stream, %code, "stream error: the router broke the protocol"),
+            }
+        }
+        Frame::GoAway(f) if f.status() != GoAwayStatus::OK => {
+            warn!(status = %f.status(), last_good = f.last_good_stream_id().get(), "sent GOAWAY");
+        }
+        Frame::GoAway(f) => {
+            debug!(last_good = f.last_good_stream_id().get(), "sent GOAWAY(OK)");
+        }
+        _ => {}
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}

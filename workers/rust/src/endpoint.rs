@@ -1,0 +1,125 @@
+//! One router endpoint: connect a fresh DEALER, register, run the session,
+//! and start over on a new socket whenever it ends (spec #reregistration).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use http_body::Body as HttpBody;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, info_span, warn};
+use zroute_proto::Session;
+use zroute_proto::session::Backoff;
+use zroute_transport::{Context, Socket};
+
+use crate::builder::Settings;
+use crate::driver::{Driver, End};
+use crate::{Body, BoxError, Service};
+
+pub(crate) async fn run<S, B>(
+    service: S,
+    settings: Arc<Settings>,
+    ctx: Context,
+    endpoint: String,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let span = info_span!("endpoint", worker = %settings.config.id, endpoint = %endpoint);
+    async move {
+        let mut backoff = Backoff::default();
+        // Sessions the router is draining finish here while the next one runs
+        // (spec #router-shutdown allows the overlap).
+        let mut draining = JoinSet::new();
+        let mut attempt = 0u32;
+        loop {
+            while draining.try_join_next().is_some() {}
+            let delay = backoff.delay(jitter());
+            if !delay.is_zero() {
+                info!(?delay, "waiting before the next registration attempt");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopped(&mut stop) => break,
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
+            // Spec #reregistration: never a second HELLO on one socket.
+            let socket = match connect(&ctx, &settings, &endpoint) {
+                Ok(socket) => socket,
+                Err(e) => {
+                    warn!(error = %e, "cannot open a socket");
+                    backoff.failed();
+                    continue;
+                }
+            };
+            let mut socket = socket;
+            // Spec #handshake: HELLO waits for a completed connection, for as
+            // long as it takes; that wait is not a failed attempt.
+            tokio::select! {
+                ready = socket.writable() => if let Err(e) = ready {
+                    warn!(error = %e, "socket failed while connecting");
+                    backoff.failed();
+                    continue;
+                },
+                () = stopped(&mut stop) => break,
+            }
+            attempt += 1;
+            if attempt > 1 {
+                info!(attempt, "registering again on a new socket");
+            }
+            let session = Session::worker(&settings.config, Instant::now())
+                .expect("the configuration was checked before serving");
+            let mut driver = Driver::new(
+                service.clone(),
+                settings.clone(),
+                socket,
+                session,
+                stop.clone(),
+            );
+            match driver.run(true).await {
+                End::HandshakeFailed => backoff.failed(),
+                End::Closed => backoff.succeeded(),
+                End::Handoff => {
+                    backoff.succeeded();
+                    draining.spawn(
+                        async move {
+                            driver.run(false).await;
+                        }
+                        .in_current_span(),
+                    );
+                }
+            }
+        }
+        while draining.join_next().await.is_some() {}
+    }
+    .instrument(span)
+    .await;
+}
+
+fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Result<Socket> {
+    let socket = Socket::dealer(ctx, &settings.dealer)?;
+    socket.connect(endpoint)?;
+    Ok(socket)
+}
+
+/// Completes once a stop is requested (or nobody can request one any more).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A number in [0, 1) for the backoff jitter, from the standard library's
+/// randomly keyed hasher, so that workers restarted together spread out.
+fn jitter() -> f64 {
+    let bits = RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}

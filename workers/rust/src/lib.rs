@@ -1,0 +1,63 @@
+//! An async zroute worker: serve any tower [`Service`] (an axum `Router`, a
+//! [`service_fn`], ...) behind a zroute router.
+//!
+//! A worker connects one DEALER socket per router endpoint, registers with
+//! HELLO, and from then on receives HTTP requests as zroute streams
+//! (`spec/PROTOCOL.md`). Each request runs in its own task; its body streams in
+//! under flow control and the response streams out the same way.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//!
+//! use http::{Request, Response};
+//! use zroute_worker::{Body, Worker, service_fn};
+//!
+//! # async fn demo() -> Result<(), zroute_worker::Error> {
+//! let hello = service_fn(|_req: Request<Body>| async {
+//!     Ok::<_, Infallible>(Response::new(String::from("Hello")))
+//! });
+//! Worker::builder("worker-1")
+//!     .connect("tcp://127.0.0.1:8000")
+//!     .serve(hello) // until SIGTERM or ctrl-c, then drains
+//!     .await
+//! # }
+//! ```
+//!
+//! # What a handler sees
+//!
+//! The request looks like what hyper hands an HTTP/1.1 server: an origin-form
+//! URI (`/path?query`), the method, the client's HTTP version, and the headers
+//! the router forwarded, `host` (from `:host`) and `x-request-id` included. The
+//! scheme the client used (`:scheme`) is the request extension
+//! [`http::uri::Scheme`]. The [`Body`] streams the request body: every chunk the
+//! handler takes is credited back to the router, so a handler that stops
+//! reading stops the upload, and no more than the stream window is ever
+//! buffered.
+//!
+//! A handler error or panic before the response head becomes a 500 response;
+//! after it, the stream is reset with INTERNAL_ERROR. A reset from the router
+//! (the client went away) aborts the handler's task.
+//!
+//! # Shutdown
+//!
+//! [`Builder::serve`] drains on SIGTERM or ctrl-c; [`Builder::serve_with_shutdown`]
+//! on any future. Draining sends GOAWAY(OK): requests already accepted finish
+//! (up to the graceful timeout), anything newer is refused so that the router
+//! retries it elsewhere.
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod builder;
+mod driver;
+mod endpoint;
+mod service;
+mod stream;
+
+pub use body::{Body, BodyError};
+pub use builder::{Builder, Error, Worker};
+pub use service::{BoxError, ServiceFn, service_fn};
+pub use stream::PreserveChunks;
+
+/// Re-exported so that handlers can name the trait without a dependency of their own.
+pub use tower_service::Service;
