@@ -27,10 +27,6 @@ const NOT_TESTABLE: &[(&str, &str)] = &[
 
 /// Normative sections whose tests arrive with later work.
 const LATER: &[(&str, &str)] = &[
-    (
-        "test-app",
-        "the conformance suite runs the test app (issue 4)",
-    ),
     ("security-curve", "CURVE authentication (issue 7)"),
     (
         "security-insecure",

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = match Args::parse() {
         Ok(args) => args,
