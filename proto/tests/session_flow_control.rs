@@ -272,6 +272,11 @@ fn settings_shift_open_windows() {
         0,
         "65,536 - 60,000 - 64,536 < 0"
     );
+    assert_eq!(
+        pair.worker.peer_initial_window(),
+        1000,
+        "new streams start at the new size"
+    );
     pair.inject(
         Dir::ToWorker,
         Frame::from(WindowUpdate::new(sid, 64_000)).to_bytes(),

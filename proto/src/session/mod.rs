@@ -361,6 +361,12 @@ impl Session {
             })
     }
 
+    /// The send window new streams start with: the peer's announced initial
+    /// window, as last changed by its SETTINGS.
+    pub fn peer_initial_window(&self) -> u32 {
+        self.peer_initial_window
+    }
+
     pub fn heartbeat_interval(&self) -> Option<Duration> {
         self.heartbeat.map(|h| h.interval)
     }
