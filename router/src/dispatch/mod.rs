@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zroute_proto::frame::Frame;
-use zroute_proto::session::{CloseReason, Event, RouterConfig, Session, UnknownPeer};
+use zroute_proto::session::{CloseReason, Event, ResetOrigin, RouterConfig, Session, UnknownPeer};
 use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
 use zroute_transport::{Multipart, PeerId, SendError, Socket};
 
@@ -84,6 +84,9 @@ pub(crate) struct OpenRequest {
     pub(crate) events: mpsc::UnboundedSender<StreamEvent>,
     pub(crate) credit: Arc<Semaphore>,
     pub(crate) reply: oneshot::Sender<Result<Opened, OpenError>>,
+    /// The streams this request already had, on workers that did not answer
+    /// it: a retry goes to another session where the pool has one.
+    pub(crate) tried: Vec<StreamKey>,
 }
 
 #[derive(Debug)]
@@ -168,7 +171,13 @@ struct Peer {
     /// Frames that could not be handed to libzmq yet (the peer's queue was full).
     outbox: VecDeque<Bytes>,
     blocked_since: Option<Instant>,
+    /// Protocol errors logged in the current second, for rate-limiting them
+    /// (spec #error-reporting).
+    reports: (Instant, u32),
 }
+
+/// Most protocol errors logged per worker session per second.
+const REPORTS_PER_SECOND: u32 = 10;
 
 struct StreamCtx {
     events: mpsc::UnboundedSender<StreamEvent>,
@@ -307,12 +316,49 @@ impl Dispatcher {
             match self.peers.get_mut(&key) {
                 Some(peer) if !peer.session.is_closed() => {
                     peer.last_heard = now;
-                    peer.session.handle_part(now.into_std(), part);
+                    // A clone of `Bytes` is a reference count, not a copy.
+                    peer.session.handle_part(now.into_std(), part.clone());
+                    self.take_transmit(&key, Some(&part));
                     self.mark_dirty(&key);
                 }
-                _ => self.handle_unknown(index, &key, &routing_id, part, now),
+                _ => {
+                    // Spec #session-errors: a session that ended (an error in
+                    // an earlier part of this very message, say) is forgotten
+                    // first: its streams fail and its GOAWAY goes out, and
+                    // this part then comes from an unknown peer.
+                    self.retire(&key);
+                    self.handle_unknown(index, &key, &routing_id, part, now);
+                }
             }
         }
+    }
+
+    /// Moves the session's queued frames to its outbox. `cause` is the part
+    /// just received: any RST_STREAM or error GOAWAY queued now answers it,
+    /// and is logged as the worker's protocol error (spec #error-reporting).
+    fn take_transmit(&mut self, key: &PeerKey, cause: Option<&Bytes>) {
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(frame) = peer.session.poll_transmit(now.into_std()) {
+            if let Some(part) = cause {
+                let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                report_protocol_error(peer, worker, &frame, part, now);
+            }
+            peer.outbox.push_back(frame.to_bytes());
+        }
+    }
+
+    /// Forgets a session that has closed, after handling what it had left
+    /// to say (stream resets, Closed) and sending what it had left to send.
+    fn retire(&mut self, key: &PeerKey) {
+        if !self.peers.get(key).is_some_and(|p| p.session.is_closed()) {
+            return;
+        }
+        self.process_events(key);
+        self.flush(key);
+        self.forget(key);
     }
 
     fn handle_unknown(
@@ -384,6 +430,7 @@ impl Dispatcher {
                         rtt: None,
                         outbox: VecDeque::new(),
                         blocked_since: None,
+                        reports: (now, 0),
                     },
                 );
                 self.metrics.workers.set(self.table.len() as i64);
@@ -459,7 +506,8 @@ impl Dispatcher {
             let _ = request.reply.send(Err(OpenError::NoWorkers));
             return;
         };
-        match self.table.pick(&pool) {
+        let avoid: Vec<PeerKey> = request.tried.iter().map(|k| k.peer.clone()).collect();
+        match self.table.pick(&pool, &avoid) {
             Some(peer) => self.open_on(peer, pool, request),
             None if self.queue.len() < self.queue_limit => {
                 self.queue.push_back(Pending {
@@ -544,7 +592,13 @@ impl Dispatcher {
                 let _ = pending.request.reply.send(Err(OpenError::NoWorkers));
                 continue;
             };
-            match self.table.pick(&pool) {
+            let avoid: Vec<PeerKey> = self.queue[i]
+                .request
+                .tried
+                .iter()
+                .map(|k| k.peer.clone())
+                .collect();
+            match self.table.pick(&pool, &avoid) {
                 Some(peer) => {
                     let pending = self.queue.remove(i).expect("index in range");
                     self.metrics
@@ -710,10 +764,18 @@ impl Dispatcher {
                         ResetCause::Error(code)
                     };
                     if let Some(ctx) = self.remove_stream(&skey) {
-                        if origin != zroute_proto::session::ResetOrigin::Peer
-                            || cause != ResetCause::Refused
-                        {
-                            debug!(stream = %id, code = %code, ?origin, "stream reset");
+                        match origin {
+                            // Refused: retried; the HTTP side says so.
+                            ResetOrigin::Peer if cause == ResetCause::Refused => {}
+                            ResetOrigin::Peer => {
+                                let worker =
+                                    self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                                let session =
+                                    self.peers.get(key).map_or("", |p| p.session_id.as_str());
+                                warn!(%worker, %session, stream = %id, %code, "worker reset the stream");
+                            }
+                            // Local resets were logged as protocol errors when sent.
+                            _ => debug!(stream = %id, code = %code, ?origin, "stream reset"),
                         }
                         let _ = ctx.events.send(StreamEvent::Reset(cause));
                         self.stream_done(key);
@@ -797,13 +859,11 @@ impl Dispatcher {
     }
 
     fn flush(&mut self, key: &PeerKey) {
+        self.take_transmit(key, None);
         let Some(peer) = self.peers.get_mut(key) else {
             return;
         };
         let now = Instant::now();
-        while let Some(frame) = peer.session.poll_transmit(now.into_std()) {
-            peer.outbox.push_back(frame.to_bytes());
-        }
         while !peer.outbox.is_empty() {
             let n = peer.outbox.len().min(MAX_PARTS_PER_MESSAGE);
             let parts: Vec<&Bytes> = peer.outbox.iter().take(n).collect();
@@ -972,4 +1032,49 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn hex(id: &PeerId) -> String {
     id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Logs a frame the router queued in answer to a worker's part, if it says
+/// the worker broke the protocol: an RST_STREAM (the router's own resets are
+/// CANCEL, and come from commands, not parts) or a GOAWAY with an error
+/// status. Names the worker, the session, the stream, the code and what was
+/// wrong with the part; at most `REPORTS_PER_SECOND` lines per session.
+fn report_protocol_error(peer: &mut Peer, worker: &str, frame: &Frame, part: &Bytes, now: Instant) {
+    let (stream, code) = match frame {
+        Frame::RstStream(rst) if rst.code() != RstCode::CANCEL => {
+            (Some(rst.stream_id()), rst.code().to_string())
+        }
+        Frame::GoAway(goaway) if goaway.status() != GoAwayStatus::OK => {
+            (None, goaway.status().to_string())
+        }
+        _ => return,
+    };
+    let (since, count) = &mut peer.reports;
+    if now.duration_since(*since) >= Duration::from_secs(1) {
+        *since = now;
+        *count = 0;
+    }
+    *count += 1;
+    if *count > REPORTS_PER_SECOND {
+        return;
+    }
+    // The slow path: decode the part again to say what was wrong with it.
+    let problem = match Frame::decode(part.clone()) {
+        Ok(frame) => frame.type_name().to_owned(),
+        Err(e) => format!("malformed frame: {e}"),
+    };
+    let session = peer.session_id.as_str();
+    match stream {
+        Some(stream) => warn!(
+            %worker, %session, %stream, %code, %problem,
+            "stream error: the worker broke the protocol; sent RST_STREAM"
+        ),
+        None => warn!(
+            %worker, %session, %code, %problem,
+            "session error: the worker broke the protocol; sent GOAWAY and dropped the session"
+        ),
+    }
+    if *count == REPORTS_PER_SECOND {
+        warn!(%worker, %session, "more protocol errors from this worker in this second are not logged");
+    }
 }

@@ -101,14 +101,18 @@ impl Table {
         })
     }
 
-    /// The member of `pool` with spare capacity and the fewest streams in flight.
-    pub(crate) fn pick(&mut self, pool: &str) -> Option<PeerId> {
+    /// The member of `pool` with spare capacity and the fewest streams in
+    /// flight, other than those in `avoid` (the sessions a retried request
+    /// already tried, spec #stream-retry) unless the pool has no other member.
+    pub(crate) fn pick(&mut self, pool: &str, avoid: &[PeerId]) -> Option<PeerId> {
         let members = self.pools.get(pool)?;
         let n = members.len();
         self.cursor = self.cursor.wrapping_add(1);
         let start = self.cursor % n;
+        let avoid_any = members.iter().any(|p| !avoid.contains(p));
         (0..n)
             .map(|i| &members[(start + i) % n])
+            .filter(|p| !(avoid_any && avoid.contains(p)))
             .filter(|p| self.entries[*p].has_room())
             .min_by_key(|p| self.entries[*p].in_flight)
             .cloned()
@@ -167,15 +171,15 @@ mod tests {
         t.insert(peer(2), entry("b", &[], 2));
         let mut counts = [0u32; 3];
         for _ in 0..4 {
-            let p = t.pick(DEFAULT_POOL).unwrap();
+            let p = t.pick(DEFAULT_POOL, &[]).unwrap();
             t.get_mut(&p).unwrap().in_flight += 1;
             counts[p[0] as usize] += 1;
         }
         assert_eq!(counts, [0, 2, 2]);
-        assert_eq!(t.pick(DEFAULT_POOL), None, "both at capacity");
+        assert_eq!(t.pick(DEFAULT_POOL, &[]), None, "both at capacity");
         assert!(!t.has_room(DEFAULT_POOL));
         t.get_mut(&peer(2)).unwrap().in_flight -= 1;
-        assert_eq!(t.pick(DEFAULT_POOL), Some(peer(2)));
+        assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(2)));
     }
 
     #[test]
@@ -185,8 +189,33 @@ mod tests {
         t.insert(peer(2), entry("b", &[], 8));
         t.get_mut(&peer(1)).unwrap().draining = true;
         for _ in 0..5 {
-            assert_eq!(t.pick(DEFAULT_POOL), Some(peer(2)));
+            assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(2)));
         }
+    }
+
+    /// spec: #stream-retry — a retry goes to another session while there is one.
+    #[test]
+    fn retries_avoid_the_sessions_tried() {
+        let mut t = Table::default();
+        t.insert(peer(1), entry("refuser", &[], 8));
+        t.insert(peer(2), entry("busy", &[], 8));
+        t.get_mut(&peer(2)).unwrap().in_flight = 5;
+        assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(1)), "least loaded");
+        for _ in 0..4 {
+            assert_eq!(t.pick(DEFAULT_POOL, &[peer(1)]), Some(peer(2)));
+        }
+        t.get_mut(&peer(2)).unwrap().in_flight = 8;
+        assert_eq!(
+            t.pick(DEFAULT_POOL, &[peer(1)]),
+            None,
+            "wait for the other one"
+        );
+        t.remove(&peer(2));
+        assert_eq!(
+            t.pick(DEFAULT_POOL, &[peer(1)]),
+            Some(peer(1)),
+            "the only member is tried again"
+        );
     }
 
     #[test]
@@ -196,7 +225,7 @@ mod tests {
             t.insert(peer(n), entry("w", &[], 8));
         }
         let picked: std::collections::HashSet<_> =
-            (0..6).map(|_| t.pick(DEFAULT_POOL).unwrap()).collect();
+            (0..6).map(|_| t.pick(DEFAULT_POOL, &[]).unwrap()).collect();
         assert_eq!(picked.len(), 3, "idle workers all get a turn");
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct StreamBody {
     length: Option<u64>,
     sent: u64,
     done: bool,
+    /// The body ended as the worker meant it to (FIN or trailers), not cut off.
+    complete: bool,
     pub(crate) access: Option<AccessLog>,
 }
 
@@ -60,6 +62,7 @@ impl ProxyBody {
             length,
             sent: 0,
             done: false,
+            complete: false,
             access: None,
         }))
     }
@@ -162,6 +165,7 @@ impl Body for ProxyBody {
 impl StreamBody {
     fn finish(&mut self) {
         self.done = true;
+        self.complete = true;
         self.guard.disarm();
     }
 }
@@ -169,7 +173,7 @@ impl StreamBody {
 impl Drop for StreamBody {
     fn drop(&mut self) {
         if let Some(mut access) = self.access.take() {
-            access.finish(self.sent, self.done);
+            access.finish(self.sent, self.complete);
         }
     }
 }

@@ -98,6 +98,10 @@ pub(crate) async fn serve(
             }
         });
     }
+    // Closed now, not when this function returns: a client that connects
+    // while the open requests finish is refused at once rather than left
+    // waiting in the listen backlog.
+    drop(listener);
     info!("no longer accepting connections; waiting for open requests");
     tokio::select! {
         () = graceful.shutdown() => info!("every connection closed"),

@@ -151,8 +151,18 @@ impl Proxy {
         access: &mut AccessLog,
     ) -> Result<Response<ProxyBody>, (StatusCode, &'static str)> {
         let config = &self.config;
+        // As the client sent it, before the router adds its own fields.
+        let head_size = head_size(&req);
         let request_id = ensure_request_id(req.headers_mut(), || self.ids.fresh());
         access.request_id = request_id.to_str().unwrap_or_default().to_owned();
+        // hyper enforces the limit only down to its own 8 KiB buffer floor
+        // (HTTP/1) or by its own measure (HTTP/2): check it here as well.
+        if head_size > config.max_header_size {
+            return Err((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "the request head is larger than this router accepts",
+            ));
+        }
         let Some(host) = authority(&req) else {
             return Err((StatusCode::BAD_REQUEST, "the request names no host"));
         };
@@ -187,6 +197,8 @@ impl Proxy {
             config.stream_buffer,
         );
         let deadline = start + config.request_timeout;
+        // The streams tried so far: a retry goes to another worker.
+        let mut tried: Vec<StreamKey> = Vec::new();
 
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
@@ -203,6 +215,7 @@ impl Proxy {
                 events: events_tx,
                 credit: credit.clone(),
                 reply: reply_tx,
+                tried: tried.clone(),
             };
             if !self.dispatch.send(Msg::Open(request)) {
                 return Err((
@@ -317,13 +330,15 @@ impl Proxy {
                 }
                 Some(StreamEvent::Reset(ResetCause::Refused)) if pump.is_replayable() => {
                     guard.disarm();
-                    debug!(attempt, "stream refused by the worker: trying another");
+                    debug!(attempt, worker = %access.worker, "stream refused by the worker: trying another");
+                    tried.push(key);
                 }
                 Some(StreamEvent::Reset(ResetCause::WorkerLost))
                     if idempotent && pump.is_replayable() =>
                 {
                     guard.disarm();
                     info!(attempt, worker = %access.worker, "worker lost before answering: trying another");
+                    tried.push(key);
                 }
                 Some(StreamEvent::Reset(cause)) => {
                     guard.disarm();
@@ -346,6 +361,20 @@ fn authority<B>(req: &Request<B>) -> Option<String> {
     }
     let host = req.headers().get(HOST)?.to_str().ok()?.trim();
     (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// The request head's size as HTTP/1.1 would send it: the request line and
+/// one `name: value\r\n` line per field.
+fn head_size<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri().authority().map_or(0, |a| a.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + fields + 2
 }
 
 fn is_idempotent(method: &Method) -> bool {

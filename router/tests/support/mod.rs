@@ -166,20 +166,28 @@ impl Router {
     /// Starts the router on free ports with `extra` flags. `workers` is the
     /// endpoint to bind (pass a fixed one to restart a router on the same place).
     pub fn start(workers: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--workers",
+            workers,
+        ];
+        args.extend_from_slice(extra);
+        Self::launch(&args, &[])
+    }
+
+    /// Starts the router with exactly `args` (plus the JSON log format and a
+    /// 200 ms heartbeat) and `env`; the addresses must still be free ports
+    /// (port 0), given by flag, environment or `--config` file.
+    pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_zroute-router"))
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--workers",
-                workers,
-                "--log-format",
-                "json",
-            ])
+            .args(["--log-format", "json"])
             .args(["--heartbeat-interval", "200ms"])
-            .args(extra)
+            .args(args)
             .env("ZROUTE_LOG_LEVEL", "info,zroute_router=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -210,6 +218,42 @@ impl Router {
             http: http.parse().expect("addr"),
             admin: admin.parse().expect("addr"),
             endpoint,
+        }
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// The `/workers` listing.
+    pub async fn workers(&self) -> serde_json::Value {
+        let (status, body) = get(&self.admin_url("/workers")).await.expect("/workers");
+        assert_eq!(status, 200, "/workers");
+        serde_json::from_slice(&body).expect("workers JSON")
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = get(&self.admin_url("/metrics")).await.expect("/metrics");
+        assert_eq!(status, 200, "/metrics");
+        String::from_utf8(body.to_vec()).expect("metrics are text")
+    }
+
+    /// Waits until `/metrics` has a sample line starting with `prefix`
+    /// (a metric name and labels) whose value is `value`.
+    pub async fn wait_metric(&self, prefix: &str, value: f64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.metrics().await;
+            if metric(&text, prefix) == Some(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix} = {value} within {within:?}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -325,4 +369,180 @@ pub async fn request(
 pub fn free_tcp_endpoint() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     format!("tcp://{}", listener.local_addr().expect("addr"))
+}
+
+/// The value of the first sample in Prometheus text `text` whose line starts
+/// with `prefix` (a name, or a name and its labels).
+pub fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A client that speaks only HTTP/2, with prior knowledge (h2c).
+pub fn h2_client() -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// Polls `check` until it returns true; fails the test after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An HTTP/1 response read off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// The status line and header lines, as sent.
+    pub head: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A TCP connection that speaks HTTP/1 by hand, for what a client library
+/// would not send (no Host, hop-by-hop fields, `Expect`) or would hide (the
+/// exact bytes of a response). Every read has a 5 s deadline.
+pub struct RawConn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+const RAW_DEADLINE: Duration = Duration::from_secs(5);
+
+impl RawConn {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the router");
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads more bytes into the buffer; false at end of stream.
+    async fn fill(&mut self) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout(RAW_DEADLINE, self.stream.read(&mut chunk))
+            .await
+            .expect("the router answered in time")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    /// Takes the buffer up to and including `needle`, reading as needed.
+    pub async fn read_until(&mut self, needle: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(at) = self.buf.windows(needle.len()).position(|w| w == needle) {
+                return self.buf.drain(..at + needle.len()).collect();
+            }
+            assert!(
+                self.fill().await,
+                "connection closed before {:?}; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+    }
+
+    async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill().await, "connection closed inside a body");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads one response head: the status and the header lines.
+    pub async fn read_head(&mut self) -> RawResponse {
+        let head = String::from_utf8(self.read_until(b"\r\n\r\n").await).expect("ASCII head");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not a status line: {status_line:?}"));
+        let headers = lines
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        RawResponse {
+            status,
+            head,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// Reads one whole response; `bodiless` for the answer to HEAD (and 1xx,
+    /// 204, 304, which have no body whatever their fields say).
+    pub async fn read_response(&mut self, bodiless: bool) -> RawResponse {
+        let mut res = self.read_head().await;
+        if bodiless || matches!(res.status, 100..=199 | 204 | 304) {
+            return res;
+        }
+        if let Some(n) = res.header("content-length") {
+            let n: usize = n.parse().expect("content-length");
+            res.body = self.read_exact(n).await;
+        } else if res
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let line = self.read_until(b"\r\n").await;
+                let size = String::from_utf8_lossy(&line);
+                let size = size.trim().split(';').next().unwrap_or_default();
+                let n = usize::from_str_radix(size, 16).expect("chunk size");
+                if n == 0 {
+                    self.read_until(b"\r\n").await;
+                    break;
+                }
+                res.body.extend(self.read_exact(n).await);
+                self.read_exact(2).await;
+            }
+        } else {
+            while self.fill().await {}
+            res.body = std::mem::take(&mut self.buf);
+        }
+        res
+    }
+
+    /// Whether the router closed the connection (reading nothing more).
+    pub async fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill().await
+    }
+
+    /// Everything the router sends until it closes the connection.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        while self.fill().await {}
+        std::mem::take(&mut self.buf)
+    }
 }

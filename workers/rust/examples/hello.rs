@@ -2,10 +2,12 @@
 //! `Hello from {id}`.
 //!
 //! ```text
-//! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]...
+//! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
+//! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
+//! the library's default of 64.
 
 use std::convert::Infallible;
 use std::process::ExitCode;
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let (id, endpoints, routes) = match parse_args() {
+    let (id, endpoints, routes, capacity) = match parse_args() {
         Ok(args) => args,
         Err(usage) => {
             eprintln!("{usage}");
@@ -51,6 +53,9 @@ fn main() -> ExitCode {
     for route in routes {
         worker = worker.route(route);
     }
+    if let Some(capacity) = capacity {
+        worker = worker.capacity(capacity);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(worker.serve(service)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,21 +66,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]...`
-fn parse_args() -> Result<(String, Vec<String>, Vec<String>), String> {
-    let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]...".to_owned();
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]`
+#[allow(
+    clippy::type_complexity,
+    reason = "a tuple is plainer than a struct here"
+)]
+fn parse_args() -> Result<(String, Vec<String>, Vec<String>, Option<u32>), String> {
+    let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]"
+        .to_owned();
     let mut args = std::env::args().skip(1);
     let mut id = None;
     let mut endpoints = Vec::new();
     let mut routes = Vec::new();
+    let mut capacity = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
             "--route" => routes.push(args.next().ok_or_else(|| usage.clone())?),
+            "--capacity" => {
+                let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+                capacity = Some(n.ok_or_else(|| usage.clone())?);
+            }
             "-h" | "--help" => return Err(usage),
             _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
             _ => return Err(usage),
         }
     }
-    Ok((id.ok_or(usage)?, endpoints, routes))
+    Ok((id.ok_or(usage)?, endpoints, routes, capacity))
 }

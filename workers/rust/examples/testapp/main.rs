@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example testapp -- worker-1 \
-//!     [--connect ENDPOINT]... [--route ROUTE]...
+//!     [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
+//! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
+//! the library's default of 64.
 //! It announces the feature `trailers`, and no route unless given some.
 
 use std::process::ExitCode;
@@ -44,6 +46,9 @@ fn main() -> ExitCode {
     for route in args.routes {
         worker = worker.route(route);
     }
+    if let Some(capacity) = args.capacity {
+        worker = worker.capacity(capacity);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(worker.serve(service)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,19 +63,26 @@ struct Args {
     id: String,
     endpoints: Vec<String>,
     routes: Vec<String>,
+    capacity: Option<u32>,
 }
 
 impl Args {
-    /// `ID [--connect ENDPOINT]... [--route ROUTE]...`
+    /// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]`
     fn parse() -> Result<Self, String> {
         let usage =
-            "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]...".to_owned();
+            "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]"
+                .to_owned();
         let mut args = std::env::args().skip(1);
         let (mut id, mut endpoints, mut routes) = (None, Vec::new(), Vec::new());
+        let mut capacity = None;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
                 "--route" => routes.push(args.next().ok_or_else(|| usage.clone())?),
+                "--capacity" => {
+                    let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+                    capacity = Some(n.ok_or_else(|| usage.clone())?);
+                }
                 "-h" | "--help" => return Err(usage),
                 _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
                 _ => return Err(usage),
@@ -80,6 +92,7 @@ impl Args {
             id: id.ok_or(usage)?,
             endpoints,
             routes,
+            capacity,
         })
     }
 }

@@ -1,0 +1,526 @@
+//! Misbehaving workers: a worker written here with `zroute-transport` and
+//! `zroute-proto` registers for `/bad` and answers each request wrongly,
+//! next to a good `hello` worker serving the default pool. Each time the
+//! client of `/bad` gets a 502 (or, once a head went out, an aborted body,
+//! never a clean truncated success), the router logs the problem, and the
+//! good worker keeps answering.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use support::{Proc, Router, client, get, h2_client, request, worker};
+use tokio::sync::mpsc;
+use zroute_proto::frame::{Data, Frame, Hello, Ping, RstStream, SynReply, SynStream};
+use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId};
+use zroute_transport::{Context, DealerOptions, Socket};
+
+const STARTUP: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A worker that says exactly what the test tells it to. A task owns the
+/// DEALER socket: it echoes the router's PINGs (so the session stays alive
+/// whatever the test does) and hands every other frame to the test.
+struct BadWorker {
+    frames: mpsc::UnboundedReceiver<Frame>,
+    out: mpsc::UnboundedSender<Vec<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BadWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BadWorker {
+    /// A connected DEALER that has sent nothing yet.
+    async fn connect(endpoint: &str) -> Self {
+        let ctx = Context::new();
+        let mut socket = Socket::dealer(&ctx, &DealerOptions::default()).expect("DEALER");
+        socket.connect(endpoint).expect("connect");
+        socket.writable().await.expect("connected");
+        let (frames_tx, frames) = mpsc::unbounded_channel();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<Bytes>>();
+        let task = tokio::spawn(async move {
+            let _ctx = ctx;
+            loop {
+                tokio::select! {
+                    msg = socket.recv() => {
+                        let Ok(msg) = msg else { return };
+                        let mut echoes = Vec::new();
+                        for part in msg.into_parts() {
+                            match Frame::decode(part) {
+                                // Odd ids are the router's: echo them.
+                                Ok(Frame::Ping(p)) if p.id() % 2 == 1 => {
+                                    echoes.push(Frame::from(Ping::new(p.id())).to_bytes());
+                                }
+                                Ok(frame) => {
+                                    let _ = frames_tx.send(frame);
+                                }
+                                Err(e) => panic!("the router sent an undecodable part: {e}"),
+                            }
+                        }
+                        if !echoes.is_empty() {
+                            socket.send(&echoes).await.expect("echo PING");
+                        }
+                    }
+                    parts = out_rx.recv() => match parts {
+                        Some(parts) => socket.send(&parts).await.expect("send"),
+                        None => return,
+                    },
+                }
+            }
+        });
+        Self { frames, out, task }
+    }
+
+    /// Connects and registers with `routes`; returns once WELCOME arrived.
+    async fn register(endpoint: &str, id: &str, routes: &[&str], capacity: u32) -> Self {
+        let mut worker = Self::connect(endpoint).await;
+        worker.send(&[hello(id, routes, capacity)]);
+        worker
+            .expect("WELCOME", |f| matches!(f, Frame::Welcome(_)))
+            .await;
+        worker
+    }
+
+    /// Sends one message of these parts.
+    fn send(&self, parts: &[Bytes]) {
+        self.out.send(parts.to_vec()).expect("socket task alive");
+    }
+
+    fn send_frames(&self, frames: impl IntoIterator<Item = Frame>) {
+        let parts: Vec<Bytes> = frames.into_iter().map(|f| f.to_bytes()).collect();
+        self.send(&parts);
+    }
+
+    /// The next frame, within `within`.
+    async fn next(&mut self, within: Duration) -> Option<Frame> {
+        tokio::time::timeout(within, self.frames.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Skips frames until one matches; fails the test after `WAIT`.
+    async fn expect(&mut self, what: &str, matches: impl Fn(&Frame) -> bool) -> Frame {
+        let deadline = Instant::now() + WAIT;
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(f) if matches(&f) => return f,
+                Some(f) => skipped.push(f.type_name()),
+                None => panic!("no {what} within {WAIT:?}; skipped {skipped:?}"),
+            }
+        }
+    }
+
+    async fn expect_syn(&mut self) -> SynStream {
+        match self
+            .expect("SYN_STREAM", |f| matches!(f, Frame::SynStream(_)))
+            .await
+        {
+            Frame::SynStream(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    async fn expect_rst(&mut self, id: StreamId, code: RstCode) {
+        self.expect(
+            &format!("RST_STREAM({id}, {code})"),
+            |f| matches!(f, Frame::RstStream(r) if r.stream_id() == id && r.code() == code),
+        )
+        .await;
+    }
+
+    /// The next GOAWAY's status.
+    async fn expect_goaway(&mut self) -> GoAwayStatus {
+        match self
+            .expect("GOAWAY", |f| matches!(f, Frame::GoAway(_)))
+            .await
+        {
+            Frame::GoAway(g) => g.status(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// A proper answer: 200, `body`, FIN.
+    fn answer_ok(&self, id: StreamId, body: &'static [u8]) {
+        let mut data = Data::new(id, Bytes::from_static(body));
+        data.set_fin(true);
+        self.send_frames([SynReply::new(id, ok_head()).into(), data.into()]);
+    }
+}
+
+fn hello(id: &str, routes: &[&str], capacity: u32) -> Bytes {
+    let mut attributes = HeaderBlock::new();
+    attributes.insert("id", id.to_owned()).unwrap();
+    for route in routes {
+        attributes.append("route", route).unwrap();
+    }
+    Frame::from(Hello::new(1, capacity, 65_536, attributes)).to_bytes()
+}
+
+fn ok_head() -> HeaderBlock {
+    HeaderBlock::from_pairs([
+        (":status", "200"),
+        (":version", "HTTP/1.1"),
+        ("content-type", "text/plain"),
+    ])
+    .unwrap()
+}
+
+/// A router, a good `hello` worker on the default pool, and a bad worker on `/bad`.
+async fn setup(extra: &[&str]) -> (Router, Proc, BadWorker) {
+    let router = Router::start("tcp://127.0.0.1:*", extra);
+    let good = worker("hello", "good", &router.endpoint, &[]);
+    router.wait_workers(1, STARTUP).await;
+    let bad = BadWorker::register(&router.endpoint, "bad", &["/bad"], 8).await;
+    router.wait_workers(2, WAIT).await;
+    (router, good, bad)
+}
+
+/// The good worker answers `/`.
+async fn good_serves(router: &Router) {
+    assert_eq!(
+        get(&router.url("/")).await.expect("GET /"),
+        (200, Bytes::from_static(b"Hello from good")),
+        "the good worker keeps serving"
+    );
+}
+
+/// A request to the bad route, in the background.
+fn client_of_bad(
+    router: &Router,
+    method: &'static str,
+) -> tokio::task::JoinHandle<Result<(u16, Bytes), String>> {
+    let url = router.url("/bad");
+    tokio::spawn(async move {
+        let body = if method == "POST" {
+            Bytes::from_static(b"payload")
+        } else {
+            Bytes::new()
+        };
+        tokio::time::timeout(WAIT, request(&client(), method, &url, body))
+            .await
+            .unwrap_or_else(|_| Err("the client of /bad hung".to_owned()))
+    })
+}
+
+/// A part whose length field says 4 while it carries 5 payload bytes.
+fn malformed() -> Bytes {
+    let mut part = BytesMut::from(&Frame::from(Ping::new(2)).to_bytes()[..]);
+    part.put_u8(0);
+    part.freeze()
+}
+
+/// (a) A malformed frame is a session error: GOAWAY(PROTOCOL_ERROR), the
+/// session is forgotten (what follows from that peer, even in the same
+/// message, is from an unknown peer: GOAWAY(UNKNOWN_SESSION)), and the
+/// request it held fails with 502 (a POST: not retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frame_ends_the_session() {
+    let (router, _good, mut bad) = setup(&[]).await;
+    let pending = client_of_bad(&router, "POST");
+    bad.expect_syn().await;
+    good_serves(&router).await;
+
+    bad.send(&[malformed(), Frame::from(Ping::new(4)).to_bytes()]);
+    assert_eq!(bad.expect_goaway().await, GoAwayStatus::PROTOCOL_ERROR);
+    assert_eq!(
+        bad.expect_goaway().await,
+        GoAwayStatus::UNKNOWN_SESSION,
+        "after the session error, the next frame is from an unknown peer"
+    );
+    assert_eq!(pending.await.unwrap().expect("an answer").0, 502);
+    router
+        .proc
+        .logs
+        .wait_for(&["WARN", "length-mismatch"], WAIT);
+    router.wait_workers(1, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (a') A malformed frame followed in the same message by a new HELLO: the
+/// old session's streams still fail at once (not at the first-byte timeout),
+/// its GOAWAY still goes out, and the HELLO starts a fresh session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frame_then_hello_in_one_message() {
+    let (router, _good, mut bad) = setup(&[]).await;
+    let pending = client_of_bad(&router, "POST");
+    bad.expect_syn().await;
+    let began = Instant::now();
+    bad.send(&[malformed(), hello("bad", &["/bad"], 8)]);
+    assert_eq!(bad.expect_goaway().await, GoAwayStatus::PROTOCOL_ERROR);
+    bad.expect("WELCOME", |f| matches!(f, Frame::Welcome(_)))
+        .await;
+    assert_eq!(pending.await.unwrap().expect("an answer").0, 502);
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "the stream failed with its session"
+    );
+    // The new session serves: its stream ids start again at 1.
+    let pending = client_of_bad(&router, "GET");
+    let syn = bad.expect_syn().await;
+    assert_eq!(syn.stream_id(), StreamId::new(1));
+    bad.answer_ok(syn.stream_id(), b"again");
+    assert_eq!(
+        pending.await.unwrap().unwrap(),
+        (200, Bytes::from_static(b"again"))
+    );
+    router.wait_workers(2, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (b) SYN_REPLY on a stream the router never opened: RST_STREAM
+/// INVALID_STREAM, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syn_reply_for_an_unknown_stream() {
+    let (router, _good, mut bad) = setup(&[]).await;
+    let pending = client_of_bad(&router, "GET");
+    let id = bad.expect_syn().await.stream_id();
+    let unknown = StreamId::new(id.get() + 100);
+    bad.send_frames([SynReply::new(unknown, ok_head()).into()]);
+    bad.expect_rst(unknown, RstCode::INVALID_STREAM).await;
+    router.proc.logs.wait_for(&["WARN", "INVALID_STREAM"], WAIT);
+    good_serves(&router).await;
+    // The real stream is still open; the worker gives it up.
+    bad.send_frames([RstStream::new(id, RstCode::INTERNAL_ERROR).into()]);
+    assert_eq!(pending.await.unwrap().expect("an answer").0, 502);
+    // A stream error leaves the session up.
+    let pending = client_of_bad(&router, "GET");
+    let id = bad.expect_syn().await.stream_id();
+    bad.answer_ok(id, b"fine");
+    assert_eq!(
+        pending.await.unwrap().unwrap(),
+        (200, Bytes::from_static(b"fine"))
+    );
+    good_serves(&router).await;
+}
+
+/// (c) SYN_REPLY without `:status`: RST_STREAM PROTOCOL_ERROR and 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syn_reply_without_status() {
+    let (router, _good, mut bad) = setup(&[]).await;
+    let pending = client_of_bad(&router, "GET");
+    let id = bad.expect_syn().await.stream_id();
+    good_serves(&router).await;
+    let head = HeaderBlock::from_pairs([(":version", "HTTP/1.1"), ("content-type", "text/plain")])
+        .unwrap();
+    bad.send_frames([SynReply::new(id, head).into()]);
+    bad.expect_rst(id, RstCode::PROTOCOL_ERROR).await;
+    assert_eq!(pending.await.unwrap().expect("an answer").0, 502);
+    router
+        .proc
+        .logs
+        .wait_for(&["WARN", "PROTOCOL_ERROR", "SYN_REPLY"], WAIT);
+    router.wait_workers(2, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (d) DATA beyond the stream window the router announced: RST_STREAM
+/// FLOW_CONTROL_ERROR; the client sees 502 or a broken body, never a whole one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_beyond_the_window() {
+    let (router, _good, mut bad) = setup(&["--stream-window", "1024"]).await;
+    let pending = client_of_bad(&router, "GET");
+    let id = bad.expect_syn().await.stream_id();
+    good_serves(&router).await;
+    bad.send_frames([
+        SynReply::new(id, ok_head()).into(),
+        Data::new(id, Bytes::from(vec![b'o'; 2000])).into(),
+    ]);
+    bad.expect_rst(id, RstCode::FLOW_CONTROL_ERROR).await;
+    match pending.await.unwrap() {
+        Ok((502, _)) | Err(_) => {}
+        Ok(other) => panic!("the client got {other:?}"),
+    }
+    router
+        .proc
+        .logs
+        .wait_for(&["WARN", "FLOW_CONTROL_ERROR"], WAIT);
+    router.wait_workers(2, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (e) REFUSED_STREAM: the request goes to another worker of the same route
+/// and succeeds, one at a time and under concurrent load (where the refusing
+/// worker, always idle, is the least-loaded choice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_stream_is_retried_elsewhere() {
+    let router = Router::start("tcp://127.0.0.1:*", &[]);
+    let _good = worker("hello", "good", &router.endpoint, &[]);
+    let _other = worker("hello", "good-bad", &router.endpoint, &["--route", "/bad"]);
+    router.wait_workers(2, STARTUP).await;
+    let mut refusers = Vec::new();
+    let refused = Arc::new(AtomicUsize::new(0));
+    for n in 0..2 {
+        let mut bad =
+            BadWorker::register(&router.endpoint, &format!("bad-{n}"), &["/bad"], 64).await;
+        let refused = refused.clone();
+        refusers.push(tokio::spawn(async move {
+            while let Some(frame) = bad.frames.recv().await {
+                if let Frame::SynStream(syn) = frame {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    bad.send_frames([
+                        RstStream::new(syn.stream_id(), RstCode::REFUSED_STREAM).into()
+                    ]);
+                }
+            }
+        }));
+    }
+    router.wait_workers(4, WAIT).await;
+
+    let expected = (200, Bytes::from_static(b"Hello from good-bad"));
+    let mut sent = 0;
+    while refused.load(Ordering::Relaxed) < 3 {
+        assert!(sent < 30, "the refusing workers got no request");
+        assert_eq!(get(&router.url("/bad")).await.unwrap(), expected);
+        sent += 1;
+    }
+    router
+        .proc
+        .logs
+        .wait_for(&["stream refused by the worker: trying another"], WAIT);
+
+    // Concurrent clients: every request still ends on the good worker.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = router.url("/bad");
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut out = Vec::new();
+            for _ in 0..10 {
+                out.push(request(&c, "GET", &url, Bytes::new()).await);
+            }
+            out
+        }));
+    }
+    for task in tasks {
+        for result in task.await.unwrap() {
+            assert_eq!(result.unwrap(), expected);
+        }
+    }
+    good_serves(&router).await;
+    for task in refusers {
+        task.abort();
+    }
+}
+
+/// (f) Part of a response, then RST_STREAM INTERNAL_ERROR: the client's body
+/// breaks off (HTTP/1.1 and HTTP/2); it never looks complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_response_then_reset_is_an_aborted_body() {
+    let (router, _good, mut bad) = setup(&[]).await;
+    for h2 in [false, true] {
+        let url = router.url("/bad");
+        let pending = tokio::spawn(async move {
+            let c = if h2 { h2_client() } else { client() };
+            tokio::time::timeout(WAIT, request(&c, "GET", &url, Bytes::new()))
+                .await
+                .unwrap_or_else(|_| Err("hung".to_owned()))
+        });
+        let id = bad.expect_syn().await.stream_id();
+        bad.send_frames([
+            SynReply::new(id, ok_head()).into(),
+            Data::new(id, Bytes::from_static(b"partial")).into(),
+        ]);
+        good_serves(&router).await;
+        bad.send_frames([RstStream::new(id, RstCode::INTERNAL_ERROR).into()]);
+        match pending.await.unwrap() {
+            Err(e) => eprintln!("h2={h2}: aborted as it should be: {e}"),
+            Ok(r) => panic!("h2={h2}: a reset response looked complete: {r:?}"),
+        }
+    }
+    router
+        .proc
+        .logs
+        .wait_for(&["WARN", "worker reset the stream", "INTERNAL_ERROR"], WAIT);
+    router.wait_workers(2, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (g) Garbage and malformed HELLOs from a peer without a session: answered
+/// GOAWAY(UNKNOWN_SESSION), at most about once per heartbeat interval (200
+/// ms here), no session made; and a HELLO repeated on one session is a
+/// session error each time, every answer still going out. The router keeps
+/// serving throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_peer_flood_is_answered_sparingly() {
+    let (router, _good, _bad) = setup(&[]).await;
+    let mut peer = BadWorker::connect(&router.endpoint).await;
+    let mut bad_hello = BytesMut::from(&hello("flood", &[], 1)[..]);
+    bad_hello.put_u8(0); // the length field no longer fits: not a HELLO at all
+    let bad_hello = bad_hello.freeze();
+    let garbage = Bytes::from_static(b"\x01\x02\x03 not a frame");
+
+    let began = Instant::now();
+    let mut answers = Vec::new();
+    let mut sent = 0;
+    while began.elapsed() < Duration::from_secs(1) {
+        for _ in 0..10 {
+            peer.send(std::slice::from_ref(&garbage));
+            peer.send(std::slice::from_ref(&bad_hello));
+            sent += 2;
+        }
+        while let Ok(frame) = peer.frames.try_recv() {
+            answers.push(frame);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    good_serves(&router).await;
+    // Late answers to the last parts.
+    while let Some(frame) = peer.next(Duration::from_millis(300)).await {
+        answers.push(frame);
+    }
+    let took = began.elapsed();
+    eprintln!(
+        "{sent} parts from an unknown peer in {took:?}: {} answers",
+        answers.len()
+    );
+    assert!(!answers.is_empty(), "the unknown peer is told");
+    for answer in &answers {
+        assert!(
+            matches!(answer, Frame::GoAway(g) if g.status() == GoAwayStatus::UNKNOWN_SESSION
+                && g.last_good_stream_id() == StreamId::ZERO),
+            "{answer:?}"
+        );
+    }
+    // One per 200 ms interval, plus slack for scheduling.
+    let bound = (took.as_millis() / 200) as usize + 3;
+    assert!(
+        answers.len() <= bound,
+        "{} answers to {sent} parts in {took:?}",
+        answers.len()
+    );
+    assert_eq!(
+        router.workers().await.as_array().unwrap().len(),
+        2,
+        "no session made"
+    );
+
+    // HELLO, HELLO, ... in one message: each second HELLO is a session error
+    // on the session the first made; each first one a new handshake.
+    let mut repeat = BadWorker::connect(&router.endpoint).await;
+    let parts: Vec<Bytes> = (0..6).map(|_| hello("repeat", &[], 1)).collect();
+    repeat.send(&parts);
+    for round in 0..3 {
+        repeat
+            .expect(&format!("WELCOME {round}"), |f| {
+                matches!(f, Frame::Welcome(_))
+            })
+            .await;
+        assert_eq!(
+            repeat.expect_goaway().await,
+            GoAwayStatus::PROTOCOL_ERROR,
+            "round {round}"
+        );
+    }
+    router.wait_workers(2, WAIT).await;
+    good_serves(&router).await;
+}
