@@ -112,7 +112,9 @@ impl Body for ProxyBody {
                         n,
                     });
                 }
-                if fin {
+                // A body that reached its content-length is complete, even if the
+                // worker's FIN follows on an empty DATA frame hyper will not wait for.
+                if fin || body.length == Some(body.sent) {
                     body.finish();
                 }
                 if n == 0 && fin {

@@ -107,6 +107,9 @@ pub(crate) async fn handle(
             let mut res = Response::new(AppBody::Frames(frames));
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            // Spec #http-trailers: HTTP/1.1 clients get only announced trailer fields.
+            res.headers_mut()
+                .insert(http::header::TRAILER, HeaderValue::from_static("x-trailer"));
             res
         }
         _ => match path.strip_prefix("/status/") {

@@ -1,0 +1,128 @@
+// Command testapp is the zroute conformance test app (spec/PROTOCOL.md,
+// Appendix A) served by the Go worker library.
+//
+// Usage:
+//
+//	testapp ID [--connect ENDPOINT]... [--route ROUTE]... [flags]
+//
+// ENDPOINT defaults to $ZROUTE_CONNECT, else tcp://127.0.0.1:8000. Logs go
+// to stderr. SIGTERM or SIGINT drains the sessions (§9.7); a second signal
+// ends them at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"zroute.example/worker/internal/testapp"
+	"zroute.example/worker/zroute"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("testapp", flag.ContinueOnError)
+	var connect, routes listFlag
+	fs.Var(&connect, "connect", "router endpoint (repeatable; default $ZROUTE_CONNECT or tcp://127.0.0.1:8000)")
+	fs.Var(&routes, "route", "route to announce (repeatable; none joins the default pool)")
+	capacity := fs.Uint("capacity", zroute.DefaultCapacity, "streams served at once per session")
+	window := fs.Uint("window", zroute.DefaultWindow, "per-stream receive window for request bodies")
+	sessionWindow := fs.Uint("session-window", zroute.DefaultWindow, "session receive window")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "graceful drain timeout on SIGTERM")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: testapp ID [--connect ENDPOINT]... [--route ROUTE]... [flags]\n")
+		fs.PrintDefaults()
+	}
+
+	// The worker id is the first argument; flags may follow it.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	if id == "" {
+		fs.Usage()
+		return 2
+	}
+	if len(connect) == 0 {
+		if env := os.Getenv("ZROUTE_CONNECT"); env != "" {
+			connect = listFlag{env}
+		} else {
+			connect = listFlag{"tcp://127.0.0.1:8000"}
+		}
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "testapp: bad --log-level:", err)
+		return 2
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if *logFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	logger := slog.New(handler)
+
+	w := &zroute.Worker{
+		ID:            id,
+		Routes:        routes,
+		Features:      testapp.Features,
+		Labels:        map[string]string{"impl": "go", "pid": fmt.Sprint(os.Getpid())},
+		Capacity:      uint32(*capacity),
+		InitialWindow: uint32(*window),
+		SessionWindow: uint32(*sessionWindow),
+		Handler:       testapp.Handler(id),
+		Logger:        logger,
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- w.Serve(connect...) }()
+	logger.Info("test app started", "worker", id, "endpoints", []string(connect), "routes", []string(routes))
+
+	select {
+	case err := <-done:
+		logger.Error("worker stopped", "err", err)
+		return 1
+	case sig := <-sigs:
+		logger.Info("draining", "signal", sig.String(), "timeout", *shutdownTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	go func() {
+		<-sigs
+		logger.Warn("second signal: closing now")
+		cancel()
+	}()
+	err := w.Shutdown(ctx)
+	<-done
+	if err != nil && !errors.Is(err, context.Canceled) {
+		logger.Warn("drain incomplete", "err", err)
+	}
+	logger.Info("stopped")
+	return 0
+}

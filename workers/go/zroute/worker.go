@@ -1,0 +1,318 @@
+package zroute
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ErrWorkerClosed is returned by Worker.Serve after Shutdown or Close.
+var ErrWorkerClosed = errors.New("zroute: worker closed")
+
+// Defaults (§15).
+const (
+	DefaultCapacity         = 16
+	DefaultHandshakeTimeout = 3 * time.Second
+	DefaultMaxPairs         = 128
+	DefaultMaxFrameSize     = 16384
+	maxBackoff              = 32 * time.Second
+)
+
+// Worker serves an http.Handler to one or more zroute routers. Its fields
+// configure it and must not change once Serve has been called.
+type Worker struct {
+	// ID is the worker id announced in HELLO (1 to 128 visible ASCII bytes).
+	ID string
+	// Routes are the routes announced in HELLO (§12.1); none joins the
+	// default pool.
+	Routes []string
+	// Features are the optional features announced in HELLO (for example
+	// "trailers").
+	Features []string
+	// Labels are informational HELLO attributes (names must follow §7.2 and
+	// not start with ':').
+	Labels map[string]string
+	// Capacity is the number of streams served at once per session
+	// (HELLO Max-Concurrent-Streams); default 16.
+	Capacity uint32
+	// InitialWindow is the per-stream receive window for request bodies
+	// (HELLO Initial-Window-Size); default 65,536.
+	InitialWindow uint32
+	// SessionWindow is the size at which the session receive window is
+	// kept; above 65,536 it is raised with a WINDOW_UPDATE on stream 0 as
+	// soon as the session is established (§11.3). Default 65,536.
+	SessionWindow uint32
+	// MaxPairs limits the pairs per received name/value block (§7.4);
+	// default 128.
+	MaxPairs int
+	// MaxFrameSize is the largest DATA payload the worker sends; default
+	// 16,384, at most 65,536.
+	MaxFrameSize int
+	// HandshakeTimeout is how long to wait for WELCOME; default 3 s.
+	HandshakeTimeout time.Duration
+	// Handler serves the requests; nil answers 404 to everything.
+	Handler http.Handler
+	// Logger receives the worker's logs; default slog.Default().
+	Logger *slog.Logger
+	// Dialer opens sockets; default ZMQDialer.
+	Dialer Dialer
+	// BaseContext, if set, returns the parent of every request context.
+	BaseContext func() context.Context
+
+	// backoffUnit scales the re-registration backoff (tests shorten it).
+	backoffUnit time.Duration
+
+	initOnce   sync.Once
+	mu         sync.Mutex
+	sessions   map[*session]struct{}
+	capacity   uint32
+	inShutdown bool
+	serveCtx   context.Context
+	stopServe  context.CancelFunc
+	loops      sync.WaitGroup
+	handlers   sync.WaitGroup
+}
+
+func (w *Worker) init() {
+	w.initOnce.Do(func() {
+		if w.Capacity == 0 {
+			w.Capacity = DefaultCapacity
+		}
+		if w.InitialWindow == 0 {
+			w.InitialWindow = DefaultWindow
+		}
+		if w.InitialWindow > MaxWindow {
+			w.InitialWindow = MaxWindow
+		}
+		if w.SessionWindow < DefaultWindow {
+			w.SessionWindow = DefaultWindow
+		}
+		if w.SessionWindow > MaxWindow {
+			w.SessionWindow = MaxWindow
+		}
+		if w.MaxPairs == 0 {
+			w.MaxPairs = DefaultMaxPairs
+		}
+		if w.MaxFrameSize <= 0 || w.MaxFrameSize > MaxPayload {
+			w.MaxFrameSize = DefaultMaxFrameSize
+		}
+		if w.HandshakeTimeout <= 0 {
+			w.HandshakeTimeout = DefaultHandshakeTimeout
+		}
+		if w.Logger == nil {
+			w.Logger = slog.Default()
+		}
+		if w.Dialer == nil {
+			w.Dialer = ZMQDialer(w.Logger, 0)
+		}
+		if w.backoffUnit == 0 {
+			w.backoffUnit = time.Second
+		}
+		w.capacity = w.Capacity
+		w.sessions = make(map[*session]struct{})
+		w.serveCtx, w.stopServe = context.WithCancel(context.Background())
+	})
+}
+
+// Serve connects one DEALER socket to each endpoint (§3.1), registers and
+// serves requests until Shutdown or Close is called, re-registering as §9.4
+// requires. It always returns a non-nil error: ErrWorkerClosed after
+// Shutdown or Close.
+func (w *Worker) Serve(endpoints ...string) error {
+	w.init()
+	if len(endpoints) == 0 {
+		return errors.New("zroute: no endpoint")
+	}
+	if err := w.validate(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.inShutdown {
+		w.mu.Unlock()
+		return ErrWorkerClosed
+	}
+	for _, ep := range endpoints {
+		w.loops.Add(1)
+		go w.endpointLoop(ep)
+	}
+	w.mu.Unlock()
+	<-w.serveCtx.Done()
+	w.loops.Wait()
+	return ErrWorkerClosed
+}
+
+// SetCapacity changes the worker's capacity on every session with SETTINGS
+// MAX_CONCURRENT_STREAMS (§11.6); 0 means "no new streams for now".
+func (w *Worker) SetCapacity(n uint32) {
+	w.init()
+	w.mu.Lock()
+	w.capacity = n
+	sessions := w.sessionList()
+	w.mu.Unlock()
+	for _, s := range sessions {
+		s.setCapacity(n)
+	}
+}
+
+// Shutdown drains every session gracefully (§9.7): it sends
+// GOAWAY(last-good, OK), refuses new streams, lets active streams complete,
+// then closes the sockets. If ctx expires first, the remaining sessions are
+// ended with GOAWAY(last-good, INTERNAL_ERROR) and ctx's error is returned.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.init()
+	w.mu.Lock()
+	w.inShutdown = true
+	w.stopServe()
+	w.mu.Unlock()
+	// No new session starts once the endpoint loops have returned.
+	w.loops.Wait()
+	w.mu.Lock()
+	sessions := w.sessionList()
+	w.mu.Unlock()
+	for _, s := range sessions {
+		s.drain()
+	}
+	var err error
+	for _, s := range sessions {
+		select {
+		case <-s.closed:
+		case <-ctx.Done():
+			err = ctx.Err()
+			s.abort()
+		}
+	}
+	for _, s := range sessions {
+		<-s.closed
+	}
+	done := make(chan struct{})
+	go func() { w.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// Close ends every session at once with GOAWAY(last-good, INTERNAL_ERROR)
+// and cancels all requests.
+func (w *Worker) Close() error {
+	w.init()
+	w.mu.Lock()
+	w.inShutdown = true
+	w.stopServe()
+	w.mu.Unlock()
+	w.loops.Wait()
+	w.mu.Lock()
+	sessions := w.sessionList()
+	w.mu.Unlock()
+	for _, s := range sessions {
+		s.abort()
+		<-s.closed
+	}
+	return nil
+}
+
+func (w *Worker) sessionList() []*session {
+	list := make([]*session, 0, len(w.sessions))
+	for s := range w.sessions {
+		list = append(list, s)
+	}
+	return list
+}
+
+func (w *Worker) addSession(s *session) {
+	w.mu.Lock()
+	w.sessions[s] = struct{}{}
+	w.mu.Unlock()
+	go func() {
+		<-s.closed
+		w.mu.Lock()
+		delete(w.sessions, s)
+		w.mu.Unlock()
+	}()
+}
+
+// nextDelay implements rule 2 of §9.4: 1 unit after the first consecutive
+// failure, then doubling, at most 32 units.
+func nextDelay(d, unit time.Duration) time.Duration {
+	if d == 0 {
+		return unit
+	}
+	return min(2*d, maxBackoff*unit/time.Second)
+}
+
+// jitter adds up to 25% of d (§9.4).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + rand.N(d/4+1)
+}
+
+// endpointLoop registers with one endpoint and re-registers whenever the
+// session is lost, with the backoff of §9.4.
+func (w *Worker) endpointLoop(endpoint string) {
+	defer w.loops.Done()
+	ctx := w.serveCtx
+	log := w.Logger.With("worker", w.ID, "endpoint", endpoint)
+	var delay time.Duration
+	for {
+		if delay > 0 {
+			d := jitter(delay)
+			log.Info("re-registering after backoff", "delay", d)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// State connecting: wait until the socket is writable (§9.2).
+		conn, err := w.Dialer(ctx, endpoint)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("cannot connect", "err", err)
+			delay = nextDelay(delay, w.backoffUnit)
+			continue
+		}
+		w.mu.Lock()
+		capacity := w.capacity
+		w.mu.Unlock()
+		s := newSession(w, conn, endpoint, capacity)
+		w.addSession(s)
+		if err := s.handshake(ctx); err != nil {
+			// A failed attempt (§9.2): already logged by the session.
+			delay = nextDelay(delay, w.backoffUnit)
+			continue
+		}
+		delay = 0
+		go s.serve()
+		select {
+		case <-s.replace:
+			// The session is lost or drained by the router: re-register at
+			// once (§9.4 rule 1).
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *Worker) handler() http.Handler {
+	if w.Handler == nil {
+		return http.NotFoundHandler()
+	}
+	return w.Handler
+}
