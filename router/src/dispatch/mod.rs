@@ -212,6 +212,9 @@ pub(crate) struct Dispatcher {
     dirty: Vec<PeerKey>,
     /// Streams whose request side just ended: they may have finished without an event.
     ended: Vec<StreamKey>,
+    /// Sessions whose worker is no longer connected (a send found no route):
+    /// dropped once everything already received from them is handled.
+    departed: Vec<PeerKey>,
     metrics: Arc<Metrics>,
     unknown_answers: HashMap<PeerKey, Instant>,
 }
@@ -239,6 +242,7 @@ impl Dispatcher {
             sessions_made: 0,
             dirty: Vec::new(),
             ended: Vec::new(),
+            departed: Vec::new(),
             metrics,
             unknown_answers: HashMap::new(),
         };
@@ -282,6 +286,7 @@ impl Dispatcher {
                 () = sleep_until(deadline) => self.handle_timeouts(),
             }
             self.settle();
+            self.drop_departed();
         }
     }
 
@@ -883,6 +888,16 @@ impl Dispatcher {
                     }
                     return;
                 }
+                Err(SendError::HostUnreachable) => {
+                    // The worker's connection is gone, but what it sent before
+                    // leaving may still wait in the socket (a response's last
+                    // DATA, say): read that first, then drop the session.
+                    peer.outbox.clear();
+                    if !self.departed.contains(key) {
+                        self.departed.push(key.clone());
+                    }
+                    return;
+                }
                 Err(e) => {
                     warn!(session = %peer.session_id, error = %e, "send to worker failed: session dropped");
                     peer.outbox.clear();
@@ -891,6 +906,25 @@ impl Dispatcher {
                     return;
                 }
             }
+        }
+    }
+
+    /// Spec #transport-send-failures: EHOSTUNREACH means the session is dead,
+    /// after the frames the worker sent before it left.
+    fn drop_departed(&mut self) {
+        while !self.departed.is_empty() {
+            self.drain_sockets();
+            self.settle();
+            for key in std::mem::take(&mut self.departed) {
+                if let Some(peer) = self.peers.get_mut(&key)
+                    && !peer.session.is_closed()
+                {
+                    warn!(session = %peer.session_id, "worker disconnected: session dropped");
+                    peer.session.abandon();
+                    self.mark_dirty(&key);
+                }
+            }
+            self.settle();
         }
     }
 

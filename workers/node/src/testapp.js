@@ -198,7 +198,7 @@ export function testApp(id, logger) {
       }
 
       if (path === '/trailers' && method === 'GET') {
-        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-trailer' });
         res.addTrailers({ 'x-trailer': 'done' });
         res.end('ok');
         return;
