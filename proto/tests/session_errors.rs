@@ -64,11 +64,7 @@ fn wrong_version_is_unsupported_version() {
 #[test]
 fn oversized_data_is_frame_too_large() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.inject(
         Dir::ToRouter,
         Frame::from(Data::new(sid, Bytes::from(vec![0u8; 65_537]))).to_bytes(),
@@ -91,11 +87,7 @@ fn oversized_data_is_frame_too_large() {
 #[test]
 fn malformed_block_resets_stream() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     // SYN_REPLY whose block has an uppercase name.
     let mut part = vec![0x80, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00];
     let mut payload = sid.get().to_be_bytes().to_vec();
@@ -181,11 +173,7 @@ fn misplaced_welcome_is_a_session_error() {
 #[test]
 fn syn_reply_to_worker_is_a_stream_error() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.inject(
         Dir::ToWorker,
         Frame::from(SynReply::new(sid, pair::response(200, &[]))).to_bytes(),
@@ -246,11 +234,7 @@ proptest! {
 #[test]
 fn malformed_frame_on_closed_stream_is_ignored() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker
         .reply(sid, pair::response(204, &[]), true)
         .unwrap();
@@ -414,11 +398,7 @@ fn zero_delta_on_a_never_opened_stream_is_ignored() {
 fn unknown_rst_codes_mean_internal_error() {
     for raw in [0, 10, 99] {
         let mut pair = Pair::established();
-        let sid = pair
-            .router()
-            .open_stream(request("GET", "/", &[]), true)
-            .unwrap();
-        pair.drive();
+        let sid = pair.open_get("/");
         pair.take_router_events();
         pair.inject(
             Dir::ToRouter,
@@ -435,11 +415,7 @@ fn unknown_rst_codes_mean_internal_error() {
             "code {raw}"
         );
 
-        let sid = pair
-            .router()
-            .open_stream(request("GET", "/", &[]), true)
-            .unwrap();
-        pair.drive();
+        let sid = pair.open_get("/");
         pair.clear_wire();
         pair.router().reset(sid, RstCode::from_wire(raw));
         pair.drive();

@@ -97,11 +97,7 @@ fn download_waits_for_router_window() {
         ..RouterConfig::default()
     };
     let mut pair = Pair::established_with(WorkerConfig::new("w"), router_config);
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/large", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/large");
     pair.worker.reply(sid, response(200, &[]), false).unwrap();
     let mut body = Bytes::from(vec![1u8; 100_000]);
     assert_eq!(push(&mut pair, false, sid, &mut body), 4096);
@@ -198,11 +194,7 @@ fn session_window_overrun_is_goaway() {
 #[test]
 fn window_overflow() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.inject(
         Dir::ToWorker,
         Frame::from(WindowUpdate::new(sid, 0x7fff_ffff)).to_bytes(),
@@ -227,11 +219,7 @@ fn window_overflow() {
 #[test]
 fn zero_delta() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     let zero = |s: u32| {
         let mut b = vec![0x80, 0x03, 0x00, 0x09, 0x00, 0x00, 0x00, 0x08];
         b.extend_from_slice(&s.to_be_bytes());
@@ -254,11 +242,7 @@ fn zero_delta() {
 #[test]
 fn settings_shift_open_windows() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker.reply(sid, response(200, &[]), false).unwrap();
     pair.worker
         .send_data(sid, Bytes::from(vec![0u8; 60_000]), false)
@@ -334,11 +318,7 @@ fn ignored_data_is_credited() {
     let mut config = WorkerConfig::new("w");
     config.session_window = 65_536;
     let mut pair = Pair::established_with(config, RouterConfig::default());
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker.reply(sid, response(200, &[]), true).unwrap();
     pair.drive();
     pair.clear_wire();
@@ -389,11 +369,7 @@ fn window_update_after_our_fin_is_ignored() {
 #[test]
 fn settings_overflow_is_a_session_error() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker.reply(sid, response(200, &[]), false).unwrap();
     pair.inject(
         Dir::ToWorker,

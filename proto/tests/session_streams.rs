@@ -149,11 +149,7 @@ fn upload_with_request_trailers() {
 #[test]
 fn response_trailers() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/trailers", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/trailers");
     pair.worker.reply(sid, response(200, &[]), false).unwrap();
     pair.worker
         .send_data(sid, Bytes::from_static(b"ok"), false)
@@ -178,11 +174,7 @@ fn response_trailers() {
 #[test]
 fn router_cancel_reaches_worker() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/slow", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/slow");
     pair.take_worker_events();
     pair.router().reset(sid, RstCode::CANCEL);
     pair.drive();
@@ -216,11 +208,7 @@ fn router_cancel_reaches_worker() {
 #[test]
 fn closed_versus_never_opened() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker.reply(sid, response(204, &[]), true).unwrap();
     pair.drive();
     pair.take_router_events();
@@ -292,11 +280,7 @@ fn capacity_changes_at_runtime() {
 #[test]
 fn reply_without_status_is_reset() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.inject(
         Dir::ToRouter,
         Frame::from(SynReply::new(sid, block(&[(":version", "HTTP/1.1")]))).to_bytes(),
@@ -386,11 +370,7 @@ fn response_ordering_errors() {
 #[test]
 fn content_length_mismatch_is_reset() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.inject(
         Dir::ToRouter,
         Frame::from(SynReply::new(
@@ -416,11 +396,7 @@ fn content_length_mismatch_is_reset() {
         "{events:?}"
     );
     // The worker's own session refuses to send such a body.
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker
         .reply(sid, response(200, &[("content-length", "5")]), false)
         .unwrap();
@@ -485,11 +461,7 @@ fn bad_request_heads_are_reset() {
 #[test]
 fn no_content_response_keeps_the_content_length_rule() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     assert_eq!(
         pair.worker
             .reply(sid, response(204, &[("content-length", "5")]), true),
@@ -502,11 +474,7 @@ fn no_content_response_keeps_the_content_length_rule() {
     assert!(pair.sent(Dir::ToWorker).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == sid && r.code() == RstCode::PROTOCOL_ERROR)));
 
     // A 304 may describe a body it does not send.
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.worker
         .reply(sid, response(304, &[("content-length", "5")]), true)
         .unwrap();
@@ -524,11 +492,7 @@ fn sender_rules_on_heads() {
             .open_stream(request("GET", "/", &[("host", "example.com")]), true),
         Err(CommandError::InvalidMessage)
     );
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     assert_eq!(
         pair.worker.reply(sid, block(&[(":status", "200")]), true),
         Err(CommandError::InvalidMessage)
@@ -590,11 +554,7 @@ fn many_pairs(base: HeaderBlock, total: usize) -> HeaderBlock {
 #[test]
 fn blocks_over_the_pair_limits_are_stream_errors() {
     let mut pair = Pair::established();
-    let sid = pair
-        .router()
-        .open_stream(request("GET", "/", &[]), true)
-        .unwrap();
-    pair.drive();
+    let sid = pair.open_get("/");
     pair.take_router_events();
     pair.inject(
         Dir::ToRouter,

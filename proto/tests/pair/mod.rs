@@ -102,6 +102,16 @@ impl Pair {
         self.rng = seed.max(1);
     }
 
+    /// The router opens a GET for `path` (no body), and the pair delivers it.
+    pub fn open_get(&mut self, path: &str) -> StreamId {
+        let id = self
+            .router()
+            .open_stream(request("GET", path, &[]), true)
+            .expect("stream opens");
+        self.drive();
+        id
+    }
+
     pub fn router(&mut self) -> &mut Session {
         self.router.as_mut().expect("router has a session")
     }
