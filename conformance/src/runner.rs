@@ -451,13 +451,7 @@ impl Run {
                         format!("deadline passed; last: {last_miss}"),
                     ));
                 }
-                Event::Exited(s) => {
-                    return Err(verdict(
-                        Outcome::Crash,
-                        expected,
-                        format!("worker exited: {s}"),
-                    ));
-                }
+                Event::Exited(s) => return Err(crashed(expected, &s)),
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
                     let from_current = self.peer.as_ref() == Some(&peer);
@@ -536,13 +530,7 @@ impl Run {
         loop {
             match self.next(until).await? {
                 Event::Deadline => return Ok(()),
-                Event::Exited(s) => {
-                    return Err(verdict(
-                        Outcome::Crash,
-                        expected,
-                        format!("worker exited: {s}"),
-                    ));
-                }
+                Event::Exited(s) => return Err(crashed(expected, &s)),
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
                     if self.peer.as_ref() != Some(&peer) {
@@ -599,13 +587,7 @@ impl Run {
                         format!("deadline passed after {} body bytes", body.len()),
                     ));
                 }
-                Event::Exited(s) => {
-                    return Err(verdict(
-                        Outcome::Crash,
-                        expected,
-                        format!("worker exited: {s}"),
-                    ));
-                }
+                Event::Exited(s) => return Err(crashed(expected, &s)),
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
                     if self.peer.as_ref() != Some(&peer) {
@@ -1027,4 +1009,9 @@ pub fn describe(frame: &Frame) -> String {
         let _ = write!(s, " {{{}}}", hs.join(", "));
     }
     s
+}
+
+/// The worker process ended while a step waited for it.
+fn crashed(expected: impl Into<String>, status: &impl std::fmt::Display) -> Verdict {
+    verdict(Outcome::Crash, expected, format!("worker exited: {status}"))
 }

@@ -348,8 +348,7 @@ impl Dispatcher {
         let now = Instant::now();
         while let Some(frame) = peer.session.poll_transmit(now.into_std()) {
             if let Some(part) = cause {
-                let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
-                report_protocol_error(peer, worker, &frame, part, now);
+                report_protocol_error(peer, self.table.get(key), &frame, part, now);
             }
             peer.outbox.push_back(frame.to_bytes());
         }
@@ -1073,7 +1072,13 @@ fn hex(id: &PeerId) -> String {
 /// CANCEL, and come from commands, not parts) or a GOAWAY with an error
 /// status. Names the worker, the session, the stream, the code and what was
 /// wrong with the part; at most `REPORTS_PER_SECOND` lines per session.
-fn report_protocol_error(peer: &mut Peer, worker: &str, frame: &Frame, part: &Bytes, now: Instant) {
+fn report_protocol_error(
+    peer: &mut Peer,
+    entry: Option<&Entry>,
+    frame: &Frame,
+    part: &Bytes,
+    now: Instant,
+) {
     let (stream, code) = match frame {
         Frame::RstStream(rst) if rst.code() != RstCode::CANCEL => {
             (Some(rst.stream_id()), rst.code().to_string())
@@ -1083,6 +1088,7 @@ fn report_protocol_error(peer: &mut Peer, worker: &str, frame: &Frame, part: &By
         }
         _ => return,
     };
+    let worker = entry.map_or("", |e| e.worker_id.as_str());
     let (since, count) = &mut peer.reports;
     if now.duration_since(*since) >= Duration::from_secs(1) {
         *since = now;
