@@ -880,10 +880,8 @@ impl Session {
 
     fn on_syn_reply(&mut self, f: SynReply) {
         let id = f.stream_id();
-        match self.lookup(id) {
-            Lookup::Closed => return,
-            Lookup::NeverOpened => return self.queue(RstStream::new(id, RstCode::INVALID_STREAM)),
-            Lookup::Active => {}
+        if !self.check_active(id) {
+            return;
         }
         if self.role == Role::Worker {
             return self.stream_error(id, RstCode::PROTOCOL_ERROR);
@@ -962,10 +960,8 @@ impl Session {
 
     fn on_headers(&mut self, f: Headers) {
         let id = f.stream_id();
-        match self.lookup(id) {
-            Lookup::Closed => return,
-            Lookup::NeverOpened => return self.queue(RstStream::new(id, RstCode::INVALID_STREAM)),
-            Lookup::Active => {}
+        if !self.check_active(id) {
+            return;
         }
         let role = self.role;
         let stream = self.streams.get_mut(&id).expect("active");
@@ -1102,6 +1098,20 @@ impl Session {
 
     fn queue(&mut self, frame: impl Into<Frame>) {
         self.transmit.push_back(frame.into());
+    }
+
+    /// Spec #stream-closed, for frames that need an active stream (SYN_REPLY,
+    /// HEADERS): a closed stream's are ignored, a never-opened one's get
+    /// INVALID_STREAM. True when the stream is active.
+    fn check_active(&mut self, id: StreamId) -> bool {
+        match self.lookup(id) {
+            Lookup::Active => true,
+            Lookup::Closed => false,
+            Lookup::NeverOpened => {
+                self.queue(RstStream::new(id, RstCode::INVALID_STREAM));
+                false
+            }
+        }
     }
 
     fn lookup(&self, id: StreamId) -> Lookup {
