@@ -260,6 +260,40 @@ fn capacity_and_refused_stream() {
     assert!(pair.sent(Dir::ToRouter).any(|f| matches!(f, Frame::RstStream(r) if r.stream_id() == id(5) && r.code() == RstCode::REFUSED_STREAM)));
 }
 
+/// spec: #syn-stream-checks — at capacity, a malformed block is still PROTOCOL_ERROR
+/// (step 3 comes before step 4), but a bad request head is REFUSED_STREAM (step 4
+/// comes before step 6).
+#[test]
+fn syn_stream_check_order() {
+    let mut config = WorkerConfig::new("w");
+    config.max_concurrent_streams = 1;
+    let mut pair = Pair::established_with(config, RouterConfig::default());
+    pair.open_get("/slow");
+    pair.drive();
+
+    let names: Vec<String> = (0..200).map(|i| format!("x-h{i}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(SynStream::new(id(3), block(&pairs))).to_bytes(),
+    );
+    let no_host = block(&[(":method", "GET"), (":path", "/"), (":version", "HTTP/1.1")]);
+    pair.inject(
+        Dir::ToWorker,
+        Frame::from(SynStream::new(id(5), no_host)).to_bytes(),
+    );
+    pair.drive();
+    let code_of = |pair: &Pair, stream: StreamId| {
+        pair.sent(Dir::ToRouter).find_map(|f| match f {
+            Frame::RstStream(r) if r.stream_id() == stream => Some(r.code()),
+            _ => None,
+        })
+    };
+    assert_eq!(code_of(&pair, id(3)), Some(RstCode::PROTOCOL_ERROR));
+    assert_eq!(code_of(&pair, id(5)), Some(RstCode::REFUSED_STREAM));
+    assert!(!pair.worker.is_closed());
+}
+
 /// spec: #capacity — SETTINGS MAX_CONCURRENT_STREAMS changes the capacity at runtime.
 #[test]
 fn capacity_changes_at_runtime() {

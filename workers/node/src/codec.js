@@ -195,7 +195,7 @@ const BLOCK_ERRORS = new Set([
   'duplicate-header-name',
   'invalid-header-value',
   'header-block-trailing-bytes',
-  'too-many-pairs',
+  'header-count-over-limit',
 ]);
 
 /** @param {string} code */
@@ -259,7 +259,7 @@ export function decodeBlock(buf, opts = {}) {
   const count = buf.readUInt32BE(0);
   if (count > Math.floor((buf.length - 4) / 8)) fail('header-count-too-large', `count ${count} cannot fit`);
   if (opts.maxPairs !== undefined && count > opts.maxPairs) {
-    fail('too-many-pairs', `count ${count} exceeds the limit ${opts.maxPairs}`);
+    fail('header-count-over-limit', `count ${count} exceeds the limit ${opts.maxPairs}`);
   }
   /** @type {Pair[]} */
   const pairs = [];

@@ -135,5 +135,5 @@ test('pair limit makes a block malformed (§7.4)', () => {
   const pairs = Array.from({ length: 5 }, (_, i) => [`x-${i}`, 'v']);
   const block = encodeBlock(/** @type {any} */ (pairs));
   assert.equal(decodeBlock(block, { maxPairs: 5 }).length, 5);
-  assert.throws(() => decodeBlock(block, { maxPairs: 4 }), (e) => e instanceof FrameError && e.code === 'too-many-pairs');
+  assert.throws(() => decodeBlock(block, { maxPairs: 4 }), (e) => e instanceof FrameError && e.code === 'header-count-over-limit');
 });

@@ -159,6 +159,7 @@ test('real router: GET /status/{code}', { skip }, async () => {
     assert.equal(r.body.length, 0);
   }
   assert.equal((await request('GET', '/status/abc')).status, 400);
+  assert.equal((await request('GET', '/status/x/204')).status, 400); // A.5: the whole rest of the path
   assert.equal((await request('GET', '/status/199')).status, 400);
 });
 

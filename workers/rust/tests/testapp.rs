@@ -238,6 +238,7 @@ async fn status_codes() {
         ("/status/20", 400, true),
         ("/status/abc", 400, true),
         ("/status/", 400, true),
+        ("/status/x/204", 400, true),
     ] {
         let res = app.get(path).await;
         assert_eq!(res.status(), status, "{path}");

@@ -186,6 +186,7 @@ func TestIntegration(t *testing.T) {
 		expect("GET", "/status/99", 400, "", "")
 		expect("GET", "/status/600", 400, "", "")
 		expect("GET", "/status/abc", 400, "", "")
+		expect("GET", "/status/x/204", 400, "", "") // A.5: the code is the whole rest of the path
 	})
 	t.Run("echo", func(t *testing.T) {
 		body := make([]byte, 400*1024) // larger than both windows together

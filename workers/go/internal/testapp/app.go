@@ -109,11 +109,18 @@ func param(r *http.Request, name string, def, lo, hi int64) (int64, error) {
 
 // echo streams the request body back (Appendix A.3).
 func (a *app) echo(w http.ResponseWriter, r *http.Request) {
-	ct := r.Header.Get("Content-Type")
-	if len(r.Header.Values("Content-Type")) == 0 {
-		ct = "application/octet-stream"
+	// Appendix A.3: a non-empty content-type is echoed with all its segments;
+	// an empty or missing one becomes application/octet-stream.
+	var ct []string
+	for _, v := range r.Header.Values("Content-Type") {
+		if v != "" {
+			ct = append(ct, v)
+		}
 	}
-	w.Header()["Content-Type"] = []string{ct}
+	if len(ct) == 0 {
+		ct = []string{"application/octet-stream"}
+	}
+	w.Header()["Content-Type"] = ct
 	w.WriteHeader(http.StatusOK)
 	flusher := w.(http.Flusher)
 	flusher.Flush()
@@ -190,7 +197,8 @@ func (a *app) headers(w http.ResponseWriter, r *http.Request) {
 
 // status answers the status named by the last path segment (Appendix A.5).
 func (a *app) status(w http.ResponseWriter, path string) {
-	seg := path[strings.LastIndexByte(path, '/')+1:]
+	// Appendix A.5: the code is everything after the "/status/" prefix.
+	seg := strings.TrimPrefix(path, "/status/")
 	code, err := strconv.Atoi(seg)
 	if len(seg) != 3 || strings.Trim(seg, "0123456789") != "" || err != nil || code < 200 || code > 599 {
 		badRequest(w)

@@ -32,13 +32,22 @@ pub(crate) async fn handle(
     let path = parts.uri.path();
     match path {
         "/echo" if post => {
-            let content_type = parts
+            // A.3: a non-empty content-type is echoed with all its segments;
+            // an empty or missing one becomes application/octet-stream.
+            let mut content_type: Vec<HeaderValue> = parts
                 .headers
-                .get(CONTENT_TYPE)
+                .get_all(CONTENT_TYPE)
+                .iter()
+                .filter(|v| !v.is_empty())
                 .cloned()
-                .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+                .collect();
+            if content_type.is_empty() {
+                content_type.push(HeaderValue::from_static("application/octet-stream"));
+            }
             let mut res = Response::new(AppBody::Echo(body));
-            res.headers_mut().insert(CONTENT_TYPE, content_type);
+            for value in content_type {
+                res.headers_mut().append(CONTENT_TYPE, value);
+            }
             return Ok(res);
         }
         "/drain-body" if post => {
@@ -113,7 +122,8 @@ pub(crate) async fn handle(
             res
         }
         _ => match path.strip_prefix("/status/") {
-            Some(code) if get && !code.contains('/') => match status_code(code) {
+            // A.5: the code is the rest of the path, so `/status/x/204` is a 400.
+            Some(code) if get => match status_code(code) {
                 Some(status) => empty(status),
                 None => empty(StatusCode::BAD_REQUEST),
             },
