@@ -1,0 +1,12 @@
+"""The hello Starlette app every ASGI contender serves."""
+
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+async def hello(request):
+    return PlainTextResponse("Hello, World!")
+
+
+app = Starlette(routes=[Route("/", hello)])

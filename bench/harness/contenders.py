@@ -1,0 +1,300 @@
+"""Every contender of the bench: how to start it, and where to send the load.
+
+A contender is started fresh for each of its rounds and stopped afterwards, so
+no contender runs while another is measured; all of them listen on loopback.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .procs import Group, free_port, wait_http_ok
+
+HELLO_PATH = "/"
+
+
+@dataclass
+class Env:
+    root: Path  # the repository
+    work: Path  # scratch: configs, logs
+    binaries: Path  # target/release (target/debug for smoke runs)
+    venv: Path | None  # the bench virtualenv, None without the Python group
+
+    def bin(self, name: str) -> str:
+        return str(self.binaries / name)
+
+    def example(self, name: str) -> str:
+        return str(self.binaries / "examples" / name)
+
+    def py(self, tool: str) -> str:
+        assert self.venv is not None
+        return str(self.venv / "bin" / tool)
+
+
+@dataclass
+class Running:
+    group: Group
+    url: str
+    router_pid: int | None = None
+
+
+@dataclass
+class Contender:
+    name: str
+    scenario: str  # rust, flask, starlette, scaling
+    start: Callable[[Env, Group], Running]
+    baseline: str | None = None  # the contender its ratio is taken against
+    notes: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+# ---- building blocks ----
+
+
+def hyper(env: Env, group: Group) -> str:
+    port = free_port()
+    group.start([env.bin("hyper-hello"), f"127.0.0.1:{port}"], "hyper")
+    return f"127.0.0.1:{port}"
+
+
+def nginx_in_front(env: Env, group: Group, upstream: str) -> str:
+    port = free_port()
+    prefix = env.work / f"nginx-{port}"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    # The configuration of shared/notes/performance.md, verbatim in substance.
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            worker_processes 1;
+            pid {prefix}/nginx.pid;
+            error_log {prefix}/logs/error.log warn;
+            events {{ worker_connections 4096; }}
+            http {{
+              access_log off;
+              client_body_temp_path {prefix}/body;
+              proxy_temp_path {prefix}/proxy;
+              upstream backend {{ server {upstream}; keepalive 64; }}
+              server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                  proxy_pass http://backend;
+                  proxy_http_version 1.1;
+                  proxy_set_header Connection "";
+                }}
+              }}
+            }}
+            """
+        )
+    )
+    group.start(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], "nginx")
+    return f"127.0.0.1:{port}"
+
+
+def haproxy_in_front(env: Env, group: Group, upstream: str) -> str:
+    port = free_port()
+    cfg = env.work / f"haproxy-{port}.cfg"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""\
+            global
+              nbthread 1
+              maxconn 5000
+            defaults
+              mode http
+              http-reuse always
+              timeout connect 5s
+              timeout client 30s
+              timeout server 30s
+            frontend fe
+              bind 127.0.0.1:{port}
+              default_backend be
+            backend be
+              server s1 {upstream}
+            """
+        )
+    )
+    group.start(["haproxy", "-db", "-f", str(cfg)], "haproxy")
+    return f"127.0.0.1:{port}"
+
+
+def zroute_router(env: Env, group: Group) -> tuple[str, str, int]:
+    http_port, admin_port = free_port(), free_port()
+    workers = f"tcp://127.0.0.1:{free_port()}"
+    proc = group.start(
+        [
+            env.bin("zroute-router"),
+            "--http",
+            f"127.0.0.1:{http_port}",
+            "--workers",
+            workers,
+            "--admin",
+            f"127.0.0.1:{admin_port}",
+        ],
+        "router",
+        env={"RUST_LOG": "warn"},
+    )
+    return f"127.0.0.1:{http_port}", workers, proc.pid
+
+
+def ready(group: Group, addr: str, path: str = HELLO_PATH, router_pid: int | None = None) -> Running:
+    url = f"http://{addr}{path}"
+    wait_http_ok(url, group)
+    return Running(group, url, router_pid)
+
+
+# ---- Rust ----
+
+
+def hyper_direct(env: Env, group: Group) -> Running:
+    return ready(group, hyper(env, group))
+
+
+def nginx_hyper(env: Env, group: Group) -> Running:
+    return ready(group, nginx_in_front(env, group, hyper(env, group)))
+
+
+def haproxy_hyper(env: Env, group: Group) -> Running:
+    return ready(group, haproxy_in_front(env, group, hyper(env, group)))
+
+
+def zroute_hello(workers: int) -> Callable[[Env, Group], Running]:
+    def start(env: Env, group: Group) -> Running:
+        addr, endpoint, pid = zroute_router(env, group)
+        for i in range(workers):
+            group.start([env.example("hello"), f"worker-{i + 1}", "--connect", endpoint], f"hello{i + 1}")
+        running = ready(group, addr, router_pid=pid)
+        if workers > 1:
+            wait_workers(env, group, addr, workers)
+        return running
+
+    return start
+
+
+def wait_workers(env: Env, group: Group, addr: str, n: int) -> None:
+    """Every hello worker answers with its own id; wait until all have answered."""
+    import time
+    import urllib.request
+
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(seen)} of {n} workers registered")
+        group.check_alive()
+        with urllib.request.urlopen(f"http://{addr}/", timeout=2) as res:
+            seen.add(res.read())
+
+
+# ---- Python ----
+
+APPS = {"flask": "flask_hello:app", "starlette": "starlette_hello:app"}
+
+
+def apps_dir(env: Env) -> Path:
+    return env.root / "bench" / "apps"
+
+
+def gunicorn_nginx(env: Env, group: Group) -> Running:
+    port = free_port()
+    group.start(
+        [env.py("gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", APPS["flask"]],
+        "gunicorn",
+        cwd=apps_dir(env),
+    )
+    wait_http_ok(f"http://127.0.0.1:{port}/", group)
+    return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
+
+
+def uvicorn_nginx(env: Env, group: Group) -> Running:
+    port = free_port()
+    group.start(
+        [env.py("uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log", APPS["starlette"]],
+        "uvicorn",
+        cwd=apps_dir(env),
+    )
+    wait_http_ok(f"http://127.0.0.1:{port}/", group)
+    return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
+
+
+def granian_nginx(app: str) -> Callable[[Env, Group], Running]:
+    interface = "wsgi" if app == "flask" else "asgi"
+
+    def start(env: Env, group: Group) -> Running:
+        port = free_port()
+        group.start(
+            [
+                env.py("granian"),
+                "--interface",
+                interface,
+                "--workers",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ws",
+                APPS[app],
+            ],
+            "granian",
+            cwd=apps_dir(env),
+        )
+        wait_http_ok(f"http://127.0.0.1:{port}/", group)
+        return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
+
+    return start
+
+
+def zroute_python(app: str) -> Callable[[Env, Group], Running]:
+    interface = "wsgi" if app == "flask" else "asgi"
+
+    def start(env: Env, group: Group) -> Running:
+        addr, endpoint, pid = zroute_router(env, group)
+        group.start(
+            [
+                env.py("zroute-worker"),
+                APPS[app],
+                "--interface",
+                interface,
+                "--workers",
+                "1",
+                "--connect",
+                endpoint,
+            ],
+            "zroute-worker",
+            cwd=apps_dir(env),
+        )
+        return ready(group, addr, router_pid=pid)
+
+    return start
+
+
+RUST = [
+    Contender("hyper direct", "rust", hyper_direct, notes="the ceiling: no proxy"),
+    Contender("nginx → hyper", "rust", nginx_hyper),
+    Contender("HAProxy → hyper", "rust", haproxy_hyper, baseline="nginx → hyper"),
+    Contender("zroute → Rust hello", "rust", zroute_hello(1), baseline="nginx → hyper"),
+]
+
+PYTHON = [
+    Contender("Flask: gunicorn ×1 behind nginx", "flask", gunicorn_nginx),
+    Contender("Flask: granian WSGI behind nginx", "flask", granian_nginx("flask")),
+    Contender("Flask: zroute + binding", "flask", zroute_python("flask"), baseline="Flask: granian WSGI behind nginx"),
+    Contender("Starlette: uvicorn behind nginx", "starlette", uvicorn_nginx),
+    Contender("Starlette: granian ASGI behind nginx", "starlette", granian_nginx("starlette")),
+    Contender(
+        "Starlette: zroute + binding",
+        "starlette",
+        zroute_python("starlette"),
+        baseline="Starlette: granian ASGI behind nginx",
+    ),
+]
+
+SCALING = [
+    Contender("zroute, 1 hello worker", "scaling", zroute_hello(1)),
+    Contender("zroute, 2 hello workers", "scaling", zroute_hello(2), baseline="zroute, 1 hello worker"),
+    Contender("zroute, 4 hello workers", "scaling", zroute_hello(4), baseline="zroute, 1 hello worker"),
+]
