@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from dataclasses import dataclass
@@ -67,6 +68,18 @@ def wrk(url: str, script: Path, connections: int, duration_s: float, threads: in
     if not pct:
         raise RuntimeError(f"wrk printed no percentiles:\n{out}")
     return WrkResult(reqs / (micros / 1e6), pct[50], pct[90], pct[99], pct[99.9], reqs, errs)
+
+
+def fixed_rate(binary: str, url: str, rate: float, seconds: float, connections: int) -> dict:
+    """Open-loop load (bench/src/bin/rate-load.rs): latency from each request's due time."""
+    out = subprocess.run(
+        [binary, url, str(rate), str(seconds), str(connections)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
+    return json.loads(out)
 
 
 @dataclass

@@ -37,6 +37,15 @@ def summarise(rounds: dict[str, list[dict]], baselines: dict[str, str | None]) -
     return out
 
 
+def summarise_latency(rounds: dict[str, list[dict]]) -> dict[str, dict]:
+    keys = ("achieved_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")
+    out = {}
+    for name, runs in rounds.items():
+        out[name] = {k: statistics.median(r[k] for r in runs) for k in keys}
+        out[name]["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
 def fmt_ratio(s: dict, key: str) -> str:
     return f"{s[key]:.2f}×" if key in s else "—"
 
@@ -70,6 +79,24 @@ def markdown(result: dict) -> str:
             lines.append(
                 f"| {n} | {s['rps']:,.0f} | {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {s['p999_ms']:.2f} ms "
                 f"| {fmt_ratio(s, 'rps_ratio')} | {fmt_ratio(s, 'p99_ratio')} | {s.get('baseline', '')} |"
+            )
+        lines.append("")
+    if result.get("latency"):
+        rate = result["config"]["fixed_rate_rps"]
+        lines += [
+            f"## Latency at a fixed {rate:,.0f} req/s",
+            "",
+            "Open loop (`bench/src/bin/rate-load.rs`, 50 connections): each request is due at a fixed time and "
+            "its latency counts from then, so queueing behind a slow response is included "
+            "(no coordinated omission). Medians over the rounds.",
+            "",
+            "| Contender | achieved req/s | p50 | p90 | p99 | p99.9 | max | errors |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for n, s in result["latency"].items():
+            lines.append(
+                f"| {n} | {s['achieved_rps']:,.0f} | {s['p50_ms']:.2f} ms | {s['p90_ms']:.2f} ms | {s['p99_ms']:.2f} ms "
+                f"| {s['p999_ms']:.2f} ms | {s['max_ms']:.2f} ms | {s['errors']} |"
             )
         lines.append("")
     if result.get("streaming"):
