@@ -148,7 +148,11 @@ async fn serve(args: &Args) -> Result<(), String> {
                 msg = socket.recv() => {
                     let msg = msg.map_err(|e| e.to_string())?;
                     for part in msg.into_parts() {
-                        if args.bug == Bug::CrashOnMalformed && Frame::decode(part.clone()).is_err() {
+                        // A zero-length part is no frame: receivers ignore it (spec #transport-messages).
+                        if args.bug == Bug::CrashOnMalformed
+                            && !part.is_empty()
+                            && Frame::decode(part.clone()).is_err()
+                        {
                             eprintln!("broken_worker: cannot decode a frame, giving up (bug: crash-on-malformed)");
                             std::process::exit(101);
                         }

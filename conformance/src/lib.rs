@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod case;
+pub mod fuzz;
 pub mod html;
 pub mod junit;
 pub mod known_failing;

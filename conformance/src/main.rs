@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use zroute_conformance::case::{self, Case};
+use zroute_conformance::fuzz::{self, FuzzConfig};
 use zroute_conformance::known_failing::KnownFailing;
 use zroute_conformance::report::{RunMeta, Verdict};
 use zroute_conformance::runner::{CaseResult, Outcome, RunConfig};
@@ -35,6 +36,39 @@ enum Cmd {
     Run(Box<RunArgs>),
     /// Build an HTML matrix of implementations × cases from JSON reports.
     Report(ReportArgs),
+    /// Mutate the cases' frames from a seed and play them against a worker:
+    /// it must not crash, hang or answer garbage. Failures are shrunk and saved
+    /// as case files.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FuzzArgs {
+    /// The worker command, as for `run`.
+    #[arg(long)]
+    worker: String,
+    /// The seed: the same seed, cases and iterations give the same frames.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Iterations, each against a fresh worker.
+    #[arg(long, default_value_t = 200)]
+    iterations: u64,
+    /// Where to save the shrunk failures (as OUT/fuzz-found/*.toml, so that
+    /// `run --cases OUT` replays them); default: a directory under the system's temp dir.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Take the frames of only these cases (glob, repeatable).
+    #[arg(long = "run", value_name = "GLOB")]
+    run: Vec<String>,
+    /// Multiply the liveness deadline (5 s) by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    timeout_scale: f64,
+    /// At most this many plays to shrink one failure.
+    #[arg(long, default_value_t = 300)]
+    shrink_budget: usize,
+    /// The cases directory.
+    #[arg(long, value_name = "DIR")]
+    cases: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +142,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run(args) => run(*args),
         Cmd::Report(args) => matrix(&args),
+        Cmd::Fuzz(args) => fuzz(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -120,6 +155,98 @@ fn main() -> ExitCode {
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn fuzz(args: &FuzzArgs) -> Result<u8, String> {
+    let dir = args.cases.clone().unwrap_or_else(case::default_cases_dir);
+    let all = case::load_dir(&dir)?;
+    let selected: Vec<&Case> = all
+        .iter()
+        .filter(|c| args.run.is_empty() || args.run.iter().any(|g| case::glob_match(g, &c.id)))
+        .collect();
+    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
+        return Err("--timeout-scale must be a positive number".into());
+    }
+    let worker = shell::split(&args.worker).map_err(|e| format!("--worker: {e}"))?;
+    if worker.is_empty() {
+        return Err("--worker: empty command".into());
+    }
+    let corpus = fuzz::corpus(&selected);
+    let cfg = FuzzConfig {
+        worker,
+        seed: args.seed,
+        iterations: args.iterations,
+        timeout_scale: args.timeout_scale,
+        shrink_budget: args.shrink_budget,
+    };
+    let out = args.out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "zroute-fuzz-{}-seed-{}",
+            std::process::id(),
+            args.seed
+        ))
+    });
+    out!(
+        "fuzzing with seed {} for {} iterations over the frames of {} cases",
+        args.seed,
+        args.iterations,
+        corpus.len()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut saved = Vec::new();
+    let mut save_error = None;
+    let mut progress = |f: &fuzz::Found| {
+        out!(
+            "{} at iteration {} (frames of {}): {}",
+            f.failure.kind(),
+            f.iteration,
+            f.source_case,
+            f.failure.detail()
+        );
+        out!(
+            "  shrunk from {} to {} frame(s)",
+            f.original.len(),
+            f.shrunk.len()
+        );
+        if !f.stderr_tail.is_empty() {
+            out!("  worker stderr (tail):");
+            for line in f.stderr_tail.lines() {
+                out!("  | {line}");
+            }
+        }
+        match fuzz::save(&out, args.seed, f) {
+            Ok(path) => {
+                out!("  saved {}", path.display());
+                saved.push(path);
+            }
+            Err(e) => save_error = Some(e),
+        }
+    };
+    let found = match rt.block_on(fuzz::fuzz(&cfg, &corpus, &mut progress)) {
+        Ok(found) => found,
+        Err(fuzz::Fault::NotStarted(e)) => {
+            eprintln!("zroute-conformance: the worker failed to start: {e}");
+            return Ok(3);
+        }
+        Err(fuzz::Fault::Suite(e)) => return Err(e),
+    };
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    if found.is_empty() {
+        out!("no failure in {} iterations", args.iterations);
+        return Ok(0);
+    }
+    out!(
+        "{} failure(s); replay them with: zroute-conformance run --worker {} --cases {}",
+        found.len(),
+        shell::quote(&args.worker),
+        shell::quote(&out.display().to_string())
+    );
+    Ok(1)
 }
 
 fn matrix(args: &ReportArgs) -> Result<u8, String> {
