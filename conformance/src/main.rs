@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zroute_conformance::attach::Attached;
 use zroute_conformance::case::{self, Case};
 use zroute_conformance::fuzz::{self, FuzzConfig};
 use zroute_conformance::known_failing::KnownFailing;
@@ -319,7 +320,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let cfg = RunConfig {
         worker,
         timeout_scale: args.timeout_scale,
-        attach: args.attach.clone(),
+        attach: args.attach.clone().map(Attached::new),
     };
     let mut extra = String::new();
     if let Some(dir) = &args.cases {

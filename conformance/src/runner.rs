@@ -57,7 +57,7 @@ pub struct RunConfig {
     pub timeout_scale: f64,
     /// `--attach`: bind this endpoint and wait for an already running worker
     /// instead of starting one (see [`crate::attach`]).
-    pub attach: Option<String>,
+    pub attach: Option<crate::attach::Attached>,
 }
 
 impl Default for RunConfig {
@@ -108,6 +108,9 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
         }
     };
     let verdict = run.execute(case, cfg).await;
+    if cfg.attach.is_some() {
+        run.hand_over();
+    }
     // Reap the worker and its stderr before reporting.
     if let Some(child) = &mut run.child {
         let _ = child.start_kill();
@@ -123,13 +126,24 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
     };
     let stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr lock")).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+    let Run {
+        _ctx: ctx,
+        socket,
+        log,
+        hello_seen,
+        vars,
+        ..
+    } = run;
+    if let Some(attached) = &cfg.attach {
+        attached.give_back(ctx, socket);
+    }
     CaseResult {
         outcome,
-        started: run.hello_seen,
-        hello_id: run.hello_seen.then(|| run.vars.id.clone()),
+        started: hello_seen,
+        hello_id: hello_seen.then_some(vars.id),
         expected,
         happened,
-        wire_log: run.log,
+        wire_log: log,
         stderr_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         duration: start.elapsed(),
     }
@@ -184,22 +198,17 @@ impl Run {
         cfg: &RunConfig,
         stderr: Arc<Mutex<Vec<u8>>>,
     ) -> Result<Self, String> {
+        if let Some(attached) = &cfg.attach {
+            let (ctx, socket) = attached.take()?;
+            let what = format!("attached at {}", attached.endpoint);
+            return Ok(Self::new(ctx, socket, None, None, case, what));
+        }
         let ctx = Context::new();
         let socket = Socket::router(&ctx, &RouterOptions::default())
             .map_err(|e| format!("cannot create ROUTER socket: {e}"))?;
         let endpoint = socket
-            .bind(cfg.attach.as_deref().unwrap_or("tcp://127.0.0.1:*"))
+            .bind("tcp://127.0.0.1:*")
             .map_err(|e| format!("cannot bind ROUTER socket: {e}"))?;
-        if cfg.attach.is_some() {
-            return Ok(Self::new(
-                ctx,
-                socket,
-                None,
-                None,
-                case,
-                format!("attached at {endpoint}"),
-            ));
-        }
         let mut argv: Vec<String> = cfg
             .worker
             .iter()
@@ -480,6 +489,16 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// `--attach`: ends the worker's session so that it registers again at
+    /// once, for the next case, on the socket that case takes over.
+    fn hand_over(&mut self) {
+        if let Some(peer) = self.peer.clone() {
+            let goaway: Frame = GoAway::new(StreamId::ZERO, GoAwayStatus::UNKNOWN_SESSION).into();
+            self.note("->", format!("(end of case) {}", describe(&goaway)));
+            let _ = self.socket.try_send_to(&peer, &[goaway.to_bytes()]);
+        }
     }
 
     /// `--attach`: the running worker still believes in the previous case's

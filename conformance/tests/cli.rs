@@ -451,14 +451,19 @@ fn report_builds_a_matrix_from_several_runs() {
 }
 
 /// `--attach`: a worker started by the test, not by the suite; it
-/// re-registers for every case.
+/// re-registers for every case, also after a case that never welcomed it.
 #[test]
 fn attach_runs_cases_against_a_running_worker() {
     let Some(path) = support::broken_worker() else {
         return;
     };
     let dir = scratch("attach");
-    let endpoint = format!("ipc://{}", dir.join("router.ipc").display());
+    // ipc paths are limited to about 100 bytes: keep it short.
+    let endpoint = format!(
+        "ipc://{}/zroute-attach-{}.ipc",
+        std::env::temp_dir().display(),
+        std::process::id()
+    );
     let mut child = Command::new(&path)
         .args(["attached-1", "--connect", &endpoint])
         .stderr(std::process::Stdio::null())
@@ -475,6 +480,10 @@ fn attach_runs_cases_against_a_running_worker() {
         "test-app/stream-frames",
         "--run",
         "streams/capacity-refused",
+        "--run",
+        "handshake/nothing-before-welcome",
+        "--run",
+        "session/unknown-session-reregisters",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -493,6 +502,8 @@ fn attach_runs_cases_against_a_running_worker() {
             .map(|c| c["verdict"].clone())
             .unwrap()
     };
+    assert_eq!(verdict("handshake/nothing-before-welcome"), "PASS");
+    assert_eq!(verdict("session/unknown-session-reregisters"), "PASS");
     assert_eq!(verdict("test-app/get-hello"), "PASS");
     assert_eq!(verdict("test-app/stream-frames"), "PASS");
     // It passes --capacity to the worker, which --attach cannot do.
