@@ -344,3 +344,90 @@ pub fn exit_code(reports: &[CaseReport<'_>]) -> i32 {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn case(id: &str) -> Case {
+        let text = format!(
+            "id = \"{id}\"\nsection = \"handshake\"\nlevel = \"MUST\"\nrequirement = \"r\"\n"
+        );
+        Case::parse(&text, Path::new("x.toml")).unwrap()
+    }
+
+    fn result(outcome: Outcome) -> CaseResult {
+        CaseResult {
+            outcome,
+            started: true,
+            hello_id: Some("w1".into()),
+            expected: String::new(),
+            happened: String::new(),
+            wire_log: Vec::new(),
+            stderr_tail: String::new(),
+            duration: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn repeated_runs_fold_into_one_verdict() {
+        let (a, b, c) = (case("x/a"), case("x/b"), case("x/c"));
+        let cases = [&a, &b, &c];
+        assert_eq!(repeated(&cases, 2).len(), 6);
+        let runs = [
+            Outcome::Pass,
+            Outcome::Pass,
+            Outcome::Pass,
+            Outcome::Timeout, // b is flaky: it fails
+            Outcome::Fail,
+            Outcome::Fail, // c is known-failing: XFAIL
+        ];
+        let known = KnownFailing::parse("x/c\n").unwrap();
+        let reports = group(&cases, 2, runs.map(result).into(), &known);
+        let verdicts: Vec<_> = reports.iter().map(|r| r.verdict().label()).collect();
+        assert_eq!(verdicts, ["PASS", "TIMEOUT", "XFAIL"]);
+        assert!(!reports[0].flaky() && reports[1].flaky() && !reports[2].flaky());
+        assert_eq!(reports[1].duration(), Duration::from_millis(10));
+        assert_eq!(exit_code(&reports), 1, "the flaky case fails the run");
+        assert!(table(&reports).contains("FLAKY: PASS TIMEOUT"));
+        assert_eq!(
+            summary_line(&reports),
+            "3 cases: 1 PASS, 1 TIMEOUT, 1 XFAIL; 1 flaky"
+        );
+        // Without the flaky case, XFAIL alone does not fail the run.
+        assert_eq!(exit_code(&reports[2..]), 0);
+        assert_eq!(hello_name(&reports).as_deref(), Some("w1"));
+    }
+
+    #[test]
+    fn a_known_failing_pass_fails_the_run() {
+        let a = case("x/a");
+        let known = KnownFailing::parse("x/*\n").unwrap();
+        let reports = group(&[&a], 1, vec![result(Outcome::Pass)], &known);
+        assert_eq!(reports[0].verdict(), Verdict::UnexpectedPass);
+        assert_eq!(exit_code(&reports), 1);
+        // An unsupported case is neither XFAIL nor XPASS.
+        let reports = group(&[&a], 1, vec![result(Outcome::Unsupported)], &known);
+        assert_eq!(reports[0].verdict().label(), "UNSUPPORTED");
+        assert_eq!(exit_code(&reports), 0);
+    }
+
+    #[test]
+    fn no_hello_anywhere_is_exit_3_and_errors_are_2() {
+        let (a, b) = (case("x/a"), case("x/b"));
+        let mut crash = result(Outcome::Crash);
+        crash.started = false;
+        let reports = group(&[&a], 1, vec![crash], &KnownFailing::default());
+        assert_eq!(exit_code(&reports), 3);
+        let reports = group(
+            &[&a, &b],
+            1,
+            vec![result(Outcome::Fail), result(Outcome::Error)],
+            &KnownFailing::default(),
+        );
+        assert_eq!(exit_code(&reports), 2);
+    }
+}

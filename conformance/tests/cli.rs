@@ -347,8 +347,18 @@ fn junit_of_every_verdict_validates() {
     let file = scratch("junit-every").join("r.xml");
     std::fs::write(&file, &xml).unwrap();
     xmllint(&file);
-    check_against_schema(&json_report(&reports, &meta));
+    let mut report = json_report(&reports, &meta);
+    check_against_schema(&report);
     assert_eq!(zroute_conformance::report::exit_code(&reports), 2);
+    // The checker is not blind: a member the schema does not know is refused.
+    report["cases"][0]["bogus"] = Value::from(1);
+    report["summary"]["verdicts"]["lower"] = Value::from(1);
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest("report.schema.json")).unwrap())
+            .unwrap();
+    let mut errors = Vec::new();
+    validate(&schema, &report, "", &mut errors);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
 }
 
 #[test]
