@@ -208,6 +208,7 @@ pub fn counts(reports: &[CaseReport<'_>]) -> Vec<(&'static str, usize)> {
     let rank = |l: &str| {
         [
             "PASS",
+            "NON-STRICT",
             "FAIL",
             "TIMEOUT",
             "CRASH",
