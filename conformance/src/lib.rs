@@ -3,9 +3,15 @@
 //! process per case.
 //!
 //! Cases are data (`cases/<section>/<name>.toml`, see [`case`]); [`runner`]
-//! executes one case; [`report`] prints and serialises results.
+//! executes one case; [`report`] prints and serialises results ([`junit`],
+//! [`html`]); [`known_failing`] and [`attach`] are options of a run.
 
+pub mod attach;
 pub mod case;
+pub mod fuzz;
+pub mod html;
+pub mod junit;
+pub mod known_failing;
 pub mod report;
 pub mod runner;
 pub mod shell;

@@ -55,6 +55,19 @@ pub struct RunConfig {
     /// The worker command, already split; `{endpoint}` is substituted.
     pub worker: Vec<String>,
     pub timeout_scale: f64,
+    /// `--attach`: bind this endpoint and wait for an already running worker
+    /// instead of starting one (see [`crate::attach`]).
+    pub attach: Option<crate::attach::Attached>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            worker: Vec::new(),
+            timeout_scale: 1.0,
+            attach: None,
+        }
+    }
 }
 
 /// The result of one case.
@@ -63,6 +76,8 @@ pub struct CaseResult {
     pub outcome: Outcome,
     /// Whether the worker sent a HELLO at all.
     pub started: bool,
+    /// The `id` attribute of the worker's HELLO, if it sent one.
+    pub hello_id: Option<String>,
     pub expected: String,
     pub happened: String,
     pub wire_log: Vec<String>,
@@ -73,6 +88,9 @@ pub struct CaseResult {
 /// Runs `case` to completion; never panics on worker misbehaviour.
 pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
     let start = Instant::now();
+    if let Some(r) = crate::attach::unsupported(case, cfg) {
+        return r;
+    }
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let mut run = match Run::start(case, cfg, stderr.clone()).await {
         Ok(run) => run,
@@ -80,6 +98,7 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
             return CaseResult {
                 outcome: Outcome::Error,
                 started: false,
+                hello_id: None,
                 expected: "the suite to set up the case".into(),
                 happened: e,
                 wire_log: Vec::new(),
@@ -89,9 +108,14 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
         }
     };
     let verdict = run.execute(case, cfg).await;
+    if cfg.attach.is_some() {
+        run.hand_over();
+    }
     // Reap the worker and its stderr before reporting.
-    let _ = run.child.start_kill();
-    let _ = run.child.wait().await;
+    if let Some(child) = &mut run.child {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
     // A grandchild may hold the pipe open after the worker died: bound the wait.
     if let Some(task) = run.stderr_task.take() {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
@@ -102,12 +126,24 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
     };
     let stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr lock")).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+    let Run {
+        _ctx: ctx,
+        socket,
+        log,
+        hello_seen,
+        vars,
+        ..
+    } = run;
+    if let Some(attached) = &cfg.attach {
+        attached.give_back(ctx, socket);
+    }
     CaseResult {
         outcome,
-        started: run.hello_seen,
+        started: hello_seen,
+        hello_id: hello_seen.then_some(vars.id),
         expected,
         happened,
-        wire_log: run.log,
+        wire_log: log,
         stderr_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         duration: start.elapsed(),
     }
@@ -140,7 +176,8 @@ enum Event {
 struct Run {
     _ctx: Context,
     socket: Socket,
-    child: Child,
+    /// None with `--attach`: the suite did not start the worker.
+    child: Option<Child>,
     stderr_task: Option<tokio::task::JoinHandle<()>>,
     start: Instant,
     log: Vec<String>,
@@ -161,6 +198,11 @@ impl Run {
         cfg: &RunConfig,
         stderr: Arc<Mutex<Vec<u8>>>,
     ) -> Result<Self, String> {
+        if let Some(attached) = &cfg.attach {
+            let (ctx, socket) = attached.take()?;
+            let what = format!("attached at {}", attached.endpoint);
+            return Ok(Self::new(ctx, socket, None, None, case, what));
+        }
         let ctx = Context::new();
         let socket = Socket::router(&ctx, &RouterOptions::default())
             .map_err(|e| format!("cannot create ROUTER socket: {e}"))?;
@@ -196,13 +238,32 @@ impl Run {
                     .extend_from_slice(&buf[..n]);
             }
         });
-        Ok(Self {
+        let what = format!("worker: {}", argv.join(" "));
+        Ok(Self::new(
+            ctx,
+            socket,
+            Some(child),
+            Some(stderr_task),
+            case,
+            what,
+        ))
+    }
+
+    fn new(
+        ctx: Context,
+        socket: Socket,
+        child: Option<Child>,
+        stderr_task: Option<tokio::task::JoinHandle<()>>,
+        case: &Case,
+        what: String,
+    ) -> Self {
+        Self {
             _ctx: ctx,
             socket,
             child,
-            stderr_task: Some(stderr_task),
+            stderr_task,
             start: Instant::now(),
-            log: vec![format!("{:>8.3}  --  worker: {}", 0.0, argv.join(" "))],
+            log: vec![format!("{:>8.3}  --  {what}", 0.0)],
             peer: None,
             hello_seen: false,
             vars: Vars::default(),
@@ -211,7 +272,7 @@ impl Run {
             auto_ping: case.auto_ping,
             exited: None,
             finished: Default::default(),
-        })
+        }
     }
 
     fn note(&mut self, dir: &str, what: impl AsRef<str>) {
@@ -235,7 +296,7 @@ impl Run {
             }
             let woke = tokio::select! {
                 msg = self.socket.recv() => Woke::Msg(msg),
-                status = self.child.wait() => {
+                status = crate::attach::wait(&mut self.child) => {
                     Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
                 }
                 () = sleep_until(deadline) => Woke::Deadline,
@@ -290,7 +351,7 @@ impl Run {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        if let Ok(Some(status)) = self.child.try_wait() {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
             return Err(verdict(
                 Outcome::Crash,
                 "the worker to be running",
@@ -335,6 +396,9 @@ impl Run {
     async fn execute(&mut self, case: &Case, cfg: &RunConfig) -> Result<(), Verdict> {
         // The HELLO, within the start-up timeout.
         let hello_deadline = TokioInstant::now() + HELLO_TIMEOUT;
+        if cfg.attach.is_some() {
+            self.drop_stale_sessions(hello_deadline).await?;
+        }
         let hello = match self.next(hello_deadline).await? {
             Event::Deadline => {
                 return Err(verdict(
@@ -425,6 +489,49 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// `--attach`: ends the worker's session so that it registers again at
+    /// once, for the next case, on the socket that case takes over.
+    fn hand_over(&mut self) {
+        if let Some(peer) = self.peer.clone() {
+            let goaway: Frame = GoAway::new(StreamId::ZERO, GoAwayStatus::UNKNOWN_SESSION).into();
+            self.note("->", format!("(end of case) {}", describe(&goaway)));
+            let _ = self.socket.try_send_to(&peer, &[goaway.to_bytes()]);
+        }
+    }
+
+    /// `--attach`: the running worker still believes in the previous case's
+    /// session and sends on it through its reconnected socket. Answer such
+    /// frames with GOAWAY(UNKNOWN_SESSION), as the router does for an unknown
+    /// peer, so that it re-registers at once; stop at the first HELLO.
+    async fn drop_stale_sessions(&mut self, deadline: TokioInstant) -> Result<(), Verdict> {
+        loop {
+            match self.next(deadline).await? {
+                Event::Frame { peer, frame, raw } => {
+                    if matches!(frame, Ok(Frame::Hello(_))) {
+                        self.pending.push_front((peer, frame, raw));
+                        return Ok(());
+                    }
+                    let goaway: Frame =
+                        GoAway::new(StreamId::ZERO, GoAwayStatus::UNKNOWN_SESSION).into();
+                    self.note(
+                        "<?",
+                        format!(
+                            "stale session: {}",
+                            match &frame {
+                                Ok(f) => describe(f),
+                                Err(e) => format!("undecodable ({e})"),
+                            }
+                        ),
+                    );
+                    self.note("->", format!("(to the stale peer) {}", describe(&goaway)));
+                    let _ = self.socket.try_send_to(&peer, &[goaway.to_bytes()]);
+                }
+                // The HELLO wait that follows reports these.
+                Event::Deadline | Event::Exited(_) => return Ok(()),
+            }
+        }
     }
 
     fn send_welcome(&mut self, case: &Case) -> Result<(), Verdict> {
