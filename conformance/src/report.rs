@@ -22,6 +22,21 @@ pub fn failure_details(case: &Case, r: &CaseResult, worker_cmd: &str, extra: &st
     );
     let _ = writeln!(s, "expected: {}", r.expected);
     let _ = writeln!(s, "happened: {}", r.happened);
+    if !r.acceptable.is_empty() {
+        let _ = writeln!(s, "acceptable outcomes:");
+        for a in &r.acceptable {
+            let _ = writeln!(s, "  - {a}");
+        }
+    }
+    if !r.diff.is_empty() {
+        let _ = writeln!(
+            s,
+            "frame diff (ok: matches, !!: differs; expected vs actual field by field):"
+        );
+        for line in &r.diff {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
     let _ = writeln!(
         s,
         "wire log (seconds since start, -> to worker, <- from worker, <? other routing id):"
@@ -78,14 +93,16 @@ fn count(results: &[CaseResult], o: Outcome) -> usize {
 
 pub fn summary_line(results: &[CaseResult]) -> String {
     format!(
-        "{} cases: {} passed, {} failed, {} timed out, {} crashed, {} errors, {} unsupported",
+        "{} cases: {} passed, {} non-strict, {} failed, {} timed out, {} crashed, {} errors, {} unsupported, {} skipped",
         results.len(),
         count(results, Outcome::Pass),
+        count(results, Outcome::NonStrict),
         count(results, Outcome::Fail),
         count(results, Outcome::Timeout),
         count(results, Outcome::Crash),
         count(results, Outcome::Error),
         count(results, Outcome::Unsupported),
+        count(results, Outcome::Skipped),
     )
 }
 
@@ -111,6 +128,8 @@ pub fn json_report(
                 "workerStarted": r.started,
                 "expected": r.expected,
                 "happened": r.happened,
+                "acceptable": r.acceptable,
+                "diff": r.diff,
                 "wireLog": if r.outcome == Outcome::Pass { Vec::new() } else { r.wire_log.clone() },
                 "stderrTail": if r.outcome == Outcome::Pass { String::new() } else { r.stderr_tail.clone() },
                 "rerun": rerun_command(&c.id, worker_cmd, extra),
@@ -124,11 +143,13 @@ pub fn json_report(
         "summary": {
             "total": results.len(),
             "pass": by(Outcome::Pass),
+            "nonStrict": by(Outcome::NonStrict),
             "fail": by(Outcome::Fail),
             "timeout": by(Outcome::Timeout),
             "crash": by(Outcome::Crash),
             "error": by(Outcome::Error),
             "unsupported": by(Outcome::Unsupported),
+            "skipped": by(Outcome::Skipped),
         },
         "cases": entries,
     })
@@ -157,7 +178,8 @@ pub fn exit_code(results: &[CaseResult]) -> i32 {
     if !results.is_empty()
         && results
             .iter()
-            .all(|r| !r.started && r.outcome != Outcome::Unsupported)
+            .all(|r| !r.started && !matches!(r.outcome, Outcome::Unsupported | Outcome::Skipped))
+        && results.iter().any(|r| r.outcome != Outcome::Skipped)
     {
         3
     } else if results.iter().any(|r| r.outcome == Outcome::Error) {
