@@ -139,6 +139,9 @@ struct RawStep {
     expect_streams: Option<Vec<RawStreamExpect>>,
     send: Option<SendSpec>,
     send_raw: Option<String>,
+    send_parts: Option<Vec<String>>,
+    signal: Option<String>,
+    expect_exit: Option<bool>,
     expect_none_for_ms: Option<u64>,
     expect_body: Option<BodySpec>,
     /// For `expect_none_for_ms`: not even PING or WINDOW_UPDATE is allowed.
@@ -149,6 +152,8 @@ struct RawStep {
     /// For `expect_none_for_ms`: frames from other routing ids count too.
     #[serde(default)]
     any_peer: bool,
+    /// For `expect_none_for_ms`: only frames naming this stream count (all of them).
+    stream: Option<u32>,
     /// For `expect_none_for_ms`: the window is not multiplied by
     /// `--timeout-scale` (a lower bound the spec sets, such as a backoff).
     #[serde(default)]
@@ -176,11 +181,18 @@ pub enum Step {
     ExpectStreams(Vec<StreamExpect>),
     Send(SendSpec),
     SendRaw(Vec<u8>),
+    /// Several parts in one message, each hex (an empty string is an empty part).
+    SendParts(Vec<Vec<u8>>),
+    /// Sends a signal (`TERM`, `INT`, ...) to the worker process.
+    Signal(String),
+    /// The worker process exits (PING and WINDOW_UPDATE may come first).
+    ExpectExit,
     ExpectNone {
         ms: u64,
         strict: bool,
         any_peer: bool,
         fixed: bool,
+        stream: Option<u32>,
     },
     ExpectBody(BodySpec),
     /// `step` with its own deadline of `ms` (scaled), capped by the case deadline.
@@ -650,6 +662,9 @@ fn parse_step(s: RawStep) -> Result<Step, String> {
         + usize::from(s.expect_streams.is_some())
         + usize::from(s.send.is_some())
         + usize::from(s.send_raw.is_some())
+        + usize::from(s.send_parts.is_some())
+        + usize::from(s.signal.is_some())
+        + usize::from(s.expect_exit == Some(true))
         + usize::from(s.expect_none_for_ms.is_some())
         + usize::from(s.expect_body.is_some());
     if n != 1 {
@@ -705,12 +720,27 @@ fn parse_step(s: RawStep) -> Result<Step, String> {
         Step::Send(send)
     } else if let Some(hex) = s.send_raw {
         Step::SendRaw(parse_hex(&hex)?)
+    } else if let Some(parts) = s.send_parts {
+        Step::SendParts(
+            parts
+                .iter()
+                .map(|p| parse_hex(p))
+                .collect::<Result<_, _>>()?,
+        )
+    } else if let Some(sig) = s.signal {
+        if !matches!(sig.as_str(), "TERM" | "INT" | "HUP" | "USR1" | "USR2") {
+            return Err(format!("unsupported signal {sig:?}"));
+        }
+        Step::Signal(sig)
+    } else if s.expect_exit == Some(true) {
+        Step::ExpectExit
     } else if let Some(ms) = s.expect_none_for_ms {
         Step::ExpectNone {
             ms,
             strict: s.strict,
             any_peer: s.any_peer,
             fixed: s.fixed,
+            stream: s.stream,
         }
     } else if let Some(b) = s.expect_body {
         check_body_spec(&b)?;
@@ -878,6 +908,7 @@ expect_body = {{ text = "Hello from {{id}}", nonempty_frames = 1 }}
                 strict: true,
                 any_peer: false,
                 fixed: false,
+                stream: None,
             }
         ));
     }
@@ -899,6 +930,52 @@ expect_body = {{ text = "Hello from {{id}}", nonempty_frames = 1 }}
             "unknown keys are errors"
         );
         assert!(parse(&HEAD.replace("MUST\"\n", "MUSTN'T\"\n")).is_err());
+    }
+
+    #[test]
+    fn parses_alternatives_unordered_streams_and_step_deadlines() {
+        let text = format!(
+            r#"{HEAD}
+[[steps]]
+expect = [{{ type = "GOAWAY" }}, {{ type = "HELLO", new_peer = true, non_strict = "no GOAWAY", end = true }}]
+[[steps]]
+within_ms = 300
+expect_unordered = [{{ type = "PING" }}, {{ type = "DATA", stream = 1 }}]
+[[steps]]
+expect_streams = [{{ stream = 1, body = {{ text = "ok" }}, trailers = {{ type = "HEADERS" }} }}]
+[[steps]]
+send_parts = ["80 03 00 06 00 00 00 04 00 00 00 01", ""]
+[[steps]]
+signal = "TERM"
+[[steps]]
+expect_exit = true
+"#
+        );
+        let case = parse(&text).unwrap();
+        let Step::ExpectOneOf(alts) = &case.steps[0] else {
+            panic!("{:?}", case.steps[0])
+        };
+        assert_eq!(alts.len(), 2);
+        assert_eq!(alts[1].non_strict.as_deref(), Some("no GOAWAY"));
+        assert!(alts[1].end && alts[1].new_peer && !alts[0].end);
+        assert!(matches!(
+            &case.steps[1],
+            Step::Within { ms: 300, step } if matches!(&**step, Step::ExpectUnordered(m) if m.len() == 2)
+        ));
+        let Step::ExpectStreams(streams) = &case.steps[2] else {
+            panic!("{:?}", case.steps[2])
+        };
+        assert_eq!(streams[0].reply.to_string(), "SYN_REPLY", "default reply");
+        assert!(streams[0].trailers.is_some());
+        assert!(matches!(&case.steps[3], Step::SendParts(p) if p.len() == 2 && p[1].is_empty()));
+        assert!(matches!(&case.steps[4], Step::Signal(s) if s == "TERM"));
+        assert!(matches!(case.steps[5], Step::ExpectExit));
+
+        let all_tolerated =
+            format!("{HEAD}\n[[steps]]\nexpect = [{{ type = \"PING\", non_strict = \"x\" }}]\n");
+        assert!(parse(&all_tolerated).unwrap_err().contains("strict"));
+        let bad_signal = format!("{HEAD}\n[[steps]]\nsignal = \"KILL\"\n");
+        assert!(parse(&bad_signal).is_err());
     }
 
     fn m(toml_value: &str) -> Matcher {

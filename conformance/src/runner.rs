@@ -21,6 +21,9 @@ use crate::case::{
     parse_hex,
 };
 
+/// How long frames are still read after the worker exited (they may be in flight).
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+
 /// How long a worker has to send its HELLO.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -238,6 +241,8 @@ struct Run {
     pending: std::collections::VecDeque<(PeerId, Result<Frame, String>, Bytes)>,
     auto_ping: bool,
     exited: Option<String>,
+    /// Until when frames are still read after the worker exited.
+    exit_grace: Option<TokioInstant>,
     /// Streams whose FIN an `expect` step matched.
     finished: std::collections::HashSet<u32>,
     /// Tolerated (NON-STRICT) alternatives the worker took, and what the strict ones were.
@@ -304,6 +309,7 @@ impl Run {
             pending: Default::default(),
             auto_ping: case.auto_ping,
             exited: None,
+            exit_grace: None,
             finished: Default::default(),
             tolerated_paths: Vec::new(),
             strict_paths: Vec::new(),
@@ -321,28 +327,39 @@ impl Run {
         if let Some((peer, frame, raw)) = self.pending.pop_front() {
             return Ok(Event::Frame { peer, frame, raw });
         }
-        if let Some(status) = &self.exited {
-            return Ok(Event::Exited(status.clone()));
-        }
         loop {
             enum Woke {
                 Msg(std::io::Result<zroute_transport::Multipart>),
                 Exit(String),
                 Deadline,
+                GraceOver,
             }
-            let woke = tokio::select! {
-                msg = self.socket.recv() => Woke::Msg(msg),
-                status = self.child.wait() => {
-                    Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
+            let woke = if let Some(grace) = self.exit_grace {
+                // The worker has exited: frames it sent just before may still be in
+                // flight, so read for a short grace period before reporting the exit.
+                tokio::select! {
+                    msg = self.socket.recv() => Woke::Msg(msg),
+                    () = sleep_until(grace.min(deadline)) => Woke::GraceOver,
                 }
-                () = sleep_until(deadline) => Woke::Deadline,
+            } else {
+                tokio::select! {
+                    msg = self.socket.recv() => Woke::Msg(msg),
+                    status = self.child.wait() => {
+                        Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
+                    }
+                    () = sleep_until(deadline) => Woke::Deadline,
+                }
             };
             match woke {
                 Woke::Deadline => return Ok(Event::Deadline),
+                Woke::GraceOver => {
+                    let status = self.exited.clone().unwrap_or_default();
+                    return Ok(Event::Exited(status));
+                }
                 Woke::Exit(status) => {
                     self.note("--", format!("worker exited: {status}"));
-                    self.exited = Some(status.clone());
-                    return Ok(Event::Exited(status));
+                    self.exited = Some(status);
+                    self.exit_grace = Some(TokioInstant::now() + EXIT_GRACE);
                 }
                 Woke::Msg(msg) => {
                     let msg = msg.map_err(|e| {
@@ -376,6 +393,65 @@ impl Run {
     }
 
     fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Verdict> {
+        self.send_parts(&[bytes])
+    }
+
+    /// Sends the SIGnal to the worker process with kill(1).
+    fn signal(&mut self, sig: &str) -> Result<(), Verdict> {
+        let Some(pid) = self.child.id() else {
+            return Err(crashed("a running worker to signal", &"(already reaped)"));
+        };
+        self.note("--", format!("kill -{sig} {pid}"));
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .map_err(|e| verdict(Outcome::Error, "kill(1) to run", e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(verdict(
+                Outcome::Error,
+                format!("kill -{sig} {pid} to succeed"),
+                status.to_string(),
+            ))
+        }
+    }
+
+    async fn expect_exit(&mut self, deadline: TokioInstant) -> Result<(), Verdict> {
+        let expected = "the worker process to exit";
+        loop {
+            match self.next(deadline).await? {
+                Event::Exited(_) => return Ok(()),
+                Event::Deadline => {
+                    return Err(verdict(Outcome::Timeout, expected, "it is still running"));
+                }
+                Event::Frame { peer, frame, raw } => {
+                    self.receive(&peer, &frame, &raw)?;
+                    if self.peer.as_ref() != Some(&peer) {
+                        self.stash.push((peer, frame));
+                        continue;
+                    }
+                    match frame {
+                        Ok(f) => {
+                            if let Some(v) = self.tolerated(&f, expected) {
+                                return Err(v);
+                            }
+                        }
+                        Err(e) => {
+                            return Err(verdict(
+                                Outcome::Fail,
+                                expected,
+                                format!("undecodable frame: {e}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_parts(&mut self, parts: &[impl AsRef<[u8]>]) -> Result<(), Verdict> {
         let Some(peer) = self.peer.clone() else {
             return Err(verdict(
                 Outcome::Error,
@@ -383,7 +459,8 @@ impl Run {
                 "no peer to send to",
             ));
         };
-        let err = match self.socket.try_send_to(&peer, &[bytes]) {
+        let parts: Vec<&[u8]> = parts.iter().map(AsRef::as_ref).collect();
+        let err = match self.socket.try_send_to(&peer, &parts) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -522,11 +599,20 @@ impl Run {
                     self.note("->", format!("raw {}", hex(bytes, 64)));
                     self.send_bytes(bytes).map(|()| false)
                 }
+                Step::SendParts(parts) => {
+                    for p in parts {
+                        self.note("->", format!("part {}", hex(p, 64)));
+                    }
+                    self.send_parts(parts).map(|()| false)
+                }
+                Step::Signal(sig) => self.signal(sig).map(|()| false),
+                Step::ExpectExit => self.expect_exit(deadline).await.map(|()| false),
                 Step::ExpectNone {
                     ms,
                     strict,
                     any_peer,
                     fixed,
+                    stream,
                 } => {
                     let window = if *fixed {
                         Duration::from_millis(*ms)
@@ -534,7 +620,7 @@ impl Run {
                         scale(*ms)
                     };
                     let until = TokioInstant::now() + window;
-                    self.expect_none(until, *strict, *any_peer)
+                    self.expect_none(until, *strict, *any_peer, *stream)
                         .await
                         .map(|()| false)
                 }
@@ -943,8 +1029,11 @@ impl Run {
         until: TokioInstant,
         strict: bool,
         any_peer: bool,
+        stream: Option<u32>,
     ) -> Result<(), Verdict> {
+        let on_stream = stream.map(|id| format!("no frame at all on stream {id}"));
         let expected = match (strict, any_peer) {
+            _ if on_stream.is_some() => on_stream.as_deref().unwrap_or_default(),
             (true, false) => "no frame at all",
             (false, false) => "no frame but PING or WINDOW_UPDATE",
             (true, true) => "no frame at all, from any routing id",
@@ -960,8 +1049,14 @@ impl Run {
                         self.stash.push((peer, frame));
                         continue;
                     }
+                    if let (Some(id), Ok(f)) = (stream, &frame)
+                        && stream_of(f) != Some(id)
+                    {
+                        continue;
+                    }
                     match frame {
-                        Ok(Frame::Ping(_) | Frame::WindowUpdate(_)) if !strict => {}
+                        Ok(Frame::Ping(_) | Frame::WindowUpdate(_))
+                            if !strict && stream.is_none() => {}
                         Ok(f) => {
                             return Err(verdict(
                                 Outcome::Fail,
