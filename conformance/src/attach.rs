@@ -74,6 +74,8 @@ pub fn unsupported(case: &Case, cfg: &RunConfig) -> Option<CaseResult> {
             case.worker_args
         ),
         happened: "--attach cannot pass arguments to a running worker".into(),
+        acceptable: Vec::new(),
+        diff: Vec::new(),
         wire_log: Vec::new(),
         stderr_tail: String::new(),
         duration: Duration::ZERO,

@@ -59,6 +59,12 @@ pub struct WelcomeSpec {
     pub heartbeat_liveness: u32,
     #[serde(default = "default_window")]
     pub initial_window_size: u32,
+    /// Protocol Version (default 1; other values make the WELCOME invalid).
+    #[serde(default = "default_version")]
+    pub version: u16,
+    /// Attribute block (default empty).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Default for WelcomeSpec {
@@ -68,6 +74,8 @@ impl Default for WelcomeSpec {
             heartbeat_interval_ms: default_interval(),
             heartbeat_liveness: default_liveness(),
             initial_window_size: default_window(),
+            version: default_version(),
+            attributes: BTreeMap::new(),
         }
     }
 }
@@ -83,6 +91,9 @@ fn default_liveness() -> u32 {
 }
 fn default_window() -> u32 {
     65_536
+}
+fn default_version() -> u16 {
+    1
 }
 fn default_timeout() -> u64 {
     5000
@@ -110,27 +121,97 @@ struct RawCase {
     steps: Vec<RawStep>,
 }
 
+type Table = BTreeMap<String, toml::Value>;
+
+/// `expect` takes one frame matcher or an array of alternatives.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawExpect {
+    One(Table),
+    Alternatives(Vec<Table>),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStep {
-    expect: Option<BTreeMap<String, toml::Value>>,
+    expect: Option<RawExpect>,
+    expect_unordered: Option<Vec<Table>>,
+    expect_streams: Option<Vec<RawStreamExpect>>,
     send: Option<SendSpec>,
     send_raw: Option<String>,
+    send_parts: Option<Vec<String>>,
+    signal: Option<String>,
+    expect_exit: Option<bool>,
     expect_none_for_ms: Option<u64>,
     expect_body: Option<BodySpec>,
     /// For `expect_none_for_ms`: not even PING or WINDOW_UPDATE is allowed.
     #[serde(default)]
     strict: bool,
+    /// A deadline for this step alone (it never extends the case deadline).
+    within_ms: Option<u64>,
+    /// For `expect_none_for_ms`: frames from other routing ids count too.
+    #[serde(default)]
+    any_peer: bool,
+    /// For `expect_none_for_ms`: only frames naming this stream count (all of them).
+    stream: Option<u32>,
+    /// For `expect_none_for_ms`: the window is not multiplied by
+    /// `--timeout-scale` (a lower bound the spec sets, such as a backoff).
+    #[serde(default)]
+    fixed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreamExpect {
+    stream: u32,
+    reply: Option<Table>,
+    body: Option<BodySpec>,
+    trailers: Option<Table>,
 }
 
 /// One step of a case.
 #[derive(Debug)]
 pub enum Step {
     Expect(FrameMatch),
+    /// The next frame must match one of these (each may be `non_strict`).
+    ExpectOneOf(Vec<FrameMatch>),
+    /// The next frames must match all of these, each once, in any order.
+    ExpectUnordered(Vec<FrameMatch>),
+    /// Whole responses of several streams, whose frames may interleave.
+    ExpectStreams(Vec<StreamExpect>),
     Send(SendSpec),
     SendRaw(Vec<u8>),
-    ExpectNone { ms: u64, strict: bool },
+    /// Several parts in one message, each hex (an empty string is an empty part).
+    SendParts(Vec<Vec<u8>>),
+    /// Sends a signal (`TERM`, `INT`, ...) to the worker process.
+    Signal(String),
+    /// The worker process exits (PING and WINDOW_UPDATE may come first).
+    ExpectExit,
+    ExpectNone {
+        ms: u64,
+        strict: bool,
+        any_peer: bool,
+        fixed: bool,
+        stream: Option<u32>,
+    },
     ExpectBody(BodySpec),
+    /// `step` with its own deadline of `ms` (scaled), capped by the case deadline.
+    Within {
+        ms: u64,
+        step: Box<Self>,
+    },
+}
+
+/// The expected response on one stream of an `expect_streams` step.
+#[derive(Debug)]
+pub struct StreamExpect {
+    pub stream: u32,
+    /// Matches the first frame of the stream (default: a SYN_REPLY).
+    pub reply: FrameMatch,
+    /// Checked when the stream's response ends (FIN on DATA or HEADERS).
+    pub body: Option<BodySpec>,
+    /// Matches the HEADERS frame that ends the stream; without it, trailers fail.
+    pub trailers: Option<FrameMatch>,
 }
 
 /// A frame the suite sends, with typed fields.
@@ -189,6 +270,9 @@ pub struct BodySpec {
     pub index_mod_256: bool,
     /// The body is JSON and contains (at least) these members.
     pub json: Option<toml::Value>,
+    /// The body is JSON and has none of these members (paths like `headers/:foo`).
+    #[serde(default)]
+    pub json_absent: Vec<String>,
 }
 
 /// A compiled field matcher.
@@ -370,6 +454,11 @@ pub struct FrameMatch {
     pub frame_type: Option<Matcher>,
     /// HELLO only: the frame must come from a routing id other than the current one.
     pub new_peer: bool,
+    /// An alternative the spec merely tolerates: matching it gives NON-STRICT
+    /// (FAIL under `--strict`); the text says what the strict behaviour was.
+    pub non_strict: Option<String>,
+    /// Matching this alternative ends the case (the remaining steps are skipped).
+    pub end: bool,
     pub fields: Vec<(String, Matcher)>,
     pub headers: Vec<(String, Matcher)>,
 }
@@ -381,6 +470,14 @@ impl FrameMatch {
             match k.as_str() {
                 "type" => m.frame_type = Some(Matcher::parse(v)?),
                 "new_peer" => m.new_peer = v.as_bool().ok_or("`new_peer` must be a boolean")?,
+                "non_strict" => {
+                    m.non_strict = Some(
+                        v.as_str()
+                            .ok_or("`non_strict` must be a string (why it is tolerated)")?
+                            .to_owned(),
+                    );
+                }
+                "end" => m.end = v.as_bool().ok_or("`end` must be a boolean")?,
                 "headers" => {
                     let h = v.as_table().ok_or("`headers` must be a table")?;
                     for (name, hv) in h {
@@ -422,6 +519,71 @@ impl FrameMatch {
     }
 }
 
+impl FrameMatch {
+    /// A field-by-field comparison of this matcher with a received frame: one
+    /// line per expected item, marked `ok` or `!!`, then the frame's other fields.
+    pub fn diff(&self, view: &FrameView, vars: &Vars) -> Vec<String> {
+        let mark = |ok: bool| if ok { "ok" } else { "!!" };
+        let mut lines = Vec::new();
+        if let Some(t) = &self.frame_type {
+            let ok = t.matches(Some(&Value::Str(view.frame_type.to_owned())), vars);
+            lines.push(format!(
+                "{} {:<22} expected {:<28} actual {}",
+                mark(ok),
+                "type",
+                t.to_string(),
+                view.frame_type
+            ));
+        }
+        for (name, m) in &self.fields {
+            let v = view.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            let got = v.map_or("(missing)".to_owned(), Value::as_text);
+            lines.push(format!(
+                "{} {:<22} expected {:<28} actual {got}",
+                mark(m.matches(v, vars)),
+                name,
+                m.to_string()
+            ));
+        }
+        for (name, m) in &self.headers {
+            let v = view
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| Value::Str(v.clone()));
+            let got = v
+                .as_ref()
+                .map_or("(missing)".to_owned(), |v| format!("{:?}", v.as_text()));
+            lines.push(format!(
+                "{} {:<22} expected {:<28} actual {got}",
+                mark(m.matches(v.as_ref(), vars)),
+                format!("[{name}]"),
+                m.to_string()
+            ));
+        }
+        for (name, v) in &view.fields {
+            if !self.fields.iter().any(|(n, _)| n == name) {
+                lines.push(format!(
+                    "   {:<22} {:<37} actual {}",
+                    name,
+                    "(not checked)",
+                    v.as_text()
+                ));
+            }
+        }
+        for (name, v) in &view.headers {
+            if !self.headers.iter().any(|(n, _)| n == name) {
+                lines.push(format!(
+                    "   {:<22} {:<37} actual {v:?}",
+                    format!("[{name}]"),
+                    "(not checked)"
+                ));
+            }
+        }
+        lines
+    }
+}
+
 impl fmt::Display for FrameMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.frame_type {
@@ -437,6 +599,9 @@ impl fmt::Display for FrameMatch {
         }
         for (n, m) in &self.headers {
             write!(f, " [{n}: {m}]")?;
+        }
+        if let Some(why) = &self.non_strict {
+            write!(f, " (NON-STRICT: {why})")?;
         }
         Ok(())
     }
@@ -471,39 +636,7 @@ impl Case {
         let hello = FrameMatch::parse(&raw.hello)?;
         let mut steps = Vec::with_capacity(raw.steps.len());
         for (i, s) in raw.steps.into_iter().enumerate() {
-            let n = usize::from(s.expect.is_some())
-                + usize::from(s.send.is_some())
-                + usize::from(s.send_raw.is_some())
-                + usize::from(s.expect_none_for_ms.is_some())
-                + usize::from(s.expect_body.is_some());
-            if n != 1 {
-                return Err(format!(
-                    "step {}: exactly one action expected, found {n}",
-                    i + 1
-                ));
-            }
-            let step = if let Some(e) = s.expect {
-                Step::Expect(FrameMatch::parse(&e).map_err(|e| format!("step {}: {e}", i + 1))?)
-            } else if let Some(send) = s.send {
-                Step::Send(send)
-            } else if let Some(hex) = s.send_raw {
-                Step::SendRaw(parse_hex(&hex)?)
-            } else if let Some(ms) = s.expect_none_for_ms {
-                Step::ExpectNone {
-                    ms,
-                    strict: s.strict,
-                }
-            } else if let Some(b) = s.expect_body {
-                if let Some(r) = &b.regex {
-                    Regex::new(r).map_err(|e| format!("step {}: bad regex: {e}", i + 1))?;
-                }
-                if let Some(h) = &b.hex {
-                    parse_hex(h)?;
-                }
-                Step::ExpectBody(b)
-            } else {
-                unreachable!("counted above")
-            };
+            let step = parse_step(s).map_err(|e| format!("step {}: {e}", i + 1))?;
             steps.push(step);
         }
         Ok(Self {
@@ -521,6 +654,117 @@ impl Case {
             path: path.to_owned(),
         })
     }
+}
+
+fn parse_step(s: RawStep) -> Result<Step, String> {
+    let n = usize::from(s.expect.is_some())
+        + usize::from(s.expect_unordered.is_some())
+        + usize::from(s.expect_streams.is_some())
+        + usize::from(s.send.is_some())
+        + usize::from(s.send_raw.is_some())
+        + usize::from(s.send_parts.is_some())
+        + usize::from(s.signal.is_some())
+        + usize::from(s.expect_exit == Some(true))
+        + usize::from(s.expect_none_for_ms.is_some())
+        + usize::from(s.expect_body.is_some());
+    if n != 1 {
+        return Err(format!("exactly one action expected, found {n}"));
+    }
+    let all = |ts: &[Table]| {
+        ts.iter()
+            .map(FrameMatch::parse)
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let step = if let Some(e) = s.expect {
+        match e {
+            RawExpect::One(t) => Step::Expect(FrameMatch::parse(&t)?),
+            RawExpect::Alternatives(ts) if ts.is_empty() => {
+                return Err("`expect` needs at least one alternative".into());
+            }
+            RawExpect::Alternatives(ts) => {
+                let alts = all(&ts)?;
+                if alts.iter().all(|a| a.non_strict.is_some()) {
+                    return Err("at least one alternative must be strict".into());
+                }
+                Step::ExpectOneOf(alts)
+            }
+        }
+    } else if let Some(ts) = s.expect_unordered {
+        let ms = all(&ts)?;
+        if ms.is_empty() || ms.iter().any(|m| m.non_strict.is_some() || m.new_peer) {
+            return Err("`expect_unordered` needs plain matchers".into());
+        }
+        Step::ExpectUnordered(ms)
+    } else if let Some(streams) = s.expect_streams {
+        let mut out = Vec::new();
+        for r in streams {
+            if let Some(b) = &r.body {
+                check_body_spec(b)?;
+            }
+            let reply = match &r.reply {
+                Some(t) => FrameMatch::parse(t)?,
+                None => FrameMatch {
+                    frame_type: Some(Matcher::Str("SYN_REPLY".into())),
+                    ..FrameMatch::default()
+                },
+            };
+            out.push(StreamExpect {
+                stream: r.stream,
+                reply,
+                body: r.body,
+                trailers: r.trailers.as_ref().map(FrameMatch::parse).transpose()?,
+            });
+        }
+        Step::ExpectStreams(out)
+    } else if let Some(send) = s.send {
+        Step::Send(send)
+    } else if let Some(hex) = s.send_raw {
+        Step::SendRaw(parse_hex(&hex)?)
+    } else if let Some(parts) = s.send_parts {
+        Step::SendParts(
+            parts
+                .iter()
+                .map(|p| parse_hex(p))
+                .collect::<Result<_, _>>()?,
+        )
+    } else if let Some(sig) = s.signal {
+        if !matches!(sig.as_str(), "TERM" | "INT" | "HUP" | "USR1" | "USR2") {
+            return Err(format!("unsupported signal {sig:?}"));
+        }
+        Step::Signal(sig)
+    } else if s.expect_exit == Some(true) {
+        Step::ExpectExit
+    } else if let Some(ms) = s.expect_none_for_ms {
+        Step::ExpectNone {
+            ms,
+            strict: s.strict,
+            any_peer: s.any_peer,
+            fixed: s.fixed,
+            stream: s.stream,
+        }
+    } else if let Some(b) = s.expect_body {
+        check_body_spec(&b)?;
+        Step::ExpectBody(b)
+    } else {
+        unreachable!("counted above")
+    };
+    Ok(match s.within_ms {
+        Some(ms) => Step::Within {
+            ms,
+            step: Box::new(step),
+        },
+        None => step,
+    })
+}
+
+fn check_body_spec(b: &BodySpec) -> Result<(), String> {
+    if let Some(r) = &b.regex {
+        Regex::new(r).map_err(|e| format!("bad regex: {e}"))?;
+    }
+    if let Some(h) = &b.hex {
+        parse_hex(h)?;
+    }
+    Ok(())
 }
 
 /// The bundled cases directory.
@@ -661,7 +905,10 @@ expect_body = {{ text = "Hello from {{id}}", nonempty_frames = 1 }}
             case.steps[3],
             Step::ExpectNone {
                 ms: 100,
-                strict: true
+                strict: true,
+                any_peer: false,
+                fixed: false,
+                stream: None,
             }
         ));
     }
@@ -683,6 +930,52 @@ expect_body = {{ text = "Hello from {{id}}", nonempty_frames = 1 }}
             "unknown keys are errors"
         );
         assert!(parse(&HEAD.replace("MUST\"\n", "MUSTN'T\"\n")).is_err());
+    }
+
+    #[test]
+    fn parses_alternatives_unordered_streams_and_step_deadlines() {
+        let text = format!(
+            r#"{HEAD}
+[[steps]]
+expect = [{{ type = "GOAWAY" }}, {{ type = "HELLO", new_peer = true, non_strict = "no GOAWAY", end = true }}]
+[[steps]]
+within_ms = 300
+expect_unordered = [{{ type = "PING" }}, {{ type = "DATA", stream = 1 }}]
+[[steps]]
+expect_streams = [{{ stream = 1, body = {{ text = "ok" }}, trailers = {{ type = "HEADERS" }} }}]
+[[steps]]
+send_parts = ["80 03 00 06 00 00 00 04 00 00 00 01", ""]
+[[steps]]
+signal = "TERM"
+[[steps]]
+expect_exit = true
+"#
+        );
+        let case = parse(&text).unwrap();
+        let Step::ExpectOneOf(alts) = &case.steps[0] else {
+            panic!("{:?}", case.steps[0])
+        };
+        assert_eq!(alts.len(), 2);
+        assert_eq!(alts[1].non_strict.as_deref(), Some("no GOAWAY"));
+        assert!(alts[1].end && alts[1].new_peer && !alts[0].end);
+        assert!(matches!(
+            &case.steps[1],
+            Step::Within { ms: 300, step } if matches!(&**step, Step::ExpectUnordered(m) if m.len() == 2)
+        ));
+        let Step::ExpectStreams(streams) = &case.steps[2] else {
+            panic!("{:?}", case.steps[2])
+        };
+        assert_eq!(streams[0].reply.to_string(), "SYN_REPLY", "default reply");
+        assert!(streams[0].trailers.is_some());
+        assert!(matches!(&case.steps[3], Step::SendParts(p) if p.len() == 2 && p[1].is_empty()));
+        assert!(matches!(&case.steps[4], Step::Signal(s) if s == "TERM"));
+        assert!(matches!(case.steps[5], Step::ExpectExit));
+
+        let all_tolerated =
+            format!("{HEAD}\n[[steps]]\nexpect = [{{ type = \"PING\", non_strict = \"x\" }}]\n");
+        assert!(parse(&all_tolerated).unwrap_err().contains("strict"));
+        let bad_signal = format!("{HEAD}\n[[steps]]\nsignal = \"KILL\"\n");
+        assert!(parse(&bad_signal).is_err());
     }
 
     fn m(toml_value: &str) -> Matcher {

@@ -102,6 +102,9 @@ struct RunArgs {
     /// Cases run in parallel (default 2; 1 with --attach).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Also run SHOULD and MAY cases, and count NON-STRICT outcomes as failures.
+    #[arg(long)]
+    strict: bool,
     /// Multiply every case deadline and window by this factor.
     #[arg(long, default_value_t = 1.0)]
     timeout_scale: f64,
@@ -321,6 +324,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
         worker,
         timeout_scale: args.timeout_scale,
         attach: args.attach.clone().map(Attached::new),
+        strict: args.strict,
     };
     let mut extra = String::new();
     if let Some(dir) = &args.cases {
@@ -328,6 +332,9 @@ fn run(args: RunArgs) -> Result<u8, String> {
             " --cases {}",
             shell::quote(&dir.display().to_string())
         ));
+    }
+    if args.strict {
+        extra.push_str(" --strict");
     }
     if args.timeout_scale != 1.0 {
         extra.push_str(&format!(" --timeout-scale {}", args.timeout_scale));
@@ -342,13 +349,16 @@ fn run(args: RunArgs) -> Result<u8, String> {
             c.id,
             r.duration.as_millis()
         );
-        if r.outcome != Outcome::Pass && r.outcome != Outcome::Unsupported {
+        if !matches!(
+            r.outcome,
+            Outcome::Pass | Outcome::Unsupported | Outcome::Skipped
+        ) {
             let _ = write!(
                 out,
                 "{}",
                 report::failure_details(c, r, &worker_cmd, &extra)
             );
-        } else if r.outcome == Outcome::Unsupported {
+        } else if matches!(r.outcome, Outcome::Unsupported | Outcome::Skipped) {
             let _ = writeln!(out, "  {}: {}", r.expected, r.happened);
         }
     };

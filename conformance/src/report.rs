@@ -25,6 +25,21 @@ pub fn failure_details(case: &Case, r: &CaseResult, worker_cmd: &str, extra: &st
     );
     let _ = writeln!(s, "expected: {}", r.expected);
     let _ = writeln!(s, "happened: {}", r.happened);
+    if !r.acceptable.is_empty() {
+        let _ = writeln!(s, "acceptable outcomes:");
+        for a in &r.acceptable {
+            let _ = writeln!(s, "  - {a}");
+        }
+    }
+    if !r.diff.is_empty() {
+        let _ = writeln!(
+            s,
+            "frame diff (ok: matches, !!: differs; expected vs actual field by field):"
+        );
+        for line in &r.diff {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
     let _ = writeln!(
         s,
         "wire log (seconds since start, -> to worker, <- from worker, <? other routing id):"
@@ -96,7 +111,7 @@ impl Verdict {
 
 /// Neither a failure, nor a suite error, nor unsupported.
 pub fn is_pass(o: Outcome) -> bool {
-    !o.is_failure() && o != Outcome::Error && o != Outcome::Unsupported
+    !o.is_failure() && !matches!(o, Outcome::Error | Outcome::Unsupported | Outcome::Skipped)
 }
 
 impl CaseReport<'_> {
@@ -216,6 +231,7 @@ pub fn counts(reports: &[CaseReport<'_>]) -> Vec<(&'static str, usize)> {
             "UNSUPPORTED",
             "XFAIL",
             "XPASS",
+            "SKIPPED",
         ]
         .iter()
         .position(|x| *x == l)
@@ -286,6 +302,8 @@ pub fn json_report(reports: &[CaseReport<'_>], meta: &RunMeta) -> serde_json::Va
                 "workerStarted": r.started,
                 "expected": r.expected,
                 "happened": r.happened,
+                "acceptable": r.acceptable,
+                "diff": r.diff,
                 "wireLog": if passed { Vec::new() } else { r.wire_log.clone() },
                 "stderrTail": if passed { String::new() } else { r.stderr_tail.clone() },
                 "rerun": rerun_command(&c.id, &meta.worker, &meta.extra),
@@ -332,9 +350,14 @@ pub fn json_list(cases: &[&Case]) -> serde_json::Value {
 
 /// The process exit code for a finished run: 3 if the worker never said
 /// HELLO in any run, 2 on suite errors, 1 on conformance failures (XPASS
-/// included, XFAIL not), else 0.
+/// included, XFAIL not), else 0. Cases skipped by level are not runs.
 pub fn exit_code(reports: &[CaseReport<'_>]) -> i32 {
-    let runs = || reports.iter().flat_map(|r| &r.runs);
+    let runs = || {
+        reports
+            .iter()
+            .flat_map(|r| &r.runs)
+            .filter(|r| r.outcome != Outcome::Skipped)
+    };
     if runs().next().is_some() && runs().all(|r| !r.started && r.outcome != Outcome::Unsupported) {
         3
     } else if runs().any(|r| r.outcome == Outcome::Error) {
@@ -367,6 +390,8 @@ mod tests {
             hello_id: Some("w1".into()),
             expected: String::new(),
             happened: String::new(),
+            acceptable: Vec::new(),
+            diff: Vec::new(),
             wire_log: Vec::new(),
             stderr_tail: String::new(),
             duration: Duration::from_millis(5),

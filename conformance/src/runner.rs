@@ -11,12 +11,18 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{
-    Data, GoAway, Ping, RstStream, Settings, SynStream, Welcome, WindowUpdate,
+    Data, GoAway, Headers, Ping, RstStream, Settings, SynStream, Welcome, WindowUpdate,
 };
 use zroute_proto::{Frame, GoAwayStatus, HeaderBlock, RstCode, SettingId, StreamId};
 use zroute_transport::{Context, PeerId, RouterOptions, SendError, Socket};
 
-use crate::case::{BodySpec, Case, FrameMatch, FrameView, SendSpec, Step, Value, Vars, parse_hex};
+use crate::case::{
+    BodySpec, Case, FrameMatch, FrameView, Level, SendSpec, Step, StreamExpect, Value, Vars,
+    parse_hex,
+};
+
+/// How long frames are still read after the worker exited (they may be in flight).
+const EXIT_GRACE: Duration = Duration::from_millis(200);
 
 /// How long a worker has to send its HELLO.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,22 +31,30 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     Pass,
+    /// Passed through an alternative the spec only tolerates (not a failure
+    /// unless `--strict`, which reports FAIL instead).
+    #[serde(rename = "NON-STRICT")]
+    NonStrict,
     Fail,
     Timeout,
     Crash,
     Error,
     Unsupported,
+    /// Not run: a SHOULD or MAY case without `--strict`.
+    Skipped,
 }
 
 impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Self::Pass => "PASS",
+            Self::NonStrict => "NON-STRICT",
             Self::Fail => "FAIL",
             Self::Timeout => "TIMEOUT",
             Self::Crash => "CRASH",
             Self::Error => "ERROR",
             Self::Unsupported => "UNSUPPORTED",
+            Self::Skipped => "SKIPPED",
         }
     }
 
@@ -58,6 +72,8 @@ pub struct RunConfig {
     /// `--attach`: bind this endpoint and wait for an already running worker
     /// instead of starting one (see [`crate::attach`]).
     pub attach: Option<crate::attach::Attached>,
+    /// Run SHOULD and MAY cases too, and fail NON-STRICT paths.
+    pub strict: bool,
 }
 
 impl Default for RunConfig {
@@ -66,6 +82,7 @@ impl Default for RunConfig {
             worker: Vec::new(),
             timeout_scale: 1.0,
             attach: None,
+            strict: false,
         }
     }
 }
@@ -80,6 +97,11 @@ pub struct CaseResult {
     pub hello_id: Option<String>,
     pub expected: String,
     pub happened: String,
+    /// Every behaviour the failed step would have accepted.
+    pub acceptable: Vec<String>,
+    /// Field-by-field comparison of the frame that failed to match with the
+    /// closest acceptable frame.
+    pub diff: Vec<String>,
     pub wire_log: Vec<String>,
     pub stderr_tail: String,
     pub duration: Duration,
@@ -91,6 +113,20 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
     if let Some(r) = crate::attach::unsupported(case, cfg) {
         return r;
     }
+    if case.level != Level::Must && !cfg.strict {
+        return CaseResult {
+            outcome: Outcome::Skipped,
+            started: false,
+            hello_id: None,
+            expected: format!("{} cases run only with --strict", case.level),
+            happened: "skipped by level".into(),
+            acceptable: Vec::new(),
+            diff: Vec::new(),
+            wire_log: Vec::new(),
+            stderr_tail: String::new(),
+            duration: start.elapsed(),
+        };
+    }
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let mut run = match Run::start(case, cfg, stderr.clone()).await {
         Ok(run) => run,
@@ -101,13 +137,15 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
                 hello_id: None,
                 expected: "the suite to set up the case".into(),
                 happened: e,
+                acceptable: Vec::new(),
+                diff: Vec::new(),
                 wire_log: Vec::new(),
                 stderr_tail: String::new(),
                 duration: start.elapsed(),
             };
         }
     };
-    let verdict = run.execute(case, cfg).await;
+    let result = run.execute(case, cfg).await;
     if cfg.attach.is_some() {
         run.hand_over();
     }
@@ -120,9 +158,30 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
     if let Some(task) = run.stderr_task.take() {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
-    let (outcome, expected, happened) = match verdict {
-        Ok(()) => (Outcome::Pass, String::new(), String::new()),
-        Err(v) => (v.outcome, v.expected, v.happened),
+    let v = match result {
+        Ok(()) if run.tolerated_paths.is_empty() => verdict(Outcome::Pass, "", ""),
+        Ok(()) => {
+            let mut v = verdict(
+                if cfg.strict {
+                    Outcome::Fail
+                } else {
+                    Outcome::NonStrict
+                },
+                "the strict behaviour (what the spec's SHOULD asks for)",
+                format!(
+                    "a tolerated alternative{}: {}",
+                    if cfg.strict {
+                        ", a failure under --strict"
+                    } else {
+                        ""
+                    },
+                    run.tolerated_paths.join("; ")
+                ),
+            );
+            v.acceptable = run.strict_paths.clone();
+            v
+        }
+        Err(v) => v,
     };
     let stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr lock")).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -138,11 +197,13 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
         attached.give_back(ctx, socket);
     }
     CaseResult {
-        outcome,
+        outcome: v.outcome,
         started: hello_seen,
         hello_id: hello_seen.then_some(vars.id),
-        expected,
-        happened,
+        expected: v.expected,
+        happened: v.happened,
+        acceptable: v.acceptable,
+        diff: v.diff,
         wire_log: log,
         stderr_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         duration: start.elapsed(),
@@ -153,6 +214,8 @@ struct Verdict {
     outcome: Outcome,
     expected: String,
     happened: String,
+    acceptable: Vec<String>,
+    diff: Vec<String>,
 }
 
 fn verdict(outcome: Outcome, expected: impl Into<String>, happened: impl Into<String>) -> Verdict {
@@ -160,7 +223,36 @@ fn verdict(outcome: Outcome, expected: impl Into<String>, happened: impl Into<St
         outcome,
         expected: expected.into(),
         happened: happened.into(),
+        acceptable: Vec::new(),
+        diff: Vec::new(),
     }
+}
+
+impl Verdict {
+    fn with_alternatives(mut self, alts: &[FrameMatch]) -> Self {
+        self.acceptable = alts.iter().map(ToString::to_string).collect();
+        self
+    }
+
+    /// Adds the field-by-field diff of `got` against the closest of `alts`.
+    fn with_diff(mut self, alts: &[FrameMatch], got: Option<&FrameView>, vars: &Vars) -> Self {
+        if let Some(got) = got {
+            self.diff = closest(alts, got, vars)
+                .map(|m| m.diff(got, vars))
+                .unwrap_or_default();
+        }
+        self
+    }
+}
+
+/// The alternative that fails on the fewest items, preferring one of the same type.
+fn closest<'a>(alts: &'a [FrameMatch], got: &FrameView, vars: &Vars) -> Option<&'a FrameMatch> {
+    alts.iter().min_by_key(|m| {
+        let lines = m.diff(got, vars);
+        let misses = lines.iter().filter(|l| l.starts_with("!!")).count();
+        let type_miss = lines.first().is_some_and(|l| l.starts_with("!! type"));
+        (type_miss, misses)
+    })
 }
 
 enum Event {
@@ -188,8 +280,19 @@ struct Run {
     pending: std::collections::VecDeque<(PeerId, Result<Frame, String>, Bytes)>,
     auto_ping: bool,
     exited: Option<String>,
+    /// Until when frames are still read after the worker exited.
+    exit_grace: Option<TokioInstant>,
     /// Streams whose FIN an `expect` step matched.
     finished: std::collections::HashSet<u32>,
+    /// Tolerated (NON-STRICT) alternatives the worker took, and what the strict ones were.
+    tolerated_paths: Vec<String>,
+    strict_paths: Vec<String>,
+    /// Decoded frames from other routing ids that a step passed over: a
+    /// later `new_peer` expectation looks here first (a re-registering
+    /// worker's HELLO may arrive while the suite still waits on the old session).
+    stash: Vec<(PeerId, Result<Frame, String>)>,
+    /// Checks the response rules on every frame of every case.
+    monitor: ResponseMonitor,
 }
 
 impl Run {
@@ -271,7 +374,12 @@ impl Run {
             pending: Default::default(),
             auto_ping: case.auto_ping,
             exited: None,
+            exit_grace: None,
             finished: Default::default(),
+            tolerated_paths: Vec::new(),
+            strict_paths: Vec::new(),
+            stash: Vec::new(),
+            monitor: ResponseMonitor::default(),
         }
     }
 
@@ -285,28 +393,39 @@ impl Run {
         if let Some((peer, frame, raw)) = self.pending.pop_front() {
             return Ok(Event::Frame { peer, frame, raw });
         }
-        if let Some(status) = &self.exited {
-            return Ok(Event::Exited(status.clone()));
-        }
         loop {
             enum Woke {
                 Msg(std::io::Result<zroute_transport::Multipart>),
                 Exit(String),
                 Deadline,
+                GraceOver,
             }
-            let woke = tokio::select! {
-                msg = self.socket.recv() => Woke::Msg(msg),
-                status = crate::attach::wait(&mut self.child) => {
-                    Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
+            let woke = if let Some(grace) = self.exit_grace {
+                // The worker has exited: frames it sent just before may still be in
+                // flight, so read for a short grace period before reporting the exit.
+                tokio::select! {
+                    msg = self.socket.recv() => Woke::Msg(msg),
+                    () = sleep_until(grace.min(deadline)) => Woke::GraceOver,
                 }
-                () = sleep_until(deadline) => Woke::Deadline,
+            } else {
+                tokio::select! {
+                    msg = self.socket.recv() => Woke::Msg(msg),
+                    status = crate::attach::wait(&mut self.child) => {
+                        Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
+                    }
+                    () = sleep_until(deadline) => Woke::Deadline,
+                }
             };
             match woke {
                 Woke::Deadline => return Ok(Event::Deadline),
+                Woke::GraceOver => {
+                    let status = self.exited.clone().unwrap_or_default();
+                    return Ok(Event::Exited(status));
+                }
                 Woke::Exit(status) => {
                     self.note("--", format!("worker exited: {status}"));
-                    self.exited = Some(status.clone());
-                    return Ok(Event::Exited(status));
+                    self.exited = Some(status);
+                    self.exit_grace = Some(TokioInstant::now() + EXIT_GRACE);
                 }
                 Woke::Msg(msg) => {
                     let msg = msg.map_err(|e| {
@@ -340,6 +459,65 @@ impl Run {
     }
 
     fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Verdict> {
+        self.send_parts(&[bytes])
+    }
+
+    /// Sends the SIGnal to the worker process with kill(1).
+    fn signal(&mut self, sig: &str) -> Result<(), Verdict> {
+        let Some(pid) = self.child.as_ref().and_then(Child::id) else {
+            return Err(crashed("a running worker to signal", &"(already reaped)"));
+        };
+        self.note("--", format!("kill -{sig} {pid}"));
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .map_err(|e| verdict(Outcome::Error, "kill(1) to run", e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(verdict(
+                Outcome::Error,
+                format!("kill -{sig} {pid} to succeed"),
+                status.to_string(),
+            ))
+        }
+    }
+
+    async fn expect_exit(&mut self, deadline: TokioInstant) -> Result<(), Verdict> {
+        let expected = "the worker process to exit";
+        loop {
+            match self.next(deadline).await? {
+                Event::Exited(_) => return Ok(()),
+                Event::Deadline => {
+                    return Err(verdict(Outcome::Timeout, expected, "it is still running"));
+                }
+                Event::Frame { peer, frame, raw } => {
+                    self.receive(&peer, &frame, &raw)?;
+                    if self.peer.as_ref() != Some(&peer) {
+                        self.stash.push((peer, frame));
+                        continue;
+                    }
+                    match frame {
+                        Ok(f) => {
+                            if let Some(v) = self.tolerated(&f, expected) {
+                                return Err(v);
+                            }
+                        }
+                        Err(e) => {
+                            return Err(verdict(
+                                Outcome::Fail,
+                                expected,
+                                format!("undecodable frame: {e}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_parts(&mut self, parts: &[impl AsRef<[u8]>]) -> Result<(), Verdict> {
         let Some(peer) = self.peer.clone() else {
             return Err(verdict(
                 Outcome::Error,
@@ -347,7 +525,8 @@ impl Run {
                 "no peer to send to",
             ));
         };
-        let err = match self.socket.try_send_to(&peer, &[bytes]) {
+        let parts: Vec<&[u8]> = parts.iter().map(AsRef::as_ref).collect();
+        let err = match self.socket.try_send_to(&peer, &parts) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -389,6 +568,16 @@ impl Run {
             && p.id() % 2 == 0
         {
             self.send_frame(&Ping::new(p.id()).into())?;
+        }
+        if let (true, Ok(f)) = (from_current, frame)
+            && let Some(broken) = self.monitor.check(f)
+        {
+            self.note("!!", &broken);
+            return Err(verdict(
+                Outcome::Fail,
+                "every response to follow Sections 5.2, 8.6 and 10.4 (checked in every case)",
+                broken,
+            ));
         }
         Ok(())
     }
@@ -469,23 +658,60 @@ impl Run {
         let deadline = TokioInstant::now() + scale(case.timeout_ms);
         for (i, step) in case.steps.iter().enumerate() {
             let n = i + 1;
-            match step {
-                Step::Expect(m) => self.expect(m, deadline).await.map_err(|v| prefix(n, v))?,
-                Step::Send(s) => self.send(s, case).map_err(|v| prefix(n, v))?,
+            let (step, deadline) = match step {
+                Step::Within { ms, step } => {
+                    (&**step, deadline.min(TokioInstant::now() + scale(*ms)))
+                }
+                step => (step, deadline),
+            };
+            let end = match step {
+                Step::Expect(m) => self.expect(std::slice::from_ref(m), deadline).await,
+                Step::ExpectOneOf(alts) => self.expect(alts, deadline).await,
+                Step::ExpectUnordered(ms) => {
+                    self.expect_unordered(ms, deadline).await.map(|()| false)
+                }
+                Step::ExpectStreams(streams) => {
+                    self.expect_streams(streams, deadline).await.map(|()| false)
+                }
+                Step::Send(s) => self.send(s, case).map(|()| false),
                 Step::SendRaw(bytes) => {
                     self.note("->", format!("raw {}", hex(bytes, 64)));
-                    self.send_bytes(bytes).map_err(|v| prefix(n, v))?;
+                    self.send_bytes(bytes).map(|()| false)
                 }
-                Step::ExpectNone { ms, strict } => {
-                    let until = TokioInstant::now() + scale(*ms);
-                    self.expect_none(until, *strict)
+                Step::SendParts(parts) => {
+                    for p in parts {
+                        self.note("->", format!("part {}", hex(p, 64)));
+                    }
+                    self.send_parts(parts).map(|()| false)
+                }
+                Step::Signal(sig) => self.signal(sig).map(|()| false),
+                Step::ExpectExit => self.expect_exit(deadline).await.map(|()| false),
+                Step::ExpectNone {
+                    ms,
+                    strict,
+                    any_peer,
+                    fixed,
+                    stream,
+                } => {
+                    let window = if *fixed {
+                        Duration::from_millis(*ms)
+                    } else {
+                        scale(*ms)
+                    };
+                    let until = TokioInstant::now() + window;
+                    self.expect_none(until, *strict, *any_peer, *stream)
                         .await
-                        .map_err(|v| prefix(n, v))?;
+                        .map(|()| false)
                 }
-                Step::ExpectBody(b) => self
-                    .expect_body(b, deadline)
-                    .await
-                    .map_err(|v| prefix(n, v))?,
+                Step::ExpectBody(b) => self.expect_body(b, deadline).await.map(|()| false),
+                Step::Within { .. } => {
+                    Err(verdict(Outcome::Error, "a valid case", "nested within_ms"))
+                }
+            }
+            .map_err(|v| prefix(n, v))?;
+            if end {
+                self.note("--", format!("step {n} ends the case"));
+                break;
             }
         }
         Ok(())
@@ -536,19 +762,75 @@ impl Run {
 
     fn send_welcome(&mut self, case: &Case) -> Result<(), Verdict> {
         let w = &case.welcome;
+        let mut attributes = HeaderBlock::new();
+        for (n, v) in &w.attributes {
+            attributes
+                .insert(Bytes::from(n.clone()), Bytes::from(v.clone()))
+                .map_err(|e| verdict(Outcome::Error, "valid WELCOME attributes", e.to_string()))?;
+        }
         let welcome = Welcome::new(
-            zroute_proto::PROTOCOL_VERSION,
+            w.version,
             w.heartbeat_interval_ms,
             w.heartbeat_liveness,
             w.initial_window_size,
-            HeaderBlock::new(),
+            attributes,
         );
         self.send_frame(&welcome.into())
     }
 
-    async fn expect(&mut self, m: &FrameMatch, deadline: TokioInstant) -> Result<(), Verdict> {
-        let expected = format!("{m}");
+    /// Waits for a frame matching one of `alts`; `Ok(true)` if the matching
+    /// alternative ends the case.
+    async fn expect(
+        &mut self,
+        alts: &[FrameMatch],
+        deadline: TokioInstant,
+    ) -> Result<bool, Verdict> {
+        let expected = match alts {
+            [m] => m.to_string(),
+            alts => format!(
+                "one of: {}",
+                alts.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+        };
         let mut last_miss = String::from("nothing");
+        let mut last_view: Option<FrameView> = None;
+        if alts.iter().any(|m| m.new_peer) {
+            let stashed = self.stash.iter().position(|(peer, frame)| {
+                self.peer.as_ref() != Some(peer)
+                    && frame.as_ref().is_ok_and(|f| {
+                        let v = view(f);
+                        alts.iter()
+                            .any(|m| m.new_peer && m.mismatch(&v, &self.vars).is_none())
+                    })
+            });
+            if let Some(i) = stashed {
+                let (peer, frame) = self.stash.remove(i);
+                let frame = frame.expect("checked above");
+                let v = view(&frame);
+                let m = alts
+                    .iter()
+                    .find(|m| m.new_peer && m.mismatch(&v, &self.vars).is_none())
+                    .expect("checked above");
+                self.note(
+                    "--",
+                    "switching to the new routing id (its HELLO came earlier)",
+                );
+                self.switch_peer(peer);
+                if let Some(why) = &m.non_strict {
+                    self.tolerated_paths
+                        .push(format!("{} ({why})", describe(&frame)));
+                    self.strict_paths.extend(
+                        alts.iter()
+                            .filter(|a| a.non_strict.is_none())
+                            .map(ToString::to_string),
+                    );
+                }
+                return Ok(m.end);
+            }
+        }
         loop {
             match self.next(deadline).await? {
                 Event::Deadline => {
@@ -556,9 +838,11 @@ impl Run {
                         Outcome::Timeout,
                         expected,
                         format!("deadline passed; last: {last_miss}"),
-                    ));
+                    )
+                    .with_alternatives(alts)
+                    .with_diff(alts, last_view.as_ref(), &self.vars));
                 }
-                Event::Exited(s) => return Err(crashed(expected, &s)),
+                Event::Exited(s) => return Err(crashed(expected, &s).with_alternatives(alts)),
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
                     let from_current = self.peer.as_ref() == Some(&peer);
@@ -569,51 +853,286 @@ impl Run {
                                 Outcome::Fail,
                                 expected,
                                 format!("undecodable frame: {e}"),
-                            ));
+                            )
+                            .with_alternatives(alts));
                         }
                         Err(_) => continue,
                     };
-                    if m.new_peer {
-                        if from_current {
-                            if let Some(v) = self.tolerated(&frame, &expected) {
-                                return Err(v);
-                            }
-                            continue;
+                    let v = view(&frame);
+                    let candidates: Vec<&FrameMatch> =
+                        alts.iter().filter(|m| m.new_peer != from_current).collect();
+                    if let Some(m) = candidates
+                        .iter()
+                        .find(|m| m.mismatch(&v, &self.vars).is_none())
+                    {
+                        if m.new_peer {
+                            self.note("--", "switching to the new routing id");
+                            self.switch_peer(peer);
+                        } else if let Some(id) = fin_stream(&frame) {
+                            self.finished.insert(id);
                         }
-                        let v = view(&frame);
-                        match m.mismatch(&v, &self.vars) {
-                            None => {
-                                self.note("--", "switching to the new routing id");
-                                self.peer = Some(peer);
-                                return Ok(());
-                            }
-                            Some(why) => {
-                                last_miss = why;
-                                continue;
-                            }
+                        if let Some(why) = &m.non_strict {
+                            self.tolerated_paths
+                                .push(format!("{} ({why})", describe(&frame)));
+                            self.strict_paths.extend(
+                                alts.iter()
+                                    .filter(|a| a.non_strict.is_none())
+                                    .map(ToString::to_string),
+                            );
                         }
+                        return Ok(m.end);
                     }
+                    let why = candidates
+                        .first()
+                        .and_then(|m| m.mismatch(&v, &self.vars))
+                        .unwrap_or_else(|| format!("unexpected {}", describe(&frame)));
                     if !from_current {
+                        self.stash.push((peer, Ok(frame)));
                         continue;
                     }
-                    match m.mismatch(&view(&frame), &self.vars) {
-                        None => {
-                            if let Some(id) = fin_stream(&frame) {
-                                self.finished.insert(id);
-                            }
-                            return Ok(());
-                        }
-                        Some(why) => {
-                            if let Some(v) = self.tolerated(&frame, &format!("{expected} ({why})"))
-                            {
-                                return Err(v);
-                            }
-                            last_miss = why;
-                        }
+                    if let Some(fail) = self.tolerated(&frame, &format!("{expected} ({why})")) {
+                        return Err(fail.with_alternatives(alts).with_diff(
+                            alts,
+                            Some(&v),
+                            &self.vars,
+                        ));
+                    }
+                    last_miss = why;
+                    if !matches!(frame, Frame::Ping(_)) {
+                        last_view = Some(v);
                     }
                 }
             }
         }
+    }
+
+    /// Waits until each of `ms` has matched one frame, in any order.
+    async fn expect_unordered(
+        &mut self,
+        ms: &[FrameMatch],
+        deadline: TokioInstant,
+    ) -> Result<(), Verdict> {
+        let mut left: Vec<&FrameMatch> = ms.iter().collect();
+        let mut last_view: Option<FrameView> = None;
+        while !left.is_empty() {
+            let remaining: Vec<FrameMatch> = left.iter().map(|m| (*m).clone()).collect();
+            let expected = format!(
+                "in any order: {}",
+                left.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            match self.next(deadline).await? {
+                Event::Deadline => {
+                    return Err(verdict(Outcome::Timeout, expected, "deadline passed")
+                        .with_alternatives(&remaining)
+                        .with_diff(&remaining, last_view.as_ref(), &self.vars));
+                }
+                Event::Exited(s) => return Err(crashed(expected, &s).with_alternatives(&remaining)),
+                Event::Frame { peer, frame, raw } => {
+                    self.receive(&peer, &frame, &raw)?;
+                    if self.peer.as_ref() != Some(&peer) {
+                        self.stash.push((peer, frame));
+                        continue;
+                    }
+                    let frame = frame.map_err(|e| {
+                        verdict(
+                            Outcome::Fail,
+                            expected.clone(),
+                            format!("undecodable frame: {e}"),
+                        )
+                    })?;
+                    let v = view(&frame);
+                    if let Some(i) = left
+                        .iter()
+                        .position(|m| m.mismatch(&v, &self.vars).is_none())
+                    {
+                        left.remove(i);
+                        if let Some(id) = fin_stream(&frame) {
+                            self.finished.insert(id);
+                        }
+                        continue;
+                    }
+                    if let Some(fail) = self.tolerated(&frame, &expected) {
+                        return Err(fail.with_alternatives(&remaining).with_diff(
+                            &remaining,
+                            Some(&v),
+                            &self.vars,
+                        ));
+                    }
+                    if !matches!(frame, Frame::Ping(_)) {
+                        last_view = Some(v);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Collects the responses of several streams at once, whatever the interleaving.
+    async fn expect_streams(
+        &mut self,
+        streams: &[StreamExpect],
+        deadline: TokioInstant,
+    ) -> Result<(), Verdict> {
+        #[derive(PartialEq)]
+        enum State {
+            Waiting,
+            Body,
+            Done,
+        }
+        let mut states: Vec<(State, Vec<u8>, usize)> = streams
+            .iter()
+            .map(|_| (State::Waiting, Vec::new(), 0))
+            .collect();
+        let expected_of = |e: &StreamExpect| {
+            let mut s = format!("stream {}: {}", e.stream, e.reply);
+            if e.body.is_some() {
+                s.push_str(", then its body");
+            }
+            if let Some(t) = &e.trailers {
+                let _ = write!(s, ", then {t}");
+            }
+            s
+        };
+        let all_expected = streams.iter().map(expected_of).collect::<Vec<_>>();
+        while states.iter().any(|(st, _, _)| *st != State::Done) {
+            let pending: Vec<String> = streams
+                .iter()
+                .zip(&states)
+                .filter(|(_, (st, _, _))| *st != State::Done)
+                .map(|(e, (st, body, _))| match st {
+                    State::Waiting => format!("stream {}: no first frame", e.stream),
+                    _ => format!("stream {}: {} body bytes, no FIN", e.stream, body.len()),
+                })
+                .collect();
+            let fail = |outcome, happened: String| {
+                let mut v = verdict(
+                    outcome,
+                    "the responses of every stream, in any interleaving",
+                    happened,
+                );
+                v.acceptable = all_expected.clone();
+                v
+            };
+            let event = self.next(deadline).await?;
+            let (peer, frame, raw) = match event {
+                Event::Deadline => {
+                    return Err(fail(
+                        Outcome::Timeout,
+                        format!("deadline passed; {}", pending.join("; ")),
+                    ));
+                }
+                Event::Exited(s) => {
+                    return Err(fail(Outcome::Crash, format!("worker exited: {s}")));
+                }
+                Event::Frame { peer, frame, raw } => (peer, frame, raw),
+            };
+            self.receive(&peer, &frame, &raw)?;
+            if self.peer.as_ref() != Some(&peer) {
+                self.stash.push((peer, frame));
+                continue;
+            }
+            let frame =
+                frame.map_err(|e| fail(Outcome::Fail, format!("undecodable frame: {e}")))?;
+            let idx = stream_of(&frame).and_then(|id| streams.iter().position(|e| e.stream == id));
+            let Some(i) = idx else {
+                if let Some(v) = self.tolerated(&frame, "a frame of one of the expected streams") {
+                    let mut f = fail(Outcome::Fail, v.happened);
+                    f.diff = Vec::new();
+                    return Err(f);
+                }
+                continue;
+            };
+            let e = &streams[i];
+            let v = view(&frame);
+            let (state, body, nonempty) = &mut states[i];
+            match state {
+                State::Waiting => {
+                    if let Some(why) = e.reply.mismatch(&v, &self.vars) {
+                        let mut f = fail(Outcome::Fail, format!("stream {}: {why}", e.stream));
+                        f.diff = e.reply.diff(&v, &self.vars);
+                        return Err(f);
+                    }
+                    *state = if fin_stream(&frame).is_some() || matches!(frame, Frame::RstStream(_))
+                    {
+                        State::Done
+                    } else {
+                        State::Body
+                    };
+                }
+                State::Body => match &frame {
+                    Frame::Data(d) => {
+                        if !d.payload().is_empty() {
+                            *nonempty += 1;
+                        }
+                        body.extend_from_slice(d.payload());
+                        if d.is_fin() {
+                            *state = State::Done;
+                        }
+                    }
+                    Frame::Headers(_) => {
+                        let Some(t) = &e.trailers else {
+                            return Err(fail(
+                                Outcome::Fail,
+                                format!(
+                                    "stream {}: unexpected trailers {}",
+                                    e.stream,
+                                    describe(&frame)
+                                ),
+                            ));
+                        };
+                        if let Some(why) = t.mismatch(&v, &self.vars) {
+                            let mut f = fail(Outcome::Fail, format!("stream {}: {why}", e.stream));
+                            f.diff = t.diff(&v, &self.vars);
+                            return Err(f);
+                        }
+                        *state = State::Done;
+                    }
+                    Frame::WindowUpdate(_) => {}
+                    other => {
+                        return Err(fail(
+                            Outcome::Fail,
+                            format!("stream {}: unexpected {}", e.stream, describe(other)),
+                        ));
+                    }
+                },
+                State::Done => {
+                    if !matches!(frame, Frame::WindowUpdate(_)) {
+                        return Err(fail(
+                            Outcome::Fail,
+                            format!(
+                                "stream {}: {} after the stream ended",
+                                e.stream,
+                                describe(&frame)
+                            ),
+                        ));
+                    }
+                }
+            }
+            if *state == State::Done {
+                self.finished.insert(e.stream);
+                if let Some(b) = &e.body {
+                    check_body(b, body, *nonempty, &self.vars).map_err(|(exp, got)| {
+                        fail(
+                            Outcome::Fail,
+                            format!("stream {}: expected {exp}, got {got}", e.stream),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new session on a new socket: stream ids start again at 1.
+    fn switch_peer(&mut self, peer: PeerId) {
+        self.peer = Some(peer);
+        self.monitor = ResponseMonitor::default();
+        self.finished.clear();
+        self.next_stream = 1;
+        self.vars.last_stream = 0;
     }
 
     /// PING and WINDOW_UPDATE may arrive at any time; anything else unexpected fails.
@@ -628,11 +1147,20 @@ impl Run {
         }
     }
 
-    async fn expect_none(&mut self, until: TokioInstant, strict: bool) -> Result<(), Verdict> {
-        let expected = if strict {
-            "no frame at all"
-        } else {
-            "no frame but PING or WINDOW_UPDATE"
+    async fn expect_none(
+        &mut self,
+        until: TokioInstant,
+        strict: bool,
+        any_peer: bool,
+        stream: Option<u32>,
+    ) -> Result<(), Verdict> {
+        let on_stream = stream.map(|id| format!("no frame at all on stream {id}"));
+        let expected = match (strict, any_peer) {
+            _ if on_stream.is_some() => on_stream.as_deref().unwrap_or_default(),
+            (true, false) => "no frame at all",
+            (false, false) => "no frame but PING or WINDOW_UPDATE",
+            (true, true) => "no frame at all, from any routing id",
+            (false, true) => "no frame but PING or WINDOW_UPDATE, from any routing id",
         };
         loop {
             match self.next(until).await? {
@@ -640,11 +1168,18 @@ impl Run {
                 Event::Exited(s) => return Err(crashed(expected, &s)),
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
-                    if self.peer.as_ref() != Some(&peer) {
+                    if self.peer.as_ref() != Some(&peer) && !any_peer {
+                        self.stash.push((peer, frame));
+                        continue;
+                    }
+                    if let (Some(id), Ok(f)) = (stream, &frame)
+                        && stream_of(f) != Some(id)
+                    {
                         continue;
                     }
                     match frame {
-                        Ok(Frame::Ping(_) | Frame::WindowUpdate(_)) if !strict => {}
+                        Ok(Frame::Ping(_) | Frame::WindowUpdate(_))
+                            if !strict && stream.is_none() => {}
                         Ok(f) => {
                             return Err(verdict(
                                 Outcome::Fail,
@@ -698,6 +1233,7 @@ impl Run {
                 Event::Frame { peer, frame, raw } => {
                     self.receive(&peer, &frame, &raw)?;
                     if self.peer.as_ref() != Some(&peer) {
+                        self.stash.push((peer, frame));
                         continue;
                     }
                     match frame {
@@ -790,6 +1326,11 @@ impl Run {
                             .insert(Bytes::from(n.clone()), Bytes::from(value))
                             .map_err(|e| bad(format!("header {n}: {e}")))?;
                     }
+                    if s.method.as_deref() == Some("HEAD")
+                        || s.headers.get(":method").and_then(toml::Value::as_str) == Some("HEAD")
+                    {
+                        self.monitor.head_requests.insert(id);
+                    }
                     let mut syn = SynStream::new(StreamId::new(id), block);
                     syn.set_fin(s.fin.unwrap_or(true));
                     self.vars.last_stream = id;
@@ -834,10 +1375,130 @@ impl Run {
                 }
                 self.send_frame(&settings.into())
             }
+            "HEADERS" => {
+                let block = header_block(&s.headers).map_err(bad)?;
+                let mut h = Headers::trailers(stream(self), block);
+                h.set_fin(s.fin.unwrap_or(true));
+                self.send_frame(&h.into())
+            }
             "WELCOME" => self.send_welcome(case),
             other => Err(bad(format!("cannot send frame type {other:?}"))),
         }
     }
+}
+
+/// Rules every response must follow, whatever the case checks: one SYN_REPLY
+/// first (Section 5.2), nothing after the worker's FIN or RST_STREAM
+/// (Sections 5.3, 10.4), and a body as long as its `content-length` (Section 8.6,
+/// except for HEAD and 304).
+#[derive(Default)]
+struct ResponseMonitor {
+    streams: std::collections::HashMap<u32, Watch>,
+    head_requests: std::collections::HashSet<u32>,
+}
+
+#[derive(Default)]
+struct Watch {
+    replied: bool,
+    /// The worker sent FIN or RST_STREAM.
+    ended: bool,
+    content_length: Option<u64>,
+    total: u64,
+}
+
+impl ResponseMonitor {
+    /// A description of the rule `frame` breaks, if any.
+    fn check(&mut self, frame: &Frame) -> Option<String> {
+        let (id, what) = match frame {
+            Frame::SynReply(f) => (f.stream_id().get(), "SYN_REPLY"),
+            Frame::Data(f) => (f.stream_id().get(), "DATA"),
+            Frame::Headers(f) => (f.stream_id().get(), "HEADERS"),
+            Frame::RstStream(f) => {
+                self.streams.entry(f.stream_id().get()).or_default().ended = true;
+                return None;
+            }
+            _ => return None,
+        };
+        let head = self.head_requests.contains(&id);
+        let w = self.streams.entry(id).or_default();
+        if w.ended {
+            return Some(format!(
+                "{what} on stream {id} after the worker ended it (FIN or RST_STREAM): Sections 5.3 and 10.4"
+            ));
+        }
+        match frame {
+            Frame::SynReply(f) => {
+                if w.replied {
+                    return Some(format!(
+                        "a second SYN_REPLY on stream {id}: Section 5.2, \"exactly one SYN_REPLY\""
+                    ));
+                }
+                w.replied = true;
+                let headers = headers_of(f.headers());
+                let status = headers.iter().find(|(n, _)| n == ":status");
+                let exempt = head || status.is_some_and(|(_, v)| v.starts_with("304"));
+                if !exempt {
+                    w.content_length = headers
+                        .iter()
+                        .find(|(n, _)| n == "content-length")
+                        .and_then(|(_, v)| v.parse().ok());
+                }
+            }
+            _ if !w.replied => {
+                return Some(format!(
+                    "{what} on stream {id} before its SYN_REPLY: Section 5.2"
+                ));
+            }
+            Frame::Data(d) => w.total += d.payload().len() as u64,
+            _ => {}
+        }
+        let fin = fin_stream(frame).is_some();
+        w.ended = fin;
+        match w.content_length {
+            Some(cl) if w.total > cl || (fin && w.total != cl) => Some(format!(
+                "stream {id}: content-length {cl} but {} body bytes{}: Section 8.6",
+                w.total,
+                if fin { " at FIN" } else { " so far" }
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A name/value block from a case's `headers` table (arrays are joined with NUL).
+fn header_block(
+    headers: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<HeaderBlock, String> {
+    let mut block = HeaderBlock::new();
+    for (n, v) in headers {
+        let value = match v {
+            toml::Value::String(v) => v.clone(),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\0"),
+            other => return Err(format!("bad header value {other}")),
+        };
+        block
+            .insert(Bytes::from(n.clone()), Bytes::from(value))
+            .map_err(|e| format!("header {n}: {e}"))?;
+    }
+    Ok(block)
+}
+
+/// The stream a frame names, if any (0 counts as none).
+fn stream_of(frame: &Frame) -> Option<u32> {
+    let id = match frame {
+        Frame::SynStream(f) => f.stream_id(),
+        Frame::SynReply(f) => f.stream_id(),
+        Frame::Headers(f) => f.stream_id(),
+        Frame::Data(f) => f.stream_id(),
+        Frame::RstStream(f) => f.stream_id(),
+        Frame::WindowUpdate(f) => f.stream_id(),
+        _ => return None,
+    };
+    Some(id.get()).filter(|id| *id != 0)
 }
 
 /// The stream a frame ends (FLAG_FIN on SYN_REPLY, HEADERS or DATA).
@@ -939,6 +1600,21 @@ pub fn check_body(
         let want = serde_json::to_value(want).map_err(|e| (e.to_string(), String::new()))?;
         if let Some(why) = json_subset(&want, &got, "") {
             return Err((format!("JSON containing {want}"), why));
+        }
+    }
+    if !b.json_absent.is_empty() {
+        let got: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ("a JSON body".to_owned(), format!("{e}: {}", shown())))?;
+        for path in &b.json_absent {
+            let found = path
+                .split('/')
+                .try_fold(&got, |v, key| v.as_object().and_then(|o| o.get(key)));
+            if let Some(v) = found {
+                return Err((
+                    format!("JSON without member {path}"),
+                    format!("{path} = {v}"),
+                ));
+            }
         }
     }
     Ok(())
@@ -1121,4 +1797,79 @@ pub fn describe(frame: &Frame) -> String {
 /// The worker process ended while a step waited for it.
 fn crashed(expected: impl Into<String>, status: &impl std::fmt::Display) -> Verdict {
     verdict(Outcome::Crash, expected, format!("worker exited: {status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use zroute_proto::frame::SynReply;
+
+    use super::*;
+
+    fn reply(id: u32, pairs: &[(&str, &str)], fin: bool) -> Frame {
+        let mut block = HeaderBlock::new();
+        for (n, v) in pairs {
+            block.insert(n.to_string(), v.to_string()).unwrap();
+        }
+        let mut r = SynReply::new(StreamId::new(id), block);
+        r.set_fin(fin);
+        r.into()
+    }
+
+    fn data(id: u32, body: &'static [u8], fin: bool) -> Frame {
+        let mut d = Data::new(StreamId::new(id), Bytes::from_static(body));
+        d.set_fin(fin);
+        d.into()
+    }
+
+    #[test]
+    fn monitor_checks_every_response() {
+        let mut m = ResponseMonitor::default();
+        assert!(
+            m.check(&data(1, b"x", false))
+                .unwrap()
+                .contains("before its SYN_REPLY")
+        );
+        let ok = [(":status", "200"), ("content-length", "3")];
+        assert_eq!(m.check(&reply(3, &ok, false)), None);
+        assert_eq!(m.check(&data(3, b"ab", false)), None);
+        assert!(
+            m.check(&data(3, b"c", true)).is_none(),
+            "3 bytes as announced"
+        );
+        assert!(
+            m.check(&data(3, b"", true))
+                .unwrap()
+                .contains("after the worker ended")
+        );
+        assert_eq!(m.check(&reply(5, &ok, false)), None);
+        assert!(
+            m.check(&data(5, b"ab", true))
+                .unwrap()
+                .contains("content-length 3")
+        );
+        assert_eq!(m.check(&reply(7, &[(":status", "200")], false)), None);
+        assert!(
+            m.check(&reply(7, &[(":status", "200")], false))
+                .unwrap()
+                .contains("second")
+        );
+        // HEAD and 304 announce a length they do not send.
+        m.head_requests.insert(9);
+        assert_eq!(m.check(&reply(9, &ok, true)), None);
+        assert_eq!(
+            m.check(&reply(
+                11,
+                &[(":status", "304"), ("content-length", "9")],
+                true
+            )),
+            None
+        );
+        // The worker's RST_STREAM ends the stream too.
+        assert_eq!(m.check(&reply(13, &[(":status", "200")], false)), None);
+        assert_eq!(
+            m.check(&RstStream::new(StreamId::new(13), RstCode::from_wire(6)).into()),
+            None
+        );
+        assert!(m.check(&data(13, b"late", true)).is_some());
+    }
 }

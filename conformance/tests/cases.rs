@@ -37,3 +37,50 @@ fn every_requirement_is_quoted_from_the_spec() {
         "not found verbatim in the spec: {wrong:#?}"
     );
 }
+
+/// `run --list --json` prints the whole manifest: at least 80 cases, each with
+/// a unique hierarchical id, a spec anchor that exists, a level and a requirement.
+#[test]
+fn list_json_is_the_manifest() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zroute-conformance"))
+        .args(["run", "--list", "--json"])
+        .output()
+        .expect("run zroute-conformance");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
+    let cases = list["cases"].as_array().expect("cases array");
+    assert!(cases.len() >= 80, "only {} cases", cases.len());
+    let spec = std::fs::read_to_string(spec_path()).expect("spec/PROTOCOL.md");
+    let anchors = spec_anchors(&spec);
+    let mut ids = std::collections::BTreeSet::new();
+    for c in cases {
+        let id = c["id"].as_str().expect("id");
+        assert!(ids.insert(id.to_owned()), "duplicate id {id}");
+        let parts: Vec<_> = id.split('/').collect();
+        assert!(
+            parts.len() >= 2
+                && parts.iter().all(|p| !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')),
+            "id {id} is not hierarchical lowercase-dashed"
+        );
+        let section = c["section"].as_str().expect("section");
+        assert!(
+            anchors.iter().any(|a| a == section),
+            "{id}: no anchor #{section}"
+        );
+        assert!(
+            matches!(c["level"].as_str(), Some("MUST" | "SHOULD" | "MAY")),
+            "{id}: level {}",
+            c["level"]
+        );
+        assert!(
+            !c["requirement"].as_str().unwrap_or("").is_empty(),
+            "{id}: no requirement"
+        );
+    }
+}

@@ -310,6 +310,8 @@ fn junit_of_every_verdict_validates() {
             hello_id: Some("w<1>".into()),
             expected: "a <frame> & \"more\"".into(),
             happened: "bytes \u{0}\u{1b}[31m\u{7} and ]]> end".into(),
+            acceptable: vec!["a <SYN_REPLY> & more".into()],
+            diff: vec!["!! status: expected 200, got \u{1}".into()],
             wire_log: vec!["   0.001  <-  DATA text=\"\u{1}\"".into()],
             stderr_tail: "panic: \u{8}oops <here>".into(),
             duration: Duration::from_millis(1234),

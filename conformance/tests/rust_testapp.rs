@@ -33,6 +33,7 @@ fn rust_testapp_passes_every_must_case() {
             "{endpoint}".into(),
         ],
         timeout_scale: 2.0,
+        strict: true,
         ..RunConfig::default()
     };
     let results = run_suite(&selected, &cfg, 4, &|_, _| {});

@@ -378,6 +378,13 @@ export class Response extends Writable {
   _write(chunk, _enc, cb) {
     if (this._port.isClosed()) return cb();
     try {
+      // HEAD, 204 and 304 send no body: when end(chunk) brings the head, FIN goes on
+      // SYN_REPLY (Section 8.6 SHOULD) instead of on an extra empty DATA frame.
+      const last = this._endingWithChunk && this.writableLength === chunk.length;
+      if (!this.headersSent && this._noBody && last) {
+        this._sendHead(true);
+        return cb();
+      }
       if (!this.headersSent) this._sendHead(false);
     } catch (err) {
       return cb(/** @type {Error} */ (err));

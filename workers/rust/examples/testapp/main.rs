@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example testapp -- worker-1 \
-//!     [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
+//!     [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--window BYTES]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
 //! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
-//! the library's default of 64.
+//! the library's default of 64; `--window BYTES` announces BYTES as the
+//! per-stream receive window for request bodies (HELLO's Initial-Window-Size).
 //! It announces the feature `trailers`, and no route unless given some.
 
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
     if let Some(capacity) = args.capacity {
         worker = worker.capacity(capacity);
     }
+    if let Some(window) = args.window {
+        worker = worker.initial_window(window);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(worker.serve(service)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,17 +68,18 @@ struct Args {
     endpoints: Vec<String>,
     routes: Vec<String>,
     capacity: Option<u32>,
+    window: Option<u32>,
 }
 
 impl Args {
-    /// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]`
+    /// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--window BYTES]`
     fn parse() -> Result<Self, String> {
-        let usage =
-            "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]"
-                .to_owned();
+        let usage = "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... \
+                     [--capacity N] [--window BYTES]"
+            .to_owned();
         let mut args = std::env::args().skip(1);
         let (mut id, mut endpoints, mut routes) = (None, Vec::new(), Vec::new());
-        let mut capacity = None;
+        let (mut capacity, mut window) = (None, None);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
@@ -82,6 +87,11 @@ impl Args {
                 "--capacity" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
                     capacity = Some(n.ok_or_else(|| usage.clone())?);
+                }
+                "--window" => {
+                    let n = args.next().and_then(|n| n.parse().ok());
+                    let n = n.filter(|n| (1..=0x7fff_ffff).contains(n));
+                    window = Some(n.ok_or_else(|| usage.clone())?);
                 }
                 "-h" | "--help" => return Err(usage),
                 _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
@@ -93,6 +103,7 @@ impl Args {
             endpoints,
             routes,
             capacity,
+            window,
         })
     }
 }
