@@ -6,9 +6,12 @@
 //! executes one case; [`report`] prints and serialises results.
 
 pub mod case;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod shell;
+pub mod trace_cli;
+pub mod trace_cmd;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

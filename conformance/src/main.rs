@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use zroute_conformance::case::{self, Case};
 use zroute_conformance::runner::{Outcome, RunConfig};
-use zroute_conformance::{report, run_suite, shell};
+use zroute_conformance::{report, run_suite, shell, trace_cli};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,10 @@ struct Cli {
 enum Cmd {
     /// Run cases against a worker (or list them with --list).
     Run(RunArgs),
+    /// Show a recorded trace, or convert it between binary and JSON.
+    Trace(trace_cli::TraceArgs),
+    /// Replay recorded traces against a worker and compare what it sends.
+    Replay(trace_cli::ReplayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,8 +74,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let Cmd::Run(args) = cli.command;
-    match run(args) {
+    let result = match cli.command {
+        Cmd::Run(args) => run(args),
+        Cmd::Trace(args) => trace_cli::trace_main(args),
+        Cmd::Replay(args) => trace_cli::replay_main(args),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("zroute-conformance: {e}");
