@@ -88,11 +88,27 @@ pub fn show(trace: &Trace) -> String {
     out
 }
 
-/// The canonical JSON form, pretty-printed.
+/// The canonical JSON form, laid out for reading: the header first, then one
+/// event per line, then the end.
 pub fn to_json_text(trace: &Trace) -> String {
-    let mut text = serde_json::to_string_pretty(&to_json(trace)).expect("JSON values serialise");
-    text.push('\n');
-    text
+    let json = to_json(trace);
+    let compact = |v: &serde_json::Value| serde_json::to_string(v).expect("JSON values serialise");
+    let mut members = Vec::new();
+    if let Some(h) = json.get("header") {
+        let pretty = serde_json::to_string_pretty(h).expect("JSON values serialise");
+        members.push(format!("  \"header\": {}", pretty.replace('\n', "\n  ")));
+    }
+    if let Some(serde_json::Value::Array(events)) = json.get("events") {
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| format!("    {}", compact(e)))
+            .collect();
+        members.push(format!("  \"events\": [\n{}\n  ]", lines.join(",\n")));
+    }
+    if let Some(end) = json.get("end") {
+        members.push(format!("  \"end\": {}", compact(end)));
+    }
+    format!("{{\n{}\n}}\n", members.join(",\n"))
 }
 
 /// Writes `trace` in the binary form to `path`.

@@ -1,4 +1,4 @@
-//! Recorded traces (spec: #trace-format): the committed traces replay
+//! Recorded traces (spec: #trace-replay, #trace-json): the committed traces replay
 //! against the Rust test app; an edited trace fails with a diff; the `trace`
 //! and `replay` commands work as documented.
 

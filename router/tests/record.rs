@@ -1,4 +1,4 @@
-//! `--record DIR` (spec: #trace-format): the real router binary records real
+//! `--record DIR` (spec: #trace-format, #trace-schema, #trace-file): the real router binary records real
 //! worker sessions, driven by real HTTP requests, to trace files that the
 //! zroute-trace reader reads back; and its file limits hold.
 

@@ -1,4 +1,5 @@
-//! The streamed layout (spec: #trace-format): round trips, limits, damage.
+//! The streamed layout (spec: #trace-file) and the JSON form (spec: #trace-json):
+//! round trips, limits, damage.
 
 use std::io::Cursor;
 

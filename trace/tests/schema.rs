@@ -1,4 +1,4 @@
-//! The hand-written messages agree with `spec/trace.proto` (spec: #trace-format):
+//! The hand-written messages agree with `spec/trace.proto` (spec: #trace-schema, #trace-json):
 //! the schema is compiled with protox, a fully populated value encoded by the
 //! structs is decoded through the schema, and its canonical JSON (as
 //! prost-reflect writes it) must equal ours; and back.
