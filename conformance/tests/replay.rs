@@ -274,3 +274,131 @@ fn replay_exit_codes() {
         Some(2)
     );
 }
+
+/// `trace` with one more worker frame expected at the end: a reply on a
+/// stream the router never opened, which no worker will send.
+fn expecting_the_impossible(trace: &Trace) -> Trace {
+    let mut trace = trace.clone();
+    let mut block = zroute_proto::HeaderBlock::new();
+    block.insert(":status", "200").unwrap();
+    block.insert(":version", "HTTP/1.1").unwrap();
+    let reply = zroute_proto::frame::SynReply::new(zroute_proto::StreamId::new(99), block);
+    let last = trace.events.last().unwrap().elapsed();
+    trace.events.push(zroute_trace::TraceEvent::new(
+        Direction::WorkerToRouter,
+        last,
+        "zroute-1",
+        Frame::from(reply).to_bytes(),
+    ));
+    trace
+}
+
+#[test]
+fn missing_worker_output_is_a_timeout_and_an_exit_is_a_crash() {
+    let trace = expecting_the_impossible(&load(&traces_dir().join("hello.trace")).unwrap());
+    let mut cfg = config("w1");
+    cfg.timeout_scale = 0.2;
+    let r = run(&trace, &cfg);
+    assert_eq!(
+        r.outcome,
+        Outcome::Timeout,
+        "{} / {}",
+        r.expected,
+        r.happened
+    );
+    assert!(r.happened.contains("stream 99"), "{}", r.happened);
+
+    // The same, with a worker killed after a second (long before the final deadline).
+    let mut cfg = config("w1");
+    cfg.timeout_scale = 4.0;
+    cfg.worker = vec![
+        "timeout".into(),
+        "-s".into(),
+        "KILL".into(),
+        "1".into(),
+        testapp().display().to_string(),
+        "w1".into(),
+        "--connect".into(),
+        "{endpoint}".into(),
+    ];
+    let r = run(&trace, &cfg);
+    assert_eq!(r.outcome, Outcome::Crash, "{} / {}", r.expected, r.happened);
+    assert!(r.happened.contains("worker exited"), "{}", r.happened);
+    assert!(r.started);
+}
+
+/// An upload twice the worker's window, recorded as if the router had sent
+/// it in one go: the replayer must hold request DATA back until the live
+/// worker's WINDOW_UPDATEs allow it (spec #flow-control-sending), or the
+/// worker would reset the stream for overrunning its window.
+#[test]
+fn request_data_beyond_the_worker_window_waits_for_its_window_updates() {
+    use zroute_proto::StreamId;
+    use zroute_proto::frame::WindowUpdate;
+    let echo = load(&traces_dir().join("echo.trace")).unwrap();
+    let decoded: Vec<Frame> = echo
+        .events
+        .iter()
+        .map(|e| Frame::decode(e.frame.clone()).unwrap())
+        .collect();
+    let pick =
+        |f: &dyn Fn(&Frame) -> bool| echo.events[decoded.iter().position(f).unwrap()].clone();
+    let hello = pick(&|f| matches!(f, Frame::Hello(_)));
+    let welcome = pick(&|f| matches!(f, Frame::Welcome(_)));
+    let syn = pick(&|f| matches!(f, Frame::SynStream(_)));
+    let reply = pick(&|f| matches!(f, Frame::SynReply(_)));
+    let at = syn.elapsed();
+    let event = |dir: Direction, frame: Frame| {
+        zroute_trace::TraceEvent::new(dir, at, "zroute-1", frame.to_bytes())
+    };
+    let stream = StreamId::new(1);
+    const CHUNK: usize = 16_384;
+    const CHUNKS: usize = 8;
+    let body: Vec<u8> = (0..CHUNK * CHUNKS).map(|i| (i % 251) as u8).collect();
+    let mut events = vec![hello, welcome];
+    events.push(event(
+        Direction::RouterToWorker,
+        WindowUpdate::new(StreamId::ZERO, 1 << 20).into(),
+    ));
+    events.push(syn);
+    for (k, chunk) in body.chunks(CHUNK).enumerate() {
+        let mut data = Data::new(stream, Bytes::copy_from_slice(chunk));
+        data.set_fin(k + 1 == CHUNKS);
+        events.push(event(Direction::RouterToWorker, data.into()));
+    }
+    // Room for the whole echo, granted up front.
+    events.push(event(
+        Direction::RouterToWorker,
+        WindowUpdate::new(stream, body.len() as u32).into(),
+    ));
+    events.push(reply);
+    for (k, chunk) in body.chunks(CHUNK).enumerate() {
+        let mut echoed = Data::new(stream, Bytes::copy_from_slice(chunk));
+        echoed.set_fin(k + 1 == CHUNKS);
+        events.push(event(Direction::WorkerToRouter, echoed.into()));
+    }
+    let trace = Trace {
+        header: echo.header.clone(),
+        events,
+        end: echo.end.clone(),
+    };
+    let r = run(&trace, &config("w1"));
+    assert_eq!(
+        r.outcome,
+        Outcome::Pass,
+        "{} / {}\n{}",
+        r.expected,
+        r.happened,
+        r.wire_log.join("\n")
+    );
+    let sent: usize = r
+        .wire_log
+        .iter()
+        .filter(|l| l.contains("->  DATA stream=1"))
+        .map(|l| {
+            let n = l.split("length=").nth(1).unwrap();
+            n.split(' ').next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(sent, body.len(), "every request byte went out");
+}

@@ -89,6 +89,17 @@ pub(crate) fn start(
 ) -> Result<(Recorder, JoinHandle<()>), String> {
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("--record {}: {e}", config.dir.display()))?;
+    let (recorder, writer, rx) = pair(config.clone(), metrics);
+    info!(dir = %config.dir.display(), max_bytes = config.max_bytes, max_files = config.max_files, "recording worker sessions");
+    let thread = std::thread::Builder::new()
+        .name("zroute-record".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| format!("cannot start the recording thread: {e}"))?;
+    Ok((recorder, thread))
+}
+
+/// The two ends, not yet running.
+fn pair(config: RecordConfig, metrics: Arc<Metrics>) -> (Recorder, Writer, mpsc::Receiver<Item>) {
     let (tx, rx) = mpsc::channel();
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let queued_frames = Arc::new(AtomicUsize::new(0));
@@ -99,24 +110,17 @@ pub(crate) fn start(
         queued_frames: queued_frames.clone(),
         config: config.clone(),
     };
-    info!(dir = %config.dir.display(), max_bytes = config.max_bytes, max_files = config.max_files, "recording worker sessions");
-    let thread = std::thread::Builder::new()
-        .name("zroute-record".into())
-        .spawn(move || writer.run(rx))
-        .map_err(|e| format!("cannot start the recording thread: {e}"))?;
-    Ok((
-        Recorder {
-            tx,
-            queued_bytes,
-            queued_frames,
-            queue_bytes: config.queue_bytes,
-            sessions: HashMap::new(),
-            metrics,
-            dropped_since_warning: 0,
-            last_warning: None,
-        },
-        thread,
-    ))
+    let recorder = Recorder {
+        tx,
+        queued_bytes,
+        queued_frames,
+        queue_bytes: config.queue_bytes,
+        sessions: HashMap::new(),
+        metrics,
+        dropped_since_warning: 0,
+        last_warning: None,
+    };
+    (recorder, writer, rx)
 }
 
 impl Recorder {
@@ -382,6 +386,80 @@ fn existing_traces(dir: &Path) -> VecDeque<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(dir: &Path) -> Vec<zroute_trace::Trace> {
+        existing_traces(dir)
+            .iter()
+            .map(|p| zroute_trace::read_trace(File::open(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The dispatcher side runs ahead of a writer that does not read: frames
+    /// beyond the queue bound are dropped and counted, every later frame of
+    /// that session too, and the end record says how many.
+    #[test]
+    fn a_full_queue_drops_frames_and_the_trace_stops_at_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let config = RecordConfig {
+            dir: dir.path().to_owned(),
+            max_bytes: 0,
+            max_files: 0,
+            queue_bytes: 100,
+        };
+        let (mut recorder, mut writer, rx) = pair(config, metrics.clone());
+        let now = Instant::now();
+        let frame = |n: usize| Bytes::from(vec![7u8; n]);
+        recorder.open("zroute-1", "w1", now);
+        recorder.frame("zroute-1", Direction::WorkerToRouter, &frame(60), now);
+        recorder.frame("zroute-1", Direction::RouterToWorker, &frame(60), now);
+        // Would fit now, but the trace already has a gap.
+        recorder.frame("zroute-1", Direction::WorkerToRouter, &frame(1), now);
+        recorder.close("zroute-1");
+        assert_eq!(metrics.record_dropped.get(), 2);
+        while let Ok(item) = rx.try_recv() {
+            writer.handle(item);
+        }
+        assert_eq!(recorder.queued_bytes.load(Ordering::Relaxed), 0);
+        let traces = read(dir.path());
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].events.len(), 1);
+        assert_eq!(traces[0].events[0].frame.len(), 60);
+        let end = traces[0].end.as_ref().unwrap();
+        assert_eq!(end.reason, EndReason::FramesDropped as i32);
+        assert_eq!(end.dropped_frames, 2);
+    }
+
+    /// The dispatcher stops with a session open: its file still gets an end record.
+    #[test]
+    fn open_sessions_end_when_the_recorder_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecordConfig {
+            dir: dir.path().to_owned(),
+            max_bytes: 0,
+            max_files: 0,
+            queue_bytes: 1 << 20,
+        };
+        let (mut recorder, writer, rx) = pair(config, Arc::new(Metrics::new()));
+        let now = Instant::now();
+        recorder.open("zroute-9", "w9", now);
+        recorder.frame(
+            "zroute-9",
+            Direction::WorkerToRouter,
+            &Bytes::from_static(b"x"),
+            now,
+        );
+        drop(recorder);
+        writer.run(rx);
+        let traces = read(dir.path());
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].header.as_ref().unwrap().worker_id, "w9");
+        assert_eq!(traces[0].events.len(), 1);
+        assert_eq!(
+            traces[0].end.as_ref().unwrap().reason,
+            EndReason::RecorderStopped as i32
+        );
+    }
 
     #[test]
     fn file_names_sort_by_time_and_are_safe() {

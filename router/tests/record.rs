@@ -233,14 +233,19 @@ async fn record_max_files_keeps_the_newest_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_max_bytes_stops_the_file_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let router = Router::start(
-        "tcp://127.0.0.1:*",
+    // The directory from the environment this time.
+    let router = Router::launch(
         &[
-            "--record",
-            dir.path().to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--workers",
+            "tcp://127.0.0.1:*",
             "--record-max-bytes",
             "4000",
         ],
+        &[("ZROUTE_RECORD", dir.path().to_str().unwrap())],
     );
     let _w = worker("testapp", "w1", &router.endpoint, &[]);
     router.wait_workers(1, STARTUP).await;
@@ -261,6 +266,13 @@ async fn record_max_bytes_stops_the_file_and_says_so() {
         .proc
         .logs
         .wait_for(&["--record-max-bytes"], Duration::from_secs(10));
+    // The writer kept up: the limit, not the queue, stopped the file.
+    let metrics = router.metrics().await;
+    assert_eq!(
+        support::metric(&metrics, "zroute_record_dropped_frames_total"),
+        Some(0.0),
+        "{metrics}"
+    );
     stop(router).await;
     let files = traces(dir.path());
     assert_eq!(files.len(), 1);
