@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::replay::{Noise, ReplayConfig, ReplayResult, replay};
 use crate::runner::Outcome;
 use crate::shell;
-use crate::trace_cmd::{load, save_binary, show, to_json_text};
+use crate::trace_cmd::{load, load_partial, save_binary, show, to_json_text};
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
@@ -55,7 +55,12 @@ pub struct ReplayArgs {
 pub fn trace_main(args: TraceArgs) -> Result<u8, String> {
     match args.command {
         TraceCmd::Show { file } => {
-            let text = show(&load(&file)?);
+            // A damaged or cut file still shows what it has.
+            let (trace, damage) = load_partial(&file)?;
+            let mut text = show(&trace);
+            if let Some(damage) = damage {
+                text.push_str(&format!("# damaged after the last event shown: {damage}\n"));
+            }
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
         }
         TraceCmd::ToJson { file, output } => {

@@ -7,13 +7,23 @@ use std::path::Path;
 
 use zroute_proto::Frame;
 use zroute_trace::json::{from_json, to_json};
-use zroute_trace::{Direction, EndReason, MAGIC, Trace, read_trace, write_trace};
+use zroute_trace::{Direction, EndReason, MAGIC, Trace, TraceReader, write_trace};
 
 use crate::runner::describe;
 
 /// Reads a trace file in either form: the streamed binary one (it starts
-/// with the magic) or the JSON one.
+/// with the magic) or the JSON one. A binary file cut short inside a record
+/// is an error here; [`load_partial`] reads up to the cut.
 pub fn load(path: &Path) -> Result<Trace, String> {
+    match load_partial(path)? {
+        (trace, None) => Ok(trace),
+        (_, Some(e)) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Like [`load`], but a binary file that is damaged after its header gives
+/// the events before the damage, and what is wrong with the rest.
+pub fn load_partial(path: &Path) -> Result<(Trace, Option<String>), String> {
     let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut head = [0u8; 8];
     let mut got = 0;
@@ -26,13 +36,28 @@ pub fn load(path: &Path) -> Result<Trace, String> {
     }
     let rest = std::io::BufReader::new(file);
     if head[..got] == MAGIC[..] {
-        read_trace(std::io::Cursor::new(head).chain(rest))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let mut reader = TraceReader::new(std::io::Cursor::new(head).chain(rest))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut events = Vec::new();
+        let damage = loop {
+            match reader.next_event() {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        let trace = Trace {
+            header: Some(reader.header().clone()),
+            events,
+            end: reader.end().cloned(),
+        };
+        Ok((trace, damage))
     } else {
         let json: serde_json::Value =
             serde_json::from_reader(std::io::Cursor::new(head[..got].to_vec()).chain(rest))
                 .map_err(|e| format!("{}: neither a binary trace nor JSON: {e}", path.display()))?;
-        from_json(&json).map_err(|e| format!("{}: {e}", path.display()))
+        let trace = from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((trace, None))
     }
 }
 

@@ -224,6 +224,22 @@ fn trace_show_prints_decoded_frames() {
     // The JSON form reads too, and a file that is neither fails with exit 2.
     let json = cli(&["trace", "show", s(&traces_dir().join("trailers.json"))]);
     assert_eq!(String::from_utf8(json.stdout).unwrap(), text);
+    // A file cut inside its last record shows what it has, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.trace");
+    let bytes = std::fs::read(traces_dir().join("trailers.trace")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let out = cli(&["trace", "show", s(&cut)]);
+    assert!(out.status.success());
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("<-  HEADERS stream=1 fin=true"), "{shown}");
+    assert!(
+        shown.contains(
+            "# damaged after the last event shown: the trace ends in the middle of a record"
+        ),
+        "{shown}"
+    );
+    assert_eq!(cli(&["trace", "to-json", s(&cut)]).status.code(), Some(2));
     let bad = cli(&["trace", "show", s(&traces_dir().join("record.sh"))]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a binary trace nor JSON"));

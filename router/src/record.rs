@@ -51,10 +51,8 @@ enum Item {
         worker_id: String,
         started: SystemTime,
     },
-    Frame {
-        session: String,
-        event: TraceEvent,
-    },
+    /// A frame; the event names its session.
+    Frame(TraceEvent),
     Close {
         session: String,
         /// Frames the dispatcher dropped for this session.
@@ -178,10 +176,7 @@ impl Recorder {
             session,
             frame.clone(),
         );
-        let _ = self.tx.send(Item::Frame {
-            session: session.to_owned(),
-            event,
-        });
+        let _ = self.tx.send(Item::Frame(event));
     }
 
     /// The session is gone: its file gets its end record.
@@ -244,11 +239,11 @@ impl Writer {
                 let file = self.create(&session, &worker_id, started);
                 self.files.insert(session, file);
             }
-            Item::Frame { session, event } => {
+            Item::Frame(event) => {
                 self.queued_bytes
                     .fetch_sub(event.frame.len(), Ordering::Relaxed);
                 self.queued_frames.fetch_sub(1, Ordering::Relaxed);
-                let Some(Some(file)) = self.files.get_mut(&session) else {
+                let Some(Some(file)) = self.files.get_mut(&event.session_id) else {
                     return;
                 };
                 if file.stopped.is_some() {
@@ -267,7 +262,7 @@ impl Writer {
                 }
                 if let Err(e) = file.writer.write_event(&event) {
                     warn!(path = %file.path.display(), error = %e, "trace file write failed: recording of the session stops");
-                    self.files.insert(session, None);
+                    self.files.insert(event.session_id, None);
                 }
             }
             Item::Close { session, dropped } => {

@@ -285,3 +285,53 @@ async fn record_max_bytes_stops_the_file_and_says_so() {
     // What is there is the start of the session.
     assert!(matches!(frames(&trace)[0].1, Frame::Hello(_)));
 }
+
+/// A router killed outright leaves files without an end record; what was
+/// written before is still readable (spec #trace-file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_router_leaves_readable_traces_without_an_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut router = Router::start(
+        "tcp://127.0.0.1:*",
+        &["--record", dir.path().to_str().unwrap()],
+    );
+    let _w = worker("testapp", "w1", &router.endpoint, &[]);
+    router.wait_workers(1, STARTUP).await;
+    let (status, _) = request(&client(), "GET", &router.url("/hello"), Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    // The writer flushes after each burst: wait until the response's frames are on disk.
+    support::wait_until("the response is recorded", Duration::from_secs(10), || {
+        let dir = dir.path().to_owned();
+        async move {
+            traces(&dir).first().is_some_and(|path| {
+                let mut reader = zroute_trace::TraceReader::new(std::fs::File::open(path).unwrap());
+                let mut data = 0;
+                while let Ok(Some(e)) = reader.as_mut().map_or(Ok(None), |r| r.next_event()) {
+                    if matches!(Frame::decode(e.frame), Ok(Frame::Data(d)) if d.is_fin()) {
+                        data += 1;
+                    }
+                }
+                data > 0
+            })
+        }
+    })
+    .await;
+    router.proc.signal("KILL");
+    router.proc.wait_exit(Duration::from_secs(10));
+    let files = traces(dir.path());
+    assert_eq!(files.len(), 1);
+    let mut reader =
+        zroute_trace::TraceReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    assert_eq!(reader.header().worker_id, "w1");
+    let mut events = 0;
+    while let Ok(Some(_)) = reader.next_event() {
+        events += 1;
+    }
+    assert!(
+        events >= 4,
+        "HELLO, WELCOME, SYN_STREAM, SYN_REPLY, DATA: {events}"
+    );
+    assert!(reader.end().is_none(), "no end record after kill -9");
+}
