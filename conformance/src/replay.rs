@@ -86,6 +86,9 @@ pub struct ReplayResult {
     pub started: bool,
     pub expected: String,
     pub happened: String,
+    /// Unless PASS: what the recorded worker sent (`-`) against what the live
+    /// one sent (`+`), per session and stream, up to the point compared.
+    pub diff: Vec<String>,
     pub wire_log: Vec<String>,
     pub stderr_tail: String,
     pub duration: Duration,
@@ -389,6 +392,7 @@ pub async fn replay(trace: &Trace, cfg: &ReplayConfig) -> ReplayResult {
                 started: false,
                 expected: "the suite to start the worker".into(),
                 happened: e,
+                diff: Vec::new(),
                 wire_log: Vec::new(),
                 stderr_tail: String::new(),
                 duration: start.elapsed(),
@@ -405,6 +409,10 @@ pub async fn replay(trace: &Trace, cfg: &ReplayConfig) -> ReplayResult {
         Ok(()) => (Outcome::Pass, String::new(), String::new()),
         Err(v) => (v.outcome, v.expected, v.happened),
     };
+    let diff = match (&outcome, &live.compared) {
+        (Outcome::Pass, _) | (_, None) => Vec::new(),
+        (_, Some((want, loose))) => render_diff(&live.model, want, loose),
+    };
     let stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr lock")).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
     ReplayResult {
@@ -412,6 +420,7 @@ pub async fn replay(trace: &Trace, cfg: &ReplayConfig) -> ReplayResult {
         started: live.hello_id.is_some(),
         expected,
         happened,
+        diff,
         wire_log: live.log,
         stderr_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         duration: start.elapsed(),
@@ -431,6 +440,8 @@ struct Live {
     /// The worker id in the trace's header.
     recorded_id: String,
     model: Model,
+    /// The last recorded state compared with `model`, for the diff.
+    compared: Option<(Model, HashSet<u32>)>,
     exited: Option<String>,
     /// Flow control of request DATA, as the live worker grants it.
     stream_initial: i64,
@@ -491,6 +502,7 @@ impl Live {
             hello_id: None,
             recorded_id: String::new(),
             model: Model::default(),
+            compared: None,
             exited: None,
             stream_initial: 65_536,
             stream_windows: HashMap::new(),
@@ -628,7 +640,9 @@ impl Live {
     ) -> Result<Cover, Verdict> {
         loop {
             let want = want.with_id(&self.recorded_id, self.hello_id.as_deref().unwrap_or(""));
-            match compare(&self.model, &want, false, loose) {
+            let cover = compare(&self.model, &want, false, loose);
+            self.compared = Some((want, loose.clone()));
+            match cover {
                 Cover::NotYet(why) => match self.wait(deadline, noise).await? {
                     Woke::Frame => {}
                     Woke::Deadline => return Ok(Cover::NotYet(why)),
@@ -839,6 +853,52 @@ impl Live {
             }
         }
     }
+}
+
+/// Recorded (`-`) against live (`+`) units of each part that differs;
+/// equal units are shown unmarked for context.
+fn render_diff(live: &Model, want: &Model, loose: &HashSet<u32>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section = |name: String, w: &[Unit], l: &[Unit]| {
+        if w == l {
+            return;
+        }
+        out.push(format!("{name}:"));
+        for i in 0..w.len().max(l.len()) {
+            match (w.get(i), l.get(i)) {
+                (Some(a), Some(b)) if a == b => out.push(format!("    {a}")),
+                (a, b) => {
+                    if let Some(a) = a {
+                        out.push(format!("  - {a}"));
+                    }
+                    if let Some(b) = b {
+                        out.push(format!("  + {b}"));
+                    }
+                }
+            }
+        }
+    };
+    section("session".into(), &want.session, &live.session);
+    let ids: std::collections::BTreeSet<u32> = want
+        .streams
+        .keys()
+        .chain(live.streams.keys())
+        .copied()
+        .collect();
+    let none: Vec<Unit> = Vec::new();
+    for id in ids {
+        let name = if loose.contains(&id) {
+            format!("stream {id} (reset by the router: only what came before the reset counts)")
+        } else {
+            format!("stream {id}")
+        };
+        section(
+            name,
+            want.streams.get(&id).unwrap_or(&none),
+            live.streams.get(&id).unwrap_or(&none),
+        );
+    }
+    out
 }
 
 /// The stream a frame from the worker is on.

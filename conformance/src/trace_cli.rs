@@ -153,6 +153,12 @@ fn print_result(path: &std::path::Path, r: &ReplayResult, args: &ReplayArgs) {
     }
     let _ = writeln!(out, "  expected: {}", r.expected);
     let _ = writeln!(out, "  happened: {}", r.happened);
+    if !r.diff.is_empty() {
+        let _ = writeln!(out, "  diff (- recorded worker, + this worker):");
+        for line in &r.diff {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     let _ = writeln!(out, "  wire log (-> to the worker, <- from it):");
     for line in &r.wire_log {
         let _ = writeln!(out, "    {line}");

@@ -128,6 +128,21 @@ fn a_trace_edited_to_expect_another_body_fails_with_a_diff() {
         "{:?}",
         r.wire_log
     );
+    assert!(r.diff.contains(&"stream 1:".to_owned()), "{:?}", r.diff);
+    assert!(
+        r.diff
+            .iter()
+            .any(|l| l.starts_with("  - body") && l.contains("LAST chunk")),
+        "{:?}",
+        r.diff
+    );
+    assert!(
+        r.diff
+            .iter()
+            .any(|l| l.starts_with("  + body") && l.contains("last chunk")),
+        "{:?}",
+        r.diff
+    );
 }
 
 #[test]
