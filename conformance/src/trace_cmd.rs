@@ -83,9 +83,10 @@ pub fn show(trace: &Trace) -> String {
     let _ = writeln!(out, "# -> router to worker, <- worker to router");
     for e in &trace.events {
         let arrow = match Direction::try_from(e.direction) {
-            Ok(Direction::RouterToWorker) => "->",
-            Ok(Direction::WorkerToRouter) => "<-",
-            _ => "??",
+            Ok(Direction::RouterToWorker) => "->".to_owned(),
+            Ok(Direction::WorkerToRouter) => "<-".to_owned(),
+            // Unknown values show as numbers (spec #trace-schema).
+            _ => format!("direction {}", e.direction),
         };
         let frame = match Frame::decode(e.frame.clone()) {
             Ok(f) => describe(&f),
