@@ -185,6 +185,28 @@ async fn record_writes_each_frame_of_a_session_in_order() {
     assert_eq!(echo_request, b"abc");
     assert_eq!(echo_body, b"abc");
     assert!(goaway, "the router's drain GOAWAY is recorded: {shown:?}");
+
+    // What the router recorded replays against a fresh worker (spec #trace-replay).
+    let cfg = zroute_conformance::replay::ReplayConfig {
+        worker: vec![
+            support::example("testapp").display().to_string(),
+            "w2".into(),
+            "--connect".into(),
+            "{endpoint}".into(),
+        ],
+        timeout_scale: 2.0,
+        noise: zroute_conformance::replay::Noise::default(),
+    };
+    let r = zroute_conformance::replay::replay(&trace, &cfg).await;
+    assert_eq!(
+        r.outcome,
+        zroute_conformance::runner::Outcome::Pass,
+        "{} / {}\n{}\n{}",
+        r.expected,
+        r.happened,
+        r.diff.join("\n"),
+        r.wire_log.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
