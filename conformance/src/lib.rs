@@ -12,9 +12,12 @@ pub mod fuzz;
 pub mod html;
 pub mod junit;
 pub mod known_failing;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod shell;
+pub mod trace_cli;
+pub mod trace_cmd;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

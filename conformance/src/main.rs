@@ -19,7 +19,7 @@ use zroute_conformance::fuzz::{self, FuzzConfig};
 use zroute_conformance::known_failing::KnownFailing;
 use zroute_conformance::report::{RunMeta, Verdict};
 use zroute_conformance::runner::{CaseResult, Outcome, RunConfig};
-use zroute_conformance::{html, junit, report, run_suite, shell};
+use zroute_conformance::{html, junit, report, run_suite, shell, trace_cli};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,10 @@ enum Cmd {
     /// it must not crash, hang or answer garbage. Failures are shrunk and saved
     /// as case files.
     Fuzz(FuzzArgs),
+    /// Show a recorded trace, or convert it between binary and JSON.
+    Trace(trace_cli::TraceArgs),
+    /// Replay recorded traces against a worker and compare what it sends.
+    Replay(trace_cli::ReplayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +151,8 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(*args),
         Cmd::Report(args) => matrix(&args),
         Cmd::Fuzz(args) => fuzz(&args),
+        Cmd::Trace(args) => trace_cli::trace_main(args),
+        Cmd::Replay(args) => trace_cli::replay_main(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

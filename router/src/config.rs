@@ -130,6 +130,23 @@ pub struct Options {
     /// This router's name in WELCOME and logs [default: zroute].
     #[arg(long, env = "ZROUTE_ROUTER_ID")]
     pub router_id: Option<String>,
+
+    /// Record every worker session, every frame both ways, to one trace file
+    /// per session in this directory (spec Appendix D) [default: off].
+    #[arg(long, env = "ZROUTE_RECORD", value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Largest trace file, bytes; the rest of that session is not recorded; 0 for no limit [default: 67108864].
+    #[arg(long, env = "ZROUTE_RECORD_MAX_BYTES")]
+    pub record_max_bytes: Option<u64>,
+
+    /// Trace files kept in the --record directory, the oldest deleted first; 0 for no limit [default: 100].
+    #[arg(long, env = "ZROUTE_RECORD_MAX_FILES")]
+    pub record_max_files: Option<usize>,
+
+    /// Frame bytes waiting to be written before recording drops frames [default: 8388608].
+    #[arg(long, env = "ZROUTE_RECORD_QUEUE")]
+    pub record_queue: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -167,6 +184,11 @@ pub struct Config {
     pub log_level: String,
     pub access_log: bool,
     pub router_id: String,
+    /// The --record directory; `None`: recording is off.
+    pub record: Option<PathBuf>,
+    pub record_max_bytes: u64,
+    pub record_max_files: usize,
+    pub record_queue: usize,
 }
 
 impl Default for Config {
@@ -196,6 +218,10 @@ impl Default for Config {
             log_level: "info".to_owned(),
             access_log: true,
             router_id: "zroute".to_owned(),
+            record: None,
+            record_max_bytes: 64 << 20,
+            record_max_files: 100,
+            record_queue: 8 << 20,
         }
     }
 }
@@ -258,6 +284,10 @@ impl Options {
             log_level: self.log_level.or(file.log_level).unwrap_or(d.log_level),
             access_log: pick!(access_log),
             router_id: self.router_id.or(file.router_id).unwrap_or(d.router_id),
+            record: self.record.or(file.record),
+            record_max_bytes: pick!(record_max_bytes),
+            record_max_files: pick!(record_max_files),
+            record_queue: pick!(record_queue),
         };
         config.validate()?;
         Ok(config)
@@ -266,7 +296,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 7] = [
+        let checks: [(bool, &str); 8] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -294,6 +324,10 @@ impl Config {
             (
                 !self.workers.is_empty(),
                 "at least one --workers endpoint is needed",
+            ),
+            (
+                self.record_queue >= 65_544,
+                "record-queue must be at least 65544 (one frame)",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
@@ -371,6 +405,22 @@ mod tests {
         std::fs::write(&path, "htp = \"127.0.0.1:7000\"\n").unwrap();
         let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
         assert!(opts.resolve().unwrap_err().contains("htp"));
+    }
+
+    #[test]
+    fn record_settings_from_flag_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(&path, "record = \"/tmp/traces\"\nrecord-max-files = 3\n").unwrap();
+        let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(config.record, Some(PathBuf::from("/tmp/traces")));
+        assert_eq!(config.record_max_files, 3);
+        assert_eq!(config.record_max_bytes, 64 << 20);
+        let off = Options::parse_from(["zroute-router"]).resolve().unwrap();
+        assert_eq!(off.record, None);
+        let opts = Options::parse_from(["zroute-router", "--record", "d", "--record-queue", "10"]);
+        assert!(opts.resolve().unwrap_err().contains("record-queue"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 mod dispatch;
 mod http;
 mod metrics;
+mod record;
 mod tls;
 
 use std::future::Future;
@@ -66,12 +67,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         session_window: config.session_window,
         max_header_pairs: config.max_header_pairs,
     };
+    let (recorder, record_thread) = match &config.record {
+        Some(dir) => {
+            let record_config = record::RecordConfig {
+                dir: dir.clone(),
+                max_bytes: config.record_max_bytes,
+                max_files: config.record_max_files,
+                queue_bytes: config.record_queue,
+            };
+            let (recorder, thread) = record::start(record_config, metrics.clone())?;
+            (Some(recorder), Some(thread))
+        }
+        None => (None, None),
+    };
     let (dispatcher, handle) = Dispatcher::new(
         sockets,
         endpoints,
         session_config,
         config.queue_size,
         metrics.clone(),
+        recorder,
     );
     let dispatcher = tokio::spawn(dispatcher.run());
 
@@ -107,6 +122,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let _ = done_rx.await;
     }
     let _ = dispatcher.await;
+    // The dispatcher, and with it the recorder's channel, is gone: the writer
+    // thread ends every open trace file and exits.
+    if let Some(thread) = record_thread {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
     admin_task.abort();
     info!("stopped");
     Ok(())

@@ -27,6 +27,8 @@ pub(crate) struct Metrics {
     pub(crate) queue_wait: Histogram,
     pub(crate) workers: Gauge,
     pub(crate) retries: Counter,
+    /// Frames --record could not queue for its writer.
+    pub(crate) record_dropped: Counter,
 }
 
 impl Metrics {
@@ -39,6 +41,7 @@ impl Metrics {
         let queue_wait = Histogram::new(exponential_buckets(0.000_1, 2.0, 20));
         let workers = Gauge::default();
         let retries = Counter::default();
+        let record_dropped = Counter::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -70,6 +73,11 @@ impl Metrics {
             "Requests sent again to another worker",
             retries.clone(),
         );
+        registry.register(
+            "record_dropped_frames",
+            "Frames --record dropped because its writer fell behind",
+            record_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -79,6 +87,7 @@ impl Metrics {
             queue_wait,
             workers,
             retries,
+            record_dropped,
         }
     }
 

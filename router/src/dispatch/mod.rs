@@ -31,6 +31,8 @@ use zroute_transport::{Multipart, PeerId, SendError, Socket};
 
 use self::table::{Entry, Table};
 use crate::metrics::Metrics;
+use crate::record::Recorder;
+use zroute_trace::Direction;
 
 /// A worker session's key: the index of the socket it came in on, then its routing id.
 type PeerKey = Bytes;
@@ -217,6 +219,8 @@ pub(crate) struct Dispatcher {
     departed: Vec<PeerKey>,
     metrics: Arc<Metrics>,
     unknown_answers: HashMap<PeerKey, Instant>,
+    /// `--record`: every session's frames, both ways.
+    recorder: Option<Recorder>,
 }
 
 impl Dispatcher {
@@ -226,6 +230,7 @@ impl Dispatcher {
         session_config: RouterConfig,
         queue_limit: usize,
         metrics: Arc<Metrics>,
+        recorder: Option<Recorder>,
     ) -> (Self, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
         let dispatcher = Self {
@@ -245,6 +250,7 @@ impl Dispatcher {
             departed: Vec::new(),
             metrics,
             unknown_answers: HashMap::new(),
+            recorder,
         };
         (dispatcher, Handle { tx })
     }
@@ -320,6 +326,9 @@ impl Dispatcher {
         for part in parts.into_parts() {
             match self.peers.get_mut(&key) {
                 Some(peer) if !peer.session.is_closed() => {
+                    if let Some(recorder) = &mut self.recorder {
+                        recorder.frame(&peer.session_id, Direction::WorkerToRouter, &part, now);
+                    }
                     peer.last_heard = now;
                     // A clone of `Bytes` is a reference count, not a copy.
                     peer.session.handle_part(now.into_std(), part.clone());
@@ -373,6 +382,8 @@ impl Dispatcher {
         part: Bytes,
         now: Instant,
     ) {
+        // A clone of `Bytes` is a reference count: kept for the recording.
+        let raw = part.clone();
         let hello = match UnknownPeer::classify(part) {
             UnknownPeer::Hello(hello) => hello,
             UnknownPeer::Ignore => return,
@@ -422,6 +433,10 @@ impl Dispatcher {
                     endpoint = %self.endpoints[index],
                     "worker registered"
                 );
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.open(&session_id, &worker_id, now);
+                    recorder.frame(&session_id, Direction::WorkerToRouter, &raw, now);
+                }
                 self.table.insert(key.clone(), entry);
                 self.peers.insert(
                     key.clone(),
@@ -873,6 +888,11 @@ impl Dispatcher {
             let parts: Vec<&Bytes> = peer.outbox.iter().take(n).collect();
             match self.sockets[peer.socket].try_send_to(&peer.routing_id, &parts) {
                 Ok(()) => {
+                    if let Some(recorder) = &mut self.recorder {
+                        for part in peer.outbox.iter().take(n) {
+                            recorder.frame(&peer.session_id, Direction::RouterToWorker, part, now);
+                        }
+                    }
                     peer.outbox.drain(..n);
                     peer.blocked_since = None;
                 }
@@ -964,7 +984,9 @@ impl Dispatcher {
     }
 
     fn forget(&mut self, key: &PeerKey) {
-        self.peers.remove(key);
+        if let (Some(peer), Some(recorder)) = (self.peers.remove(key), &mut self.recorder) {
+            recorder.close(&peer.session_id);
+        }
         if self.table.remove(key).is_some() {
             self.metrics.workers.set(self.table.len() as i64);
         }
