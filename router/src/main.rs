@@ -4,6 +4,11 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use zroute_router::{LogFormat, Options};
 
+// glibc's allocator spent a sixth of the router's CPU under load (profile in
+// docs/BENCHMARKS.md): per-request buffers of mixed sizes keep it consolidating.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Options::parse().resolve() {
         Ok(config) => config,
