@@ -1,0 +1,113 @@
+"""``serve()``: run one worker in this process until it is stopped."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+from . import _zroute
+from .config import Config
+
+log = logging.getLogger("zroute")
+
+#: Levels the CLI accepts, as Python names them; the runtime uses the same words.
+LEVELS = {"critical": "error", "error": "error", "warning": "warn", "info": "info", "debug": "debug", "trace": "trace"}
+
+
+def serve(app: Callable[..., Any], config: Optional[Config] = None, **settings: Any) -> None:
+    """Serves ``app`` (WSGI or ASGI) until SIGTERM (graceful) or SIGINT (fast).
+
+    Settings are those of :class:`zroute.Config`, given as a ``config`` or as
+    keywords: ``serve(app, connect=["tcp://127.0.0.1:8000"], threads=16)``.
+    Signal handlers are installed only when called from the main thread.
+    Raises ``RuntimeError`` if the worker could not start (for example an
+    invalid id or route).
+    """
+    cfg = config or Config()
+    for name, value in settings.items():
+        if not hasattr(cfg, name):
+            raise TypeError(f"serve() got an unknown setting {name!r}")
+        setattr(cfg, name, value)
+    cfg.check()
+    setup_logging(cfg.log_level)
+    interface = cfg.interface if cfg.interface != "auto" else detect_interface(app)
+    log.info("serving %s app as %r on %s", interface.upper(), cfg.worker_id(), ", ".join(cfg.endpoints()))
+    if interface == "wsgi":
+        from .wsgi import run_wsgi
+
+        run_wsgi(app, cfg)
+    else:
+        from .asgi import run_asgi
+
+        run_asgi(app, cfg)
+
+
+def setup_logging(level: Optional[str]) -> None:
+    """Python ``logging`` for the ``zroute`` loggers (a handler only if the app
+    configured none), and the runtime's own lines on stderr."""
+    if level is None:
+        return
+    level = level.lower()
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("zroute").setLevel(logging.DEBUG if level == "trace" else level.upper())
+    _zroute.init_logging(LEVELS[level])
+
+
+def detect_interface(app: Any) -> str:
+    """ASGI for a coroutine function or an object whose ``__call__`` is one,
+    or any callable of three parameters; WSGI otherwise."""
+    call = app if inspect.isroutine(app) else getattr(app, "__call__", app)
+    if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app):
+        return "asgi"
+    try:
+        params = [
+            p
+            for p in inspect.signature(call).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return "wsgi"
+    return "asgi" if len(params) == 3 else "wsgi"
+
+
+def server_for(cfg: Config, mode: str, capacity: int) -> _zroute.Server:
+    return _zroute.Server(
+        id=cfg.worker_id(),
+        connect=cfg.endpoints(),
+        mode=mode,
+        capacity=capacity,
+        routes=list(cfg.routes),
+        graceful_timeout=float(cfg.graceful_timeout),
+        max_body=int(cfg.max_body),
+        max_header=int(cfg.max_header),
+        timeout=float(cfg.timeout),
+        runtime_threads=int(cfg.runtime_threads),
+        labels=[("runtime", "python")],
+    )
+
+
+def install_signals(server: _zroute.Server) -> None:
+    """SIGTERM drains (a second one gives up at once); SIGINT gives up at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    terms = []
+
+    def on_term(signum: int, frame: Any) -> None:
+        terms.append(signum)
+        fast = len(terms) > 1
+        log.info("SIGTERM: %s", "stopping now" if fast else "draining")
+        server.stop(fast=fast)
+
+    def on_int(signum: int, frame: Any) -> None:
+        log.info("SIGINT: stopping now")
+        server.stop(fast=True)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_int)
