@@ -71,7 +71,8 @@ pub(crate) struct Exchange {
     pub(crate) id: u64,
     parts: http::request::Parts,
     request_id: Option<String>,
-    body: Mutex<Body>,
+    /// `None` once discarded: reading then fails as the stream is over.
+    body: Mutex<Option<Body>>,
     head: Mutex<Option<oneshot::Sender<Head>>>,
     out: Mutex<Option<mpsc::Sender<Out>>>,
     finished: AtomicBool,
@@ -131,7 +132,7 @@ pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response<OutB
         id,
         parts,
         request_id,
-        body: Mutex::new(body),
+        body: Mutex::new(Some(body)),
         head: Mutex::new(Some(head_tx)),
         out: Mutex::new(Some(out_tx)),
         finished: AtomicBool::new(false),
@@ -207,6 +208,12 @@ impl Exchange {
     /// timed out, or the response went out in full.
     pub(crate) fn on_disconnect(&self) {
         self.disconnected.store(true, Ordering::Release);
+        // Whatever body the app left unread is discarded (and credited to the
+        // router) now, however long Python keeps the exchange. A reader in
+        // the middle of a wait holds the lock; it is about to hear the end.
+        if let Ok(mut body) = self.body.try_lock() {
+            *body = None;
+        }
         if let Some(mailbox) = &self.mailbox {
             mailbox.post(Event::Disconnected(self.id));
         }
@@ -231,21 +238,23 @@ impl Exchange {
     /// The next request body chunk, waiting for it; `None` at the end.
     fn read_blocking(&self) -> Result<Option<Bytes>, Stop> {
         let mut body = lock(&self.body);
+        let body = body.as_mut().ok_or_else(|| self.gone())?;
         if body.is_end_stream() {
             return Ok(None);
         }
-        self.block_on(poll_fn(|cx| poll_data(&mut body, cx)))?
+        self.block_on(poll_fn(|cx| poll_data(body, cx)))?
     }
 
     /// The next chunk if there is one now: `Ok(None)` means "not yet", and
     /// the loop hears `Readable` when there may be.
     fn read_nowait(&self) -> Result<Option<Option<Bytes>>, Stop> {
         let mut body = lock(&self.body);
+        let body = body.as_mut().ok_or_else(|| self.gone())?;
         if body.is_end_stream() {
             return Ok(Some(None));
         }
         let waker = self.read_waker.as_ref().unwrap_or(Waker::noop());
-        match poll_data(&mut body, &mut Context::from_waker(waker)) {
+        match poll_data(body, &mut Context::from_waker(waker)) {
             Poll::Pending => Ok(None),
             Poll::Ready(result) => result.map(Some),
         }

@@ -76,6 +76,8 @@ def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, acc
             ex.abort()
         if access is not None:
             access(ex, response.status_code, response.sent, time.perf_counter() - start)
+        # Nothing of this request may outlive it while the thread waits.
+        del ex, response
 
 
 def environ(ex: _zroute.Exchange, base: dict) -> dict:
