@@ -19,7 +19,7 @@ from . import _zroute
 from ._zroute import ClientDisconnected
 from .access import access_logger
 from .config import Config
-from .serving import server_for
+from .serving import Stopping, server_for
 
 log = logging.getLogger("zroute")
 error_log = logging.getLogger("zroute.error")
@@ -89,21 +89,10 @@ class Runner:
                 raise failure
 
     def install_signals(self, loop: asyncio.AbstractEventLoop, server: _zroute.Server) -> None:
-        terms: List[int] = []
-
-        def on_term() -> None:
-            terms.append(1)
-            fast = len(terms) > 1
-            log.info("SIGTERM: %s", "stopping now" if fast else "draining")
-            server.stop(fast=fast)
-
-        def on_int() -> None:
-            log.info("SIGINT: stopping now")
-            server.stop(fast=True)
-
+        stopping = Stopping(server)
         try:
-            loop.add_signal_handler(signal.SIGTERM, on_term)
-            loop.add_signal_handler(signal.SIGINT, on_int)
+            loop.add_signal_handler(signal.SIGTERM, stopping.on_term)
+            loop.add_signal_handler(signal.SIGINT, stopping.on_int)
         except (RuntimeError, ValueError):
             pass  # not the main thread: the caller stops the worker
 

@@ -93,21 +93,32 @@ def server_for(cfg: Config, mode: str, capacity: int) -> _zroute.Server:
     )
 
 
-def install_signals(server: _zroute.Server) -> None:
-    """SIGTERM drains (a second one gives up at once); SIGINT gives up at once."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    terms = []
+class Stopping:
+    """What the signals asked for: SIGTERM drains (a second one gives up at
+    once); SIGINT gives up at once."""
 
-    def on_term(signum: int, frame: Any) -> None:
-        terms.append(signum)
-        fast = len(terms) > 1
-        log.info("SIGTERM: %s", "stopping now" if fast else "draining")
-        server.stop(fast=fast)
+    def __init__(self, server: _zroute.Server) -> None:
+        self.server = server
+        self.terms = 0
+        self.fast = False
 
-    def on_int(signum: int, frame: Any) -> None:
-        log.info("SIGINT: stopping now")
-        server.stop(fast=True)
+    def on_term(self, *_: Any) -> None:
+        self.terms += 1
+        self.stop(fast=self.terms > 1, why="SIGTERM")
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_int)
+    def on_int(self, *_: Any) -> None:
+        self.stop(fast=True, why="SIGINT")
+
+    def stop(self, fast: bool, why: str) -> None:
+        self.fast = self.fast or fast
+        log.info("%s: %s", why, "stopping now" if fast else "draining")
+        self.server.stop(fast=fast)
+
+
+def install_signals(server: _zroute.Server) -> Stopping:
+    """Signal handlers, installed only on the main thread."""
+    stopping = Stopping(server)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stopping.on_term)
+        signal.signal(signal.SIGINT, stopping.on_int)
+    return stopping

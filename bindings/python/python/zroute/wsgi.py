@@ -24,13 +24,14 @@ from .serving import install_signals, server_for
 log = logging.getLogger("zroute")
 error_log = logging.getLogger("zroute.error")
 
-#: How long the pool threads get to finish once the worker stopped.
+#: How long pool threads still running app code get once the worker stopped
+#: (after a graceful stop; a fast one leaves them at once).
 THREAD_EXIT_GRACE = 5.0
 
 
 def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
     server = server_for(cfg, "threads", cfg.threads)
-    install_signals(server)
+    stopping = install_signals(server)
     access = access_logger(cfg.access_log)
     base = {
         "wsgi.version": (1, 0),
@@ -53,7 +54,8 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
     finally:
         server.stop(fast=True)
         server.wait()
-        deadline = time.monotonic() + THREAD_EXIT_GRACE
+        # Threads still in app code cannot be stopped; a fast stop leaves them.
+        deadline = time.monotonic() + (0.0 if stopping.fast else THREAD_EXIT_GRACE)
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         busy = sum(t.is_alive() for t in threads)
