@@ -26,5 +26,8 @@ fn _zroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<ClientDisconnected>(),
     )?;
     m.add_function(wrap_pyfunction!(logs::init_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::next_log_record, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::close_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::dropped_log_records, m)?)?;
     Ok(())
 }

@@ -29,6 +29,19 @@ def env_list(name: str) -> List[str]:
     return split_endpoints(env(name, ""))
 
 
+def default_workers() -> int:
+    """ZROUTE_WORKERS, else WEB_CONCURRENCY, else 1. ZROUTE_WORKERS is also the
+    router's variable for its endpoint: a value that is no number is not ours."""
+    for name in ("ZROUTE_WORKERS", "WEB_CONCURRENCY"):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        if value.isdigit():
+            return int(value)
+        logging.getLogger("zroute").warning("ignoring %s=%r: not a number of processes", name, value)
+    return 1
+
+
 def parser() -> argparse.ArgumentParser:
     d = Config()
     p = argparse.ArgumentParser(
@@ -53,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=int(env("WORKERS", os.environ.get("WEB_CONCURRENCY", 1))),
+        default=default_workers(),
         help="worker processes (default: ZROUTE_WORKERS, else WEB_CONCURRENCY, else 1)",
     )
     p.add_argument("--factory", action="store_true", default=env_flag("FACTORY"), help="APP is a factory to call")

@@ -36,19 +36,24 @@ def serve(app: Callable[..., Any], config: Optional[Config] = None, **settings: 
     setup_logging(cfg.log_level)
     interface = cfg.interface if cfg.interface != "auto" else detect_interface(app)
     log.info("serving %s app as %r on %s", interface.upper(), cfg.worker_id(), ", ".join(cfg.endpoints()))
-    if interface == "wsgi":
-        from .wsgi import run_wsgi
+    pump = LogPump() if cfg.log_level is not None else None
+    try:
+        if interface == "wsgi":
+            from .wsgi import run_wsgi
 
-        run_wsgi(app, cfg)
-    else:
-        from .asgi import run_asgi
+            run_wsgi(app, cfg)
+        else:
+            from .asgi import run_asgi
 
-        run_asgi(app, cfg)
+            run_asgi(app, cfg)
+    finally:
+        if pump is not None:
+            pump.close()
 
 
 def setup_logging(level: Optional[str]) -> None:
     """Python ``logging`` for the ``zroute`` loggers (a handler only if the app
-    configured none), and the runtime's own lines on stderr."""
+    configured none), the runtime's own lines included."""
     if level is None:
         return
     level = level.lower()
@@ -56,8 +61,38 @@ def setup_logging(level: Optional[str]) -> None:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("zroute").setLevel(logging.DEBUG if level == "trace" else level.upper())
+    logging.getLogger("zroute").setLevel(TRACE if level == "trace" else level.upper())
     _zroute.init_logging(LEVELS[level])
+
+
+#: Python has no TRACE; the runtime's trace lines come at this level.
+TRACE = 5
+
+
+class LogPump:
+    """Hands the runtime's log lines to the ``zroute.runtime`` logger, from a
+    thread of its own (the runtime never takes the interpreter to log)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.Thread(target=self.run, name="zroute-log", daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        runtime = logging.getLogger("zroute.runtime")
+        while True:
+            record = _zroute.next_log_record()
+            if record is None:
+                return
+            level, message = record
+            runtime.log(level, "%s", message)
+
+    def close(self) -> None:
+        """Passes on every line logged so far, then ends the thread."""
+        _zroute.close_logs()
+        self.thread.join(5.0)
+        dropped = _zroute.dropped_log_records()
+        if dropped:
+            log.warning("%d runtime log lines were dropped (the queue was full)", dropped)
 
 
 def detect_interface(app: Any) -> str:
