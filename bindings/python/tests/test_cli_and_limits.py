@@ -68,3 +68,23 @@ def test_interface_detection():
     assert detect_interface(asgi) == "asgi"
     assert detect_interface(AsgiClass()) == "asgi"
     assert detect_interface(wsgi) == "wsgi"
+
+
+def test_a_slow_request_does_not_hold_up_others(router, start_worker):
+    """Capacity 1 each: while one worker is busy with a slow request, the
+    router sends the next one to the idle worker instead of queueing it."""
+    import threading
+
+    start_worker("flask_app:app", "--threads", "1", id="busy")
+    start_worker("flask_app:app", "--threads", "1", id="idle")
+    slow = []
+    t = threading.Thread(target=lambda: slow.append(router.client.get("/slow?ms=3000").status_code))
+    t.start()
+    try:
+        router.wait_workers(lambda ws: sum(w["in_flight"] for w in ws) == 1)
+        for _ in range(5):
+            assert router.client.get("/").status_code == 200
+        assert slow == [], "the fast requests were served while the slow one ran"
+    finally:
+        t.join(30)
+    assert slow == [200]
