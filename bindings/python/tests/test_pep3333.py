@@ -53,3 +53,14 @@ def test_lifespan_on_fails_for_an_app_without_it(router, start_worker):
     proc = start_worker("raw_asgi:app", "--lifespan", "on", id="raw-asgi", wait=False)
     assert proc.wait_exit(15) != 0
     assert "lifespan" in proc.output()
+
+
+def test_close_is_called_when_the_client_goes_away(router, raw):
+    with router.client.stream("GET", "/endless?gone-1") as res:
+        assert next(res.iter_raw()).startswith(b"tick\n")
+    router.wait_workers(lambda _: "gone-1" in router.client.get("/closed").json())
+
+
+def test_factory(router, start_worker):
+    start_worker("raw_wsgi:create", "--factory", id="factory")
+    assert router.client.get("/write").text == "written, then returned"

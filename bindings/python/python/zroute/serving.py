@@ -136,6 +136,13 @@ class Stopping:
         self.server = server
         self.terms = 0
         self.fast = False
+        self.previous: dict = {}
+
+    def restore(self) -> None:
+        """Puts back the handlers that were there before ``install_signals``."""
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
 
     def on_term(self, *_: Any) -> None:
         self.terms += 1
@@ -154,6 +161,8 @@ def install_signals(server: _zroute.Server) -> Stopping:
     """Signal handlers, installed only on the main thread."""
     stopping = Stopping(server)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stopping.on_term)
-        signal.signal(signal.SIGINT, stopping.on_int)
+        stopping.previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, stopping.on_term),
+            signal.SIGINT: signal.signal(signal.SIGINT, stopping.on_int),
+        }
     return stopping

@@ -54,6 +54,7 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
     finally:
         server.stop(fast=True)
         server.wait()
+        stopping.restore()
         # Threads still in app code cannot be stopped; a fast stop leaves them.
         deadline = time.monotonic() + (0.0 if stopping.fast else THREAD_EXIT_GRACE)
         for t in threads:

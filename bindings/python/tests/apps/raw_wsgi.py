@@ -24,6 +24,19 @@ class Closing:
             CLOSED.append(self.tag)
 
 
+class Endless(Closing):
+    """Chunks until the client goes away; close() must still be called."""
+
+    def __iter__(self):
+        while True:
+            yield b"tick\n"
+
+
+def create():
+    """For --factory."""
+    return app
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     text = [("Content-Type", "text/plain")]
@@ -41,6 +54,9 @@ def app(environ, start_response):
     if path == "/close":
         start_response("200 OK", text)
         return Closing(environ["QUERY_STRING"])
+    if path == "/endless":
+        start_response("200 OK", text)
+        return Endless(environ["QUERY_STRING"])
     if path == "/closed":
         start_response("200 OK", [("Content-Type", "application/json")])
         with LOCK:
