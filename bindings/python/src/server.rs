@@ -73,12 +73,6 @@ impl Server {
         };
         let graceful_timeout = seconds("graceful_timeout", graceful_timeout)?;
         let timeout = seconds("timeout", timeout)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(runtime_threads.max(1))
-            .thread_name("zroute-runtime")
-            .enable_all()
-            .build()
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the runtime: {e}")))?;
         let (mut requests, mut mailbox) = (None, None);
         let dispatch = match mode {
             "threads" => {
@@ -94,6 +88,14 @@ impl Server {
             }
             other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
         };
+        // Built after the last early return: a runtime is dropped only on its
+        // own thread (below), never here, attached.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(runtime_threads.max(1))
+            .thread_name("zroute-runtime")
+            .enable_all()
+            .build()
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the runtime: {e}")))?;
         let app = App {
             dispatch,
             limits: Limits {

@@ -88,3 +88,13 @@ def test_fastapi_streaming_and_errors(router, fastapi):
     assert text == "".join(f"line {i}\n" for i in range(30))
     assert router.client.get("/fail").status_code == 500
     assert router.client.get("/items/3").json() == {"n": 3}
+
+
+def test_head_has_no_body(router, starlette):
+    res = router.client.head("/")
+    assert res.status_code == 200
+    assert res.content == b""
+    with router.client.stream("HEAD", "/stream?n=3") as res:
+        assert res.status_code == 200
+        assert res.read() == b""
+    assert router.client.get("/").text == "hello from starlette"

@@ -52,3 +52,10 @@ def test_error_is_500_and_worker_lives_on(router, wsgi_app):
     assert res.status_code == 500
     for _ in range(3):
         assert router.client.get("/").status_code == 200
+
+
+def test_head_has_no_body(router, wsgi_app):
+    res = router.client.head("/")
+    assert res.status_code == 200
+    assert res.content == b""
+    assert router.client.get("/").text == f"hello from {wsgi_app}"
