@@ -88,3 +88,20 @@ def test_a_slow_request_does_not_hold_up_others(router, start_worker):
     finally:
         t.join(30)
     assert slow == [200]
+
+
+def test_web_concurrency_sets_the_process_count(router, start_worker):
+    proc = start_worker("flask_app:app", id="webc", env={"WEB_CONCURRENCY": "2"}, wait=False)
+    router.wait_workers(lambda ws: {"webc-0", "webc-1"} <= {w["id"] for w in ws})
+    proc.signal(signal.SIGTERM)
+    assert proc.wait_exit(15) == 0
+
+
+@pytest.mark.parametrize("app", ["flask_app:app", "starlette_app:app"])
+def test_access_log_has_the_request_id(router, start_worker, app):
+    proc = start_worker(app, "--access-log", id="logged")
+    assert router.client.get("/headers?q=1", headers={"X-Request-Id": "acc-42"}).status_code == 200
+    line = proc.wait_for_line(lambda l: "zroute.access" in l and "acc-42" in l, 10)
+    assert '"GET /headers?q=1 HTTP/1.1" 200' in line
+    # The runtime's own lines come through Python logging too.
+    proc.wait_for_line(lambda l: "zroute.runtime" in l and "registered" in l, 10)
