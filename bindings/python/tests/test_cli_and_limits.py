@@ -105,3 +105,10 @@ def test_access_log_has_the_request_id(router, start_worker, app):
     assert '"GET /headers?q=1 HTTP/1.1" 200' in line
     # The runtime's own lines come through Python logging too.
     proc.wait_for_line(lambda l: "zroute.runtime" in l and "registered" in l, 10)
+
+
+@pytest.mark.parametrize("app", ["flask_app:app", "starlette_app:app"])
+def test_invalid_configuration_fails_fast(router, start_worker, app):
+    proc = start_worker(app, "--route", "not a route!", id="bad-route", wait=False)
+    assert proc.wait_exit(15) == 1
+    assert "invalid worker configuration" in proc.output()
