@@ -64,3 +64,16 @@ def test_close_is_called_when_the_client_goes_away(router, raw):
 def test_factory(router, start_worker):
     start_worker("raw_wsgi:create", "--factory", id="factory")
     assert router.client.get("/write").text == "written, then returned"
+
+
+def test_asgi_send_waits_for_a_slow_client(router, start_worker):
+    """Backpressure: send() waits for the stream (two chunks queued at most)
+    instead of queueing what the app produces, so an app that wants to send
+    256 MiB to a client that stopped reading soon waits."""
+    start_worker("raw_asgi:app", id="producer")
+    with router.client.stream("GET", "/produce?slow-reader") as res:
+        assert next(res.iter_raw())
+        blocked = router.wait_workers(lambda _: "slow-reader" in router.client.get("/blocked").json()) and (
+            router.client.get("/blocked").json()["slow-reader"]
+        )
+    assert blocked < 4096 // 2, f"the app produced {blocked} chunks of 64 KiB before a send waited"
