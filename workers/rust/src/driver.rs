@@ -560,11 +560,10 @@ where
             return;
         };
         // A chunk that could never fit the router's stream window is split
-        // even when the response asked for whole frames.
-        let whole_max = self
-            .session
-            .welcome()
-            .map_or(0, |w| w.initial_window_size() as usize)
+        // even when the response asked for whole frames. The router's current
+        // initial window counts (spec #test-app-stream): SETTINGS may have
+        // lowered it since WELCOME.
+        let whole_max = (self.session.peer_initial_window() as usize)
             .min(zroute_proto::frame::MAX_PAYLOAD_LEN);
         loop {
             let Some(out) = &mut slot.outbound else {

@@ -1,0 +1,345 @@
+"""ASGI 3 on an asyncio loop (uvloop when installed).
+
+The runtime never takes the interpreter to reach the loop: it queues events
+(a new request, a body chunk arrived, a response chunk found room, a stream
+ended) in a mailbox whose descriptor the loop watches. Requests run as tasks,
+at most ``concurrency`` at once, which is the capacity announced to the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+from urllib.parse import unquote
+
+from . import _zroute
+from ._zroute import ClientDisconnected
+from .access import access_logger
+from .config import Config
+from .serving import Stopping, server_for
+
+log = logging.getLogger("zroute")
+error_log = logging.getLogger("zroute.error")
+
+REQUEST, READABLE, WRITABLE, DISCONNECTED, STOPPED = range(5)
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run_asgi(app: Callable[..., Awaitable[None]], cfg: Config) -> None:
+    loop = new_loop(cfg.loop)
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(Runner(app, cfg).run())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+    log.info("stopped")
+
+
+class Runner:
+    def __init__(self, app: Callable[..., Awaitable[None]], cfg: Config) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.requests: Dict[int, Request] = {}
+        self.tasks: set = set()
+        self.state: Dict[str, Any] = {}
+        self.access = access_logger(cfg.access_log)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        lifespan = Lifespan(self.app, self.cfg.lifespan, self.state)
+        await lifespan.startup()
+        server = server_for(self.cfg, "loop", self.cfg.concurrency)
+        self.stopped = loop.create_future()
+        loop.add_reader(server.mailbox_fd(), self.on_mail, server)
+        self.install_signals(loop, server)
+        try:
+            await self.stopped
+        finally:
+            loop.remove_reader(server.mailbox_fd())
+            server.stop(fast=True)
+            failure: Optional[BaseException] = None
+            try:
+                server.wait()
+            except RuntimeError as e:
+                failure = e
+            # Whatever still runs has been told its stream is over.
+            for task in list(self.tasks):
+                task.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            await lifespan.shutdown()
+            if failure is not None:
+                raise failure
+
+    def install_signals(self, loop: asyncio.AbstractEventLoop, server: _zroute.Server) -> None:
+        stopping = Stopping(server)
+        try:
+            loop.add_signal_handler(signal.SIGTERM, stopping.on_term)
+            loop.add_signal_handler(signal.SIGINT, stopping.on_int)
+        except (RuntimeError, ValueError):
+            pass  # not the main thread: the caller stops the worker
+
+    def on_mail(self, server: _zroute.Server) -> None:
+        for kind, ident, ex in server.drain():
+            if kind == REQUEST:
+                req = Request(ex, self)
+                self.requests[ident] = req
+                task = asyncio.ensure_future(req.run())
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                continue
+            if kind == STOPPED:
+                if not self.stopped.done():
+                    self.stopped.set_result(None)
+                continue
+            req = self.requests.get(ident)
+            if req is None:
+                continue
+            if kind == READABLE:
+                req.wake("read")
+            elif kind == WRITABLE:
+                req.wake("write")
+            elif kind == DISCONNECTED:
+                req.disconnected = True
+                req.wake("read")
+                req.wake("write")
+                req.wake("disconnect")
+
+
+class Request:
+    """One request: its scope, ``receive`` and ``send``."""
+
+    def __init__(self, ex: _zroute.Exchange, runner: Runner) -> None:
+        self.ex = ex
+        self.runner = runner
+        self.waiters: Dict[str, asyncio.Future] = {}
+        self.disconnected = False
+        self.body_done = False
+        self.status = 0
+        self.headers: List[Any] = []
+        self.trailers = False
+        self.started = False
+        self.complete = False
+        self.head_only = ex.method == "HEAD"
+        self.sent = 0
+
+    def wake(self, what: str) -> None:
+        fut = self.waiters.pop(what, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def wait(self, what: str) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[what] = fut
+        try:
+            await fut
+        finally:
+            if self.waiters.get(what) is fut:
+                del self.waiters[what]
+
+    def scope(self) -> dict:
+        ex = self.ex
+        headers = ex.headers
+        host = ""
+        client = None
+        for name, value in headers:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                # The router appends the client's address: the last element is its word.
+                client = (value.decode("latin-1").rsplit(",", 1)[-1].strip(), 0)
+        raw_path = ex.path
+        name, _, port = host.rpartition(":")
+        server = (name, int(port)) if name and port.isdigit() else None
+        return {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": ex.http_version,
+            "method": ex.method,
+            "scheme": ex.scheme,
+            "path": unquote(raw_path) if "%" in raw_path else raw_path,
+            "raw_path": raw_path.encode("ascii", "replace"),
+            "query_string": ex.query,
+            "root_path": "",
+            "headers": headers,
+            "client": client,
+            "server": server,
+            "state": dict(self.runner.state),
+            "extensions": {
+                "http.response.trailers": {},
+                "zroute": {"request_id": ex.request_id},
+            },
+        }
+
+    async def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            await self.runner.app(self.scope(), self.receive, self.send)
+        except ClientDisconnected:
+            log.debug("request %s: stream over before the response was", self.ex.request_id)
+            self.ex.abort()
+        except asyncio.CancelledError:
+            self.ex.abort()
+            raise
+        except Exception:
+            error_log.exception("request %s: the app failed", self.ex.request_id)
+            if not self.started:
+                self.status = 500
+            self.ex.abort()
+        else:
+            if not self.complete:
+                if self.started:
+                    error_log.error("request %s: the app returned before the response was complete", self.ex.request_id)
+                else:
+                    error_log.error("request %s: the app returned without a response", self.ex.request_id)
+                    self.status = 500
+                self.ex.abort()
+        finally:
+            self.runner.requests.pop(self.ex.id, None)
+            if self.runner.access is not None:
+                self.runner.access(self.ex, self.status, self.sent, time.perf_counter() - start)
+
+    async def receive(self) -> dict:
+        while not self.body_done:
+            try:
+                got = self.ex.read_nowait()
+            except ClientDisconnected:
+                self.body_done = True
+                break
+            if got is not None:
+                body, more = got
+                if not more:
+                    self.body_done = True
+                return {"type": "http.request", "body": body, "more_body": more}
+            await self.wait("read")
+        while not (self.disconnected or self.ex.disconnected):
+            await self.wait("disconnect")
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        kind = message["type"]
+        if self.disconnected and not self.complete and not self.head_only:
+            raise ClientDisconnected("the client went away")
+        if kind == "http.response.start":
+            if self.started or self.status:
+                raise RuntimeError("http.response.start sent twice")
+            self.status = int(message["status"])
+            self.headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
+            self.trailers = bool(message.get("trailers", False))
+            if self.head_only or self.status in (204, 304):
+                # No body goes with these: the head is the whole response.
+                self.started = self.complete = True
+                self.ex.start(self.status, self.headers, None, True)
+        elif kind == "http.response.body":
+            if not self.status:
+                raise RuntimeError("http.response.body before http.response.start")
+            if self.complete:
+                if self.head_only or self.status in (204, 304):
+                    return
+                raise RuntimeError("http.response.body after the response was complete")
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            self.sent += len(body)
+            if not self.started:
+                self.started = True
+                end = not more and not self.trailers
+                self.ex.start(self.status, self.headers, body, end)
+                if end:
+                    self.complete = True
+                    return
+            elif body and not self.ex.write_nowait(body):
+                await self.wait_written()
+            if not more and not self.trailers:
+                self.complete = True
+                self.ex.finish()
+        elif kind == "http.response.trailers":
+            if not self.trailers or not self.started:
+                raise RuntimeError("http.response.trailers without trailers=True and a started body")
+            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
+            if headers and not self.ex.trailers_nowait(headers):
+                await self.wait_written()
+            if not message.get("more_trailers", False):
+                self.complete = True
+                self.ex.finish()
+        else:
+            raise RuntimeError(f"unknown ASGI message type {kind!r}")
+
+    async def wait_written(self) -> None:
+        await self.wait("write")
+        if self.disconnected or self.ex.disconnected:
+            raise ClientDisconnected("the client went away")
+
+
+class Lifespan:
+    """The ASGI lifespan protocol: startup before the worker registers,
+    shutdown after it stopped."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], mode: str, state: Dict[str, Any]) -> None:
+        self.app = app
+        self.mode = mode
+        self.state = state
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.task: Optional[asyncio.Task] = None
+        self.supported = False
+
+    async def startup(self) -> None:
+        if self.mode == "off":
+            return
+        scope = {"type": "lifespan", "asgi": ASGI_VERSION, "state": self.state}
+        self.task = asyncio.ensure_future(self.main(scope))
+        await self.inbox.put({"type": "lifespan.startup"})
+        outcome = await self.next_event()
+        if outcome is None:
+            return
+        if outcome["type"] == "lifespan.startup.failed":
+            raise RuntimeError(f"lifespan startup failed: {outcome.get('message', '')}")
+        self.supported = True
+
+    async def main(self, scope: dict) -> None:
+        try:
+            await self.app(scope, self.inbox.get, self.events.put)
+        except BaseException as e:
+            await self.events.put({"type": "error", "error": e})
+            if not isinstance(e, Exception):
+                raise
+        else:
+            await self.events.put({"type": "returned"})
+
+    async def next_event(self) -> Optional[dict]:
+        event = await self.events.get()
+        if event["type"] == "error":
+            if self.mode == "on" or self.supported:
+                raise RuntimeError("the app's lifespan handler failed") from event["error"]
+            log.debug("the app does not support lifespan (%r); going on without it", event["error"])
+            return None
+        if event["type"] == "returned":
+            if self.mode == "on" and not self.supported:
+                raise RuntimeError("the app returned from lifespan without starting up")
+            return None
+        return event
+
+    async def shutdown(self) -> None:
+        if not self.supported:
+            return
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        outcome = await self.next_event()
+        if outcome is not None and outcome["type"] == "lifespan.shutdown.failed":
+            error_log.error("lifespan shutdown failed: %s", outcome.get("message", ""))

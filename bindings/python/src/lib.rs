@@ -1,0 +1,33 @@
+//! `zroute._zroute`: the Rust half of the zroute Python worker. The Python
+//! package (`python/zroute`) runs WSGI and ASGI apps on top of it; see
+//! bindings/python/README.md for the design.
+
+mod exchange;
+mod logs;
+mod mailbox;
+mod outbody;
+mod server;
+
+use pyo3::prelude::*;
+
+pyo3::create_exception!(
+    _zroute,
+    ClientDisconnected,
+    pyo3::exceptions::PyOSError,
+    "The stream is over: the client went away, the request timed out, or the worker gave it up."
+);
+
+#[pymodule]
+fn _zroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<server::Server>()?;
+    m.add_class::<exchange::PyExchange>()?;
+    m.add(
+        "ClientDisconnected",
+        m.py().get_type::<ClientDisconnected>(),
+    )?;
+    m.add_function(wrap_pyfunction!(logs::init_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::next_log_record, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::close_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::dropped_log_records, m)?)?;
+    Ok(())
+}

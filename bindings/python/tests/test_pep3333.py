@@ -1,0 +1,79 @@
+"""WSGI corners (write(), exc_info, close(), wsgi.file_wrapper, wsgi.input)
+and ASGI lifespan modes, through the real router."""
+
+import pytest
+
+
+@pytest.fixture
+def raw(router, start_worker):
+    start_worker("raw_wsgi:app", "--threads", "2", id="raw")
+
+
+def test_write_callable_then_iterable(router, raw):
+    assert router.client.get("/write").text == "written, then returned"
+
+
+def test_exc_info_replaces_the_status_before_the_head_went_out(router, raw):
+    res = router.client.get("/exc-info")
+    assert res.status_code == 503
+    assert res.text == "replaced"
+
+
+def test_close_is_called(router, raw):
+    assert router.client.get("/close?tag-1").text == "one two"
+    assert "tag-1" in router.client.get("/closed").json()
+
+
+def test_file_wrapper(router, raw):
+    assert router.client.get("/file").content == b"0123456789" * 10000
+
+
+def test_input_readline_and_readlines(router, raw):
+    body = b"".join(b"line %d\n" % i for i in range(1000))
+    assert router.client.post("/lines", content=body).json() == {"first": "line 0\n", "rest": 999}
+
+
+def test_environ(router, raw):
+    env = router.client.get("/environ/caf%C3%A9?a=1&b=%20").json()
+    assert env["PATH_INFO"] == "/environ/café".encode().decode("latin-1")
+    assert env["QUERY_STRING"] == "a=1&b=%20"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["SERVER_NAME"] == "127.0.0.1"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["wsgi.url_scheme"] == "http"
+
+
+def test_lifespan_auto_goes_on_without_it(router, start_worker):
+    start_worker("raw_asgi:app", "--lifespan", "auto", id="raw-asgi")
+    assert router.client.get("/").text == "raw asgi"
+
+
+def test_lifespan_on_fails_for_an_app_without_it(router, start_worker):
+    proc = start_worker("raw_asgi:app", "--lifespan", "on", id="raw-asgi", wait=False)
+    assert proc.wait_exit(15) != 0
+    assert "lifespan" in proc.output()
+
+
+def test_close_is_called_when_the_client_goes_away(router, raw):
+    with router.client.stream("GET", "/endless?gone-1") as res:
+        assert next(res.iter_raw()).startswith(b"tick\n")
+    router.wait_workers(lambda _: "gone-1" in router.client.get("/closed").json())
+
+
+def test_factory(router, start_worker):
+    start_worker("raw_wsgi:create", "--factory", id="factory")
+    assert router.client.get("/write").text == "written, then returned"
+
+
+def test_asgi_send_waits_for_a_slow_client(router, start_worker):
+    """Backpressure: send() waits for the stream (two chunks queued at most)
+    instead of queueing what the app produces, so an app that wants to send
+    256 MiB to a client that stopped reading soon waits."""
+    start_worker("raw_asgi:app", id="producer")
+    with router.client.stream("GET", "/produce?slow-reader") as res:
+        assert next(res.iter_raw())
+        blocked = router.wait_workers(lambda _: "slow-reader" in router.client.get("/blocked").json()) and (
+            router.client.get("/blocked").json()["slow-reader"]
+        )
+    assert blocked < 4096 // 2, f"the app produced {blocked} chunks of 64 KiB before a send waited"
