@@ -133,6 +133,9 @@ def zroute_router(env: Env, group: Group) -> tuple[str, str, int]:
             workers,
             "--admin",
             f"127.0.0.1:{admin_port}",
+            # nginx runs with access_log off: the same for every proxy here.
+            "--access-log",
+            "false",
         ],
         "router",
         env={"RUST_LOG": "warn"},
