@@ -674,6 +674,33 @@ async fn router_sigterm_drains_and_exits_0() {
     );
 }
 
+/// A client that connected before SIGTERM and sends its request after it gets
+/// an answer, not a reset: the drain lets a connection that has sent nothing
+/// yet send its first request (its request may already be on its way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_before_sigterm_gets_its_request_answered() {
+    let (router, _app) = router_with_app(&["--shutdown-timeout", "5s"], &[]).await;
+    let mut conn = RawConn::connect(router.http).await;
+    router.proc.signal("TERM");
+    router
+        .proc
+        .logs
+        .wait_for(&["no longer accepting connections"], Duration::from_secs(5));
+    conn.send(b"GET /hello HTTP/1.1\r\nHost: zroute.test\r\n\r\n")
+        .await;
+    let res = conn.read_response(false).await;
+    assert!(
+        matches!(res.status, 200 | 503),
+        "an answer, whichever: {}",
+        res.head
+    );
+    assert_eq!(
+        res.header("connection"),
+        Some("close"),
+        "and the connection closes after it"
+    );
+}
+
 // ---- settings ----
 
 /// A `--config` TOML file and `ZROUTE_*` environment variables are honoured,

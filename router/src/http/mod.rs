@@ -9,14 +9,16 @@ mod proxy;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -45,9 +47,53 @@ pub(crate) async fn serve(
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.idle_timeout / 2))
         .keep_alive_timeout(config.idle_timeout / 2);
-    let graceful = GracefulShutdown::new();
+    // Set once shutdown starts; each connection then finishes what it has.
+    let (draining_tx, draining) = watch::channel(false);
+    // Every connection task holds a clone; `recv` ends when all are gone.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let scheme: &'static str = if tls.is_some() { "https" } else { "http" };
+    // One connection, served until it ends or the graceful shutdown closes it.
+    let serve_connection = |stream: TcpStream, client: SocketAddr, permit: OwnedSemaphorePermit| {
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let requested = Arc::new(Notify::new());
+        let service = {
+            let requested = requested.clone();
+            service_fn(move |req| {
+                requested.notify_one();
+                let proxy = proxy.clone();
+                async move { Ok::<_, Infallible>(proxy.handle(req, client, scheme).await) }
+            })
+        };
+        let builder = builder.clone();
+        let draining = draining.clone();
+        let open = open_tx.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _open = open;
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    drive(conn, requested, draining).await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        drive(conn, requested, draining).await
+                    }
+                    Err(e) => {
+                        debug!(%client, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
+                debug!(%client, error = %e, "connection ended with an error");
+            }
+        });
+    };
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -64,49 +110,75 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let service = service_fn(move |req| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(req, client, scheme).await) }
-        });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let result = match tls {
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
-                    }
-                    Err(e) => {
-                        debug!(%client, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
+        serve_connection(stream, client, permit);
+    }
+    let _ = draining_tx.send(true);
+    // Connections the kernel already completed may carry requests: serve
+    // them (answered 503 "shutting down" if no worker session can take them)
+    // rather than reset them when the listener closes. Only what arrives in
+    // the instant between this and the close is still refused.
+    let listener = listener.into_std();
+    if let Ok(listener) = &listener {
+        while let Ok((stream, client)) = listener.accept() {
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                break;
             };
-            if let Err(e) = result {
-                debug!(%client, error = %e, "connection ended with an error");
+            match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(stream) => serve_connection(stream, client, permit),
+                Err(e) => warn!(error = %e, "accept failed"),
             }
-        });
+        }
     }
     // Closed now, not when this function returns: a client that connects
     // while the open requests finish is refused at once rather than left
     // waiting in the listen backlog.
     drop(listener);
     info!("no longer accepting connections; waiting for open requests");
+    drop(open_tx);
     tokio::select! {
-        () = graceful.shutdown() => info!("every connection closed"),
+        _ = open_rx.recv() => info!("every connection closed"),
         () = tokio::time::sleep(config.shutdown_timeout) => warn!("shutdown timeout: closing what is left"),
     }
+}
+
+/// How long shutdown lets a connection that has not sent a request yet send
+/// its first one. Its request may already be on its way (the client connected
+/// just before shutdown): closing the connection at once would reset it. Go's
+/// net/http grants new connections the same 5 s.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `conn` until it ends; once `draining`, lets it finish the request in
+/// progress (or its first one, within [`FIRST_REQUEST_GRACE`]) and closes it.
+fn drive<'a, C>(
+    conn: C,
+    requested: Arc<Notify>,
+    mut draining: watch::Receiver<bool>,
+) -> Pin<Box<dyn Future<Output = Result<(), C::Error>> + Send + 'a>>
+where
+    C: GracefulConnection + Send + 'a,
+{
+    // Boxed with `Send` stated here: rustc cannot prove it at the spawn for an
+    // async fn generic over a connection that borrows its builder.
+    Box::pin(async move {
+        tokio::pin!(conn);
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            // Changed (to true) since the clone this connection got, or gone:
+            // the value starts false and is set once.
+            _ = draining.changed() => {}
+        }
+        // A stored notification means a request came already: no wait.
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            () = requested.notified() => {}
+            () = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        conn.await
+    })
 }
 
 /// The address a listener really got (port 0 picks one).

@@ -44,7 +44,7 @@ pub struct Logs(Arc<Mutex<Vec<String>>>);
 
 impl Logs {
     /// Collects both output streams: logs may go to either.
-    fn collect(child: &mut Child) -> Self {
+    pub fn collect(child: &mut Child) -> Self {
         let logs = Self::default();
         let stderr = child
             .stderr

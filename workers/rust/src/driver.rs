@@ -44,6 +44,9 @@ const MAX_MESSAGES_PER_TURN: usize = 256;
 pub(crate) enum End {
     /// No valid WELCOME: a failed attempt, retried after the backoff.
     HandshakeFailed,
+    /// GOAWAY(0, OK) answered HELLO: the router is shutting down (spec
+    /// #reregistration rule 4: ask again soon, its replacement may be starting).
+    RouterShuttingDown,
     /// The session ran and is over: register again at once.
     Closed,
     /// The router is draining this session, which is still running: start a
@@ -117,6 +120,8 @@ pub(crate) struct Driver<S> {
     stop: watch::Receiver<bool>,
     stopping: Stopping,
     established: bool,
+    /// The router answered HELLO with GOAWAY(0, OK).
+    refused_by_shutdown: bool,
     handoff: bool,
     window_opened: bool,
 }
@@ -160,6 +165,7 @@ where
             stop,
             stopping: Stopping::No,
             established: false,
+            refused_by_shutdown: false,
             handoff: false,
             window_opened: false,
         }
@@ -490,6 +496,7 @@ where
             // Spec #router-shutdown: a router shutting down answers HELLO so.
             CloseReason::PeerGoAway(GoAwayStatus::OK) if !self.established => {
                 info!("router is shutting down: registration refused");
+                self.refused_by_shutdown = true;
             }
             CloseReason::PeerGoAway(status) if !self.established => {
                 warn!(%status, "router refused the registration");
@@ -761,9 +768,16 @@ where
     fn finish(&mut self) -> End {
         if self.established {
             End::Closed
+        } else if self.refused_by_shutdown {
+            End::RouterShuttingDown
         } else {
             End::HandshakeFailed
         }
+    }
+
+    /// The heartbeat interval the router announced, once established.
+    pub(crate) fn heartbeat_interval(&self) -> Option<std::time::Duration> {
+        self.session.heartbeat_interval()
     }
 }
 

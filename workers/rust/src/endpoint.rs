@@ -40,6 +40,9 @@ pub(crate) async fn run<S, B>(
         // (spec #router-shutdown allows the overlap).
         let mut draining = JoinSet::new();
         let mut attempt = 0u32;
+        // The heartbeat interval of this endpoint's last WELCOME: how soon a
+        // router that is shutting down is asked again (spec #reregistration).
+        let mut last_interval = None;
         loop {
             while draining.try_join_next().is_some() {}
             let delay = backoff.delay(jitter());
@@ -86,8 +89,13 @@ pub(crate) async fn run<S, B>(
                 session,
                 stop.clone(),
             );
-            match driver.run(true).await {
+            let end = driver.run(true).await;
+            if let Some(interval) = driver.heartbeat_interval() {
+                last_interval = Some(interval);
+            }
+            match end {
                 End::HandshakeFailed => backoff.failed(),
+                End::RouterShuttingDown => backoff.router_shutting_down(last_interval),
                 End::Closed => backoff.succeeded(),
                 End::Handoff => {
                     backoff.succeeded();
