@@ -93,6 +93,15 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Most concurrent streams per HTTP/2 client connection [default: 200].
+    #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
+    pub h2_max_streams: Option<u32>,
+
+    /// Streams an HTTP/2 client may reset before they are served before the
+    /// connection gets GOAWAY (rapid-reset flood) [default: 20].
+    #[arg(long, env = "ZROUTE_H2_MAX_RESET_STREAMS")]
+    pub h2_max_reset_streams: Option<usize>,
+
     /// Requests that may wait for a busy pool (503 beyond) [default: 1024].
     #[arg(long, env = "ZROUTE_QUEUE_SIZE")]
     pub queue_size: Option<usize>,
@@ -175,6 +184,8 @@ pub struct Config {
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub h2_max_streams: u32,
+    pub h2_max_reset_streams: usize,
     pub queue_size: usize,
     pub queue_timeout: Duration,
     pub retry_buffer: usize,
@@ -209,6 +220,8 @@ impl Default for Config {
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            h2_max_streams: 200,
+            h2_max_reset_streams: 20,
             queue_size: 1024,
             queue_timeout: Duration::from_secs(5),
             retry_buffer: 64 * 1024,
@@ -275,6 +288,8 @@ impl Options {
             first_byte_timeout: pick!(first_byte_timeout),
             idle_timeout: pick!(idle_timeout),
             max_connections: pick!(max_connections),
+            h2_max_streams: pick!(h2_max_streams),
+            h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
             queue_timeout: pick!(queue_timeout),
             retry_buffer: pick!(retry_buffer),
@@ -296,7 +311,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -316,6 +331,10 @@ impl Config {
             (
                 self.max_header_size >= 1024,
                 "max-header-size must be at least 1024",
+            ),
+            (
+                self.h2_max_streams >= 1,
+                "h2-max-streams must be at least 1",
             ),
             (
                 self.stream_buffer >= 1024,

@@ -900,7 +900,8 @@ impl Dispatcher {
                     // Spec #transport-send-failures: retry for at most one heartbeat interval.
                     let since = *peer.blocked_since.get_or_insert(now);
                     if now.duration_since(since) > self.session_config.heartbeat_interval {
-                        warn!(session = %peer.session_id, "worker does not read: session dropped");
+                        let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                        warn!(%worker, session = %peer.session_id, "worker does not read: session dropped");
                         peer.outbox.clear();
                         peer.session.abandon();
                         self.mark_dirty(key);
@@ -918,7 +919,8 @@ impl Dispatcher {
                     return;
                 }
                 Err(e) => {
-                    warn!(session = %peer.session_id, error = %e, "send to worker failed: session dropped");
+                    let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                    warn!(%worker, session = %peer.session_id, error = %e, "send to worker failed: session dropped");
                     peer.outbox.clear();
                     peer.session.abandon();
                     self.mark_dirty(key);
@@ -938,7 +940,8 @@ impl Dispatcher {
                 if let Some(peer) = self.peers.get_mut(&key)
                     && !peer.session.is_closed()
                 {
-                    warn!(session = %peer.session_id, "worker disconnected: session dropped");
+                    let worker = self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                    warn!(%worker, session = %peer.session_id, "worker disconnected: session dropped");
                     peer.session.abandon();
                     self.mark_dirty(&key);
                 }
