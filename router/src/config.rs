@@ -93,6 +93,11 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Most frames (parts) in one message from a worker; a worker that sends
+    /// more loses its session (GOAWAY PROTOCOL_ERROR) [default: 4096].
+    #[arg(long, env = "ZROUTE_MAX_FRAMES_PER_MESSAGE")]
+    pub max_frames_per_message: Option<usize>,
+
     /// Most concurrent streams per HTTP/2 client connection [default: 200].
     #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
     pub h2_max_streams: Option<u32>,
@@ -184,6 +189,7 @@ pub struct Config {
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_frames_per_message: usize,
     pub h2_max_streams: u32,
     pub h2_max_reset_streams: usize,
     pub queue_size: usize,
@@ -220,6 +226,7 @@ impl Default for Config {
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_frames_per_message: 4096,
             h2_max_streams: 200,
             h2_max_reset_streams: 20,
             queue_size: 1024,
@@ -288,6 +295,7 @@ impl Options {
             first_byte_timeout: pick!(first_byte_timeout),
             idle_timeout: pick!(idle_timeout),
             max_connections: pick!(max_connections),
+            max_frames_per_message: pick!(max_frames_per_message),
             h2_max_streams: pick!(h2_max_streams),
             h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
@@ -311,7 +319,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -331,6 +339,10 @@ impl Config {
             (
                 self.max_header_size >= 1024,
                 "max-header-size must be at least 1024",
+            ),
+            (
+                self.max_frames_per_message >= 1,
+                "max-frames-per-message must be at least 1",
             ),
             (
                 self.h2_max_streams >= 1,

@@ -85,6 +85,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         endpoints,
         session_config,
         config.queue_size,
+        config.max_frames_per_message,
         metrics.clone(),
         recorder,
     );

@@ -524,3 +524,28 @@ async fn unknown_peer_flood_is_answered_sparingly() {
     router.wait_workers(2, WAIT).await;
     good_serves(&router).await;
 }
+
+/// (i) A message with more frames than --max-frames-per-message: none of it
+/// is handled, the session ends with GOAWAY(PROTOCOL_ERROR), the log names
+/// the worker and its session, and the good worker keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_frames_in_one_message_ends_the_session() {
+    let (router, _good, mut bad) = setup(&["--max-frames-per-message", "64"]).await;
+    // At the limit: handled (PING with even ids are the worker's: answered).
+    bad.send_frames((0..64).map(|i| Frame::from(Ping::new(2 * i + 2))));
+    for _ in 0..64 {
+        bad.expect("PING echo", |f| matches!(f, Frame::Ping(_)))
+            .await;
+    }
+    // Above it: refused whole.
+    bad.send_frames((0..65).map(|i| Frame::from(Ping::new(2 * i + 200))));
+    assert_eq!(bad.expect_goaway().await, GoAwayStatus::PROTOCOL_ERROR);
+    let line = router.proc.logs.wait_for(
+        &["message with too many frames", "\"worker\":\"bad\""],
+        WAIT,
+    );
+    assert!(line.contains("\"session\":"), "{line}");
+    assert!(line.contains("\"parts\":65"), "{line}");
+    router.wait_workers(1, WAIT).await;
+    good_serves(&router).await;
+}

@@ -207,6 +207,8 @@ pub(crate) struct Dispatcher {
     streams: HashMap<StreamKey, StreamCtx>,
     queue: VecDeque<Pending>,
     queue_limit: usize,
+    /// Most parts handled in one message from a worker (spec #security-dos).
+    max_frames_per_message: usize,
     session_config: RouterConfig,
     draining: bool,
     sessions_made: u64,
@@ -229,6 +231,7 @@ impl Dispatcher {
         endpoints: Vec<String>,
         session_config: RouterConfig,
         queue_limit: usize,
+        max_frames_per_message: usize,
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> (Self, Handle) {
@@ -242,6 +245,7 @@ impl Dispatcher {
             streams: HashMap::new(),
             queue: VecDeque::new(),
             queue_limit,
+            max_frames_per_message,
             session_config,
             draining: false,
             sessions_made: 0,
@@ -323,6 +327,10 @@ impl Dispatcher {
         key.extend_from_slice(routing_id.as_bytes());
         let key = key.freeze();
         let now = Instant::now();
+        if parts.parts().len() > self.max_frames_per_message {
+            self.refuse_batch(&key, &routing_id, parts.parts().len());
+            return;
+        }
         for part in parts.into_parts() {
             match self.peers.get_mut(&key) {
                 Some(peer) if !peer.session.is_closed() => {
@@ -343,6 +351,26 @@ impl Dispatcher {
                     self.retire(&key);
                     self.handle_unknown(index, &key, &routing_id, part, now);
                 }
+            }
+        }
+    }
+
+    /// A message with more parts than --max-frames-per-message: none of it
+    /// is handled, and the sender's session ends with GOAWAY(PROTOCOL_ERROR)
+    /// (spec #security-dos), so that one batch cannot hold the dispatcher.
+    fn refuse_batch(&mut self, key: &PeerKey, routing_id: &PeerId, parts: usize) {
+        let limit = self.max_frames_per_message;
+        match self.peers.get_mut(key) {
+            Some(peer) if !peer.session.is_closed() => {
+                let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                warn!(%worker, session = %peer.session_id, parts, limit, "message with too many frames: session ended");
+                peer.session.go_away(GoAwayStatus::PROTOCOL_ERROR);
+                self.take_transmit(key, None);
+                self.mark_dirty(key);
+            }
+            // No session: nothing is kept, nothing is answered.
+            _ => {
+                debug!(peer = %hex(routing_id), parts, limit, "message with too many frames from an unknown peer: ignored")
             }
         }
     }
