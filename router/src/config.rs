@@ -98,6 +98,11 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_MAX_FRAMES_PER_MESSAGE")]
     pub max_frames_per_message: Option<usize>,
 
+    /// Most requests open on one worker at once, whatever capacity it
+    /// declares [default: 1024].
+    #[arg(long, env = "ZROUTE_MAX_STREAMS_PER_WORKER")]
+    pub max_streams_per_worker: Option<u32>,
+
     /// Most concurrent streams per HTTP/2 client connection [default: 200].
     #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
     pub h2_max_streams: Option<u32>,
@@ -190,6 +195,7 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_frames_per_message: usize,
+    pub max_streams_per_worker: u32,
     pub h2_max_streams: u32,
     pub h2_max_reset_streams: usize,
     pub queue_size: usize,
@@ -227,6 +233,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_frames_per_message: 4096,
+            max_streams_per_worker: 1024,
             h2_max_streams: 200,
             h2_max_reset_streams: 20,
             queue_size: 1024,
@@ -296,6 +303,7 @@ impl Options {
             idle_timeout: pick!(idle_timeout),
             max_connections: pick!(max_connections),
             max_frames_per_message: pick!(max_frames_per_message),
+            max_streams_per_worker: pick!(max_streams_per_worker),
             h2_max_streams: pick!(h2_max_streams),
             h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
@@ -319,7 +327,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 11] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -343,6 +351,10 @@ impl Config {
             (
                 self.max_frames_per_message >= 1,
                 "max-frames-per-message must be at least 1",
+            ),
+            (
+                self.max_streams_per_worker >= 1,
+                "max-streams-per-worker must be at least 1",
             ),
             (
                 self.h2_max_streams >= 1,

@@ -198,6 +198,17 @@ struct Pending {
     queued_at: Instant,
 }
 
+/// The dispatcher's limits on what peers may make it hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Requests waiting for a worker with spare capacity.
+    pub(crate) queue: usize,
+    /// Parts handled in one message from a worker.
+    pub(crate) frames_per_message: usize,
+    /// Streams open on one worker session at once.
+    pub(crate) streams_per_worker: u32,
+}
+
 pub(crate) struct Dispatcher {
     sockets: Vec<Socket>,
     endpoints: Vec<String>,
@@ -209,6 +220,8 @@ pub(crate) struct Dispatcher {
     queue_limit: usize,
     /// Most parts handled in one message from a worker (spec #security-dos).
     max_frames_per_message: usize,
+    /// Most streams open on one worker session, whatever capacity it declares.
+    max_streams_per_worker: u32,
     session_config: RouterConfig,
     draining: bool,
     sessions_made: u64,
@@ -230,8 +243,7 @@ impl Dispatcher {
         sockets: Vec<Socket>,
         endpoints: Vec<String>,
         session_config: RouterConfig,
-        queue_limit: usize,
-        max_frames_per_message: usize,
+        limits: Limits,
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> (Self, Handle) {
@@ -244,8 +256,9 @@ impl Dispatcher {
             table: Table::default(),
             streams: HashMap::new(),
             queue: VecDeque::new(),
-            queue_limit,
-            max_frames_per_message,
+            queue_limit: limits.queue,
+            max_frames_per_message: limits.frames_per_message,
+            max_streams_per_worker: limits.streams_per_worker,
             session_config,
             draining: false,
             sessions_made: 0,
@@ -355,6 +368,15 @@ impl Dispatcher {
         }
     }
 
+    /// A worker's declared capacity, within --max-streams-per-worker.
+    fn capped(&self, declared: u32, worker: &str, session: &str) -> u32 {
+        let limit = self.max_streams_per_worker;
+        if declared > limit {
+            info!(%worker, %session, declared, limit, "worker capacity capped");
+        }
+        declared.min(limit)
+    }
+
     /// A message with more parts than --max-frames-per-message: none of it
     /// is handled, and the sender's session ends with GOAWAY(PROTOCOL_ERROR)
     /// (spec #security-dos), so that one batch cannot hold the dispatcher.
@@ -449,7 +471,7 @@ impl Dispatcher {
                 let entry = Entry {
                     worker_id: worker_id.clone(),
                     routes: session.routes().to_vec(),
-                    capacity: session.capacity(),
+                    capacity: self.capped(session.capacity(), &worker_id, &session_id),
                     in_flight: 0,
                     draining: false,
                 };
@@ -847,6 +869,9 @@ impl Dispatcher {
                     }
                 }
                 Event::CapacityChanged { capacity } => {
+                    let session = self.peers.get(key).map_or("", |p| p.session_id.as_str());
+                    let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                    let capacity = self.capped(capacity, worker, session);
                     if let Some(entry) = self.table.get_mut(key) {
                         entry.capacity = capacity;
                     }
