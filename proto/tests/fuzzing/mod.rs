@@ -22,8 +22,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::pair::{block, request};
 use zroute_proto::frame::{
-    Data, Frame, GoAway, HeaderBlock, Headers, Hello, MAX_PAYLOAD_LEN, Ping, RstStream, Setting,
-    Settings, SynReply, WindowUpdate,
+    Data, Frame, GoAway, HeaderBlock, Headers, Hello, MAX_PAYLOAD_LEN, MAX_WINDOW, Ping, RstStream,
+    Setting, Settings, SynReply, WindowUpdate,
 };
 use zroute_proto::session::{Event, RouterConfig, UnknownPeer};
 use zroute_proto::{GoAwayStatus, RstCode, Session, SettingId, StreamId, http, mapping};
@@ -235,7 +235,16 @@ pub fn router_frames(data: &[u8]) {
                 } else {
                     pick(&streams, stream - 1)
                 };
-                Some(Frame::from(WindowUpdate::new(id, delta)).to_bytes())
+                if (1..=MAX_WINDOW).contains(&delta) {
+                    Some(Frame::from(WindowUpdate::new(id, delta)).to_bytes())
+                } else {
+                    // Out of range: the constructor refuses it, a peer need not.
+                    let mut part = BytesMut::with_capacity(16);
+                    part.put_slice(&[0x80, 3, 0, 9, 0, 0, 0, 8]);
+                    part.put_u32(id.get());
+                    part.put_u32(delta);
+                    Some(part.freeze())
+                }
             }
             Op::Ping(id) => Some(Frame::from(Ping::new(id)).to_bytes()),
             Op::GoAway { last, status } => Some(
