@@ -18,8 +18,29 @@ proptest! {
 /// A script that exercises a full exchange, kept as a fixed regression input.
 #[test]
 fn fixed_script_exchange() {
+    use ops::Op;
     let script = [
-        0x25, 0, 1, 0, 0, 3, 0, 4, 9, 1, 9, 6, 0, 10, 50, 7, 0, 10, 200,
+        Op::Open { get: true },
+        Op::Open { get: false },
+        Op::Reply {
+            stream: 0,
+            status: 0,
+            fin: false,
+        },
+        Op::Respond {
+            stream: 0,
+            len: 9,
+            fin: true,
+        },
+        Op::Upload {
+            stream: 1,
+            len: 9,
+            fin: true,
+        },
+        Op::Consume,
+        Op::Advance { ms: 50 },
+        Op::WorkerGoAway,
+        Op::Advance { ms: 200 },
     ];
-    ops::run(&script);
+    ops::run_ops(ops::Knobs(0x25), &script);
 }

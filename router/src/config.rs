@@ -93,6 +93,25 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Most frames (parts) in one message from a worker; a worker that sends
+    /// more loses its session (GOAWAY PROTOCOL_ERROR) [default: 4096].
+    #[arg(long, env = "ZROUTE_MAX_FRAMES_PER_MESSAGE")]
+    pub max_frames_per_message: Option<usize>,
+
+    /// Most requests open on one worker at once, whatever capacity it
+    /// declares [default: 1024].
+    #[arg(long, env = "ZROUTE_MAX_STREAMS_PER_WORKER")]
+    pub max_streams_per_worker: Option<u32>,
+
+    /// Most concurrent streams per HTTP/2 client connection [default: 200].
+    #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
+    pub h2_max_streams: Option<u32>,
+
+    /// Streams an HTTP/2 client may reset before they are served before the
+    /// connection gets GOAWAY (rapid-reset flood) [default: 20].
+    #[arg(long, env = "ZROUTE_H2_MAX_RESET_STREAMS")]
+    pub h2_max_reset_streams: Option<usize>,
+
     /// Requests that may wait for a busy pool (503 beyond) [default: 1024].
     #[arg(long, env = "ZROUTE_QUEUE_SIZE")]
     pub queue_size: Option<usize>,
@@ -175,6 +194,10 @@ pub struct Config {
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_frames_per_message: usize,
+    pub max_streams_per_worker: u32,
+    pub h2_max_streams: u32,
+    pub h2_max_reset_streams: usize,
     pub queue_size: usize,
     pub queue_timeout: Duration,
     pub retry_buffer: usize,
@@ -209,6 +232,10 @@ impl Default for Config {
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_frames_per_message: 4096,
+            max_streams_per_worker: 1024,
+            h2_max_streams: 200,
+            h2_max_reset_streams: 20,
             queue_size: 1024,
             queue_timeout: Duration::from_secs(5),
             retry_buffer: 64 * 1024,
@@ -275,6 +302,10 @@ impl Options {
             first_byte_timeout: pick!(first_byte_timeout),
             idle_timeout: pick!(idle_timeout),
             max_connections: pick!(max_connections),
+            max_frames_per_message: pick!(max_frames_per_message),
+            max_streams_per_worker: pick!(max_streams_per_worker),
+            h2_max_streams: pick!(h2_max_streams),
+            h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
             queue_timeout: pick!(queue_timeout),
             retry_buffer: pick!(retry_buffer),
@@ -296,7 +327,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 11] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -316,6 +347,18 @@ impl Config {
             (
                 self.max_header_size >= 1024,
                 "max-header-size must be at least 1024",
+            ),
+            (
+                self.max_frames_per_message >= 1,
+                "max-frames-per-message must be at least 1",
+            ),
+            (
+                self.max_streams_per_worker >= 1,
+                "max-streams-per-worker must be at least 1",
+            ),
+            (
+                self.h2_max_streams >= 1,
+                "h2-max-streams must be at least 1",
             ),
             (
                 self.stream_buffer >= 1024,

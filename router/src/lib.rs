@@ -84,7 +84,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         sockets,
         endpoints,
         session_config,
-        config.queue_size,
+        dispatch::Limits {
+            queue: config.queue_size,
+            frames_per_message: config.max_frames_per_message,
+            streams_per_worker: config.max_streams_per_worker,
+        },
         metrics.clone(),
         recorder,
     );

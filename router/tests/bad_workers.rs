@@ -524,3 +524,57 @@ async fn unknown_peer_flood_is_answered_sparingly() {
     router.wait_workers(2, WAIT).await;
     good_serves(&router).await;
 }
+
+/// (i) A message with more frames than --max-frames-per-message: none of it
+/// is handled, the session ends with GOAWAY(PROTOCOL_ERROR), the log names
+/// the worker and its session, and the good worker keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_frames_in_one_message_ends_the_session() {
+    let (router, _good, mut bad) = setup(&["--max-frames-per-message", "64"]).await;
+    // At the limit: handled (PING with even ids are the worker's: answered).
+    bad.send_frames((0..64).map(|i| Frame::from(Ping::new(2 * i + 2))));
+    for _ in 0..64 {
+        bad.expect("PING echo", |f| matches!(f, Frame::Ping(_)))
+            .await;
+    }
+    // Above it: refused whole.
+    bad.send_frames((0..65).map(|i| Frame::from(Ping::new(2 * i + 200))));
+    assert_eq!(bad.expect_goaway().await, GoAwayStatus::PROTOCOL_ERROR);
+    let line = router.proc.logs.wait_for(
+        &["message with too many frames", "\"worker\":\"bad\""],
+        WAIT,
+    );
+    assert!(line.contains("\"session\":"), "{line}");
+    assert!(line.contains("\"parts\":65"), "{line}");
+    router.wait_workers(1, WAIT).await;
+    good_serves(&router).await;
+}
+
+/// (j) A worker that declares a huge capacity gets at most
+/// --max-streams-per-worker streams; the next request waits in the queue
+/// until one of them ends. The cap is logged with worker and session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_capacity_is_capped() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--max-streams-per-worker", "2"]);
+    let mut bad = BadWorker::register(&router.endpoint, "bad", &["/bad"], 1_000_000).await;
+    router.wait_workers(1, WAIT).await;
+    let line = router
+        .proc
+        .logs
+        .wait_for(&["worker capacity capped", "\"worker\":\"bad\""], WAIT);
+    assert!(line.contains("\"session\":"), "{line}");
+    assert_eq!(router.workers().await[0]["capacity"].as_u64(), Some(2));
+    let pending: Vec<_> = (0..3).map(|_| client_of_bad(&router, "GET")).collect();
+    let first = bad.expect_syn().await.stream_id();
+    bad.expect_syn().await;
+    router.wait_metric("zroute_queue_depth", 1.0, WAIT).await;
+    bad.answer_ok(first, b"one");
+    let third = bad.expect_syn().await.stream_id();
+    router.wait_metric("zroute_queue_depth", 0.0, WAIT).await;
+    assert_ne!(third, first);
+    drop(bad);
+    for p in pending {
+        // One 200; the others fail when the test drops the worker.
+        let _ = p.await;
+    }
+}

@@ -198,6 +198,17 @@ struct Pending {
     queued_at: Instant,
 }
 
+/// The dispatcher's limits on what peers may make it hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Requests waiting for a worker with spare capacity.
+    pub(crate) queue: usize,
+    /// Parts handled in one message from a worker.
+    pub(crate) frames_per_message: usize,
+    /// Streams open on one worker session at once.
+    pub(crate) streams_per_worker: u32,
+}
+
 pub(crate) struct Dispatcher {
     sockets: Vec<Socket>,
     endpoints: Vec<String>,
@@ -207,6 +218,10 @@ pub(crate) struct Dispatcher {
     streams: HashMap<StreamKey, StreamCtx>,
     queue: VecDeque<Pending>,
     queue_limit: usize,
+    /// Most parts handled in one message from a worker (spec #security-dos).
+    max_frames_per_message: usize,
+    /// Most streams open on one worker session, whatever capacity it declares.
+    max_streams_per_worker: u32,
     session_config: RouterConfig,
     draining: bool,
     sessions_made: u64,
@@ -228,7 +243,7 @@ impl Dispatcher {
         sockets: Vec<Socket>,
         endpoints: Vec<String>,
         session_config: RouterConfig,
-        queue_limit: usize,
+        limits: Limits,
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> (Self, Handle) {
@@ -241,7 +256,9 @@ impl Dispatcher {
             table: Table::default(),
             streams: HashMap::new(),
             queue: VecDeque::new(),
-            queue_limit,
+            queue_limit: limits.queue,
+            max_frames_per_message: limits.frames_per_message,
+            max_streams_per_worker: limits.streams_per_worker,
             session_config,
             draining: false,
             sessions_made: 0,
@@ -323,6 +340,10 @@ impl Dispatcher {
         key.extend_from_slice(routing_id.as_bytes());
         let key = key.freeze();
         let now = Instant::now();
+        if parts.parts().len() > self.max_frames_per_message {
+            self.refuse_batch(&key, &routing_id, parts.parts().len());
+            return;
+        }
         for part in parts.into_parts() {
             match self.peers.get_mut(&key) {
                 Some(peer) if !peer.session.is_closed() => {
@@ -343,6 +364,35 @@ impl Dispatcher {
                     self.retire(&key);
                     self.handle_unknown(index, &key, &routing_id, part, now);
                 }
+            }
+        }
+    }
+
+    /// A worker's declared capacity, within --max-streams-per-worker.
+    fn capped(&self, declared: u32, worker: &str, session: &str) -> u32 {
+        let limit = self.max_streams_per_worker;
+        if declared > limit {
+            info!(%worker, %session, declared, limit, "worker capacity capped");
+        }
+        declared.min(limit)
+    }
+
+    /// A message with more parts than --max-frames-per-message: none of it
+    /// is handled, and the sender's session ends with GOAWAY(PROTOCOL_ERROR)
+    /// (spec #security-dos), so that one batch cannot hold the dispatcher.
+    fn refuse_batch(&mut self, key: &PeerKey, routing_id: &PeerId, parts: usize) {
+        let limit = self.max_frames_per_message;
+        match self.peers.get_mut(key) {
+            Some(peer) if !peer.session.is_closed() => {
+                let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                warn!(%worker, session = %peer.session_id, parts, limit, "message with too many frames: session ended");
+                peer.session.go_away(GoAwayStatus::PROTOCOL_ERROR);
+                self.take_transmit(key, None);
+                self.mark_dirty(key);
+            }
+            // No session: nothing is kept, nothing is answered.
+            _ => {
+                debug!(peer = %hex(routing_id), parts, limit, "message with too many frames from an unknown peer: ignored")
             }
         }
     }
@@ -421,7 +471,7 @@ impl Dispatcher {
                 let entry = Entry {
                     worker_id: worker_id.clone(),
                     routes: session.routes().to_vec(),
-                    capacity: session.capacity(),
+                    capacity: self.capped(session.capacity(), &worker_id, &session_id),
                     in_flight: 0,
                     draining: false,
                 };
@@ -819,6 +869,9 @@ impl Dispatcher {
                     }
                 }
                 Event::CapacityChanged { capacity } => {
+                    let session = self.peers.get(key).map_or("", |p| p.session_id.as_str());
+                    let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                    let capacity = self.capped(capacity, worker, session);
                     if let Some(entry) = self.table.get_mut(key) {
                         entry.capacity = capacity;
                     }
@@ -900,7 +953,8 @@ impl Dispatcher {
                     // Spec #transport-send-failures: retry for at most one heartbeat interval.
                     let since = *peer.blocked_since.get_or_insert(now);
                     if now.duration_since(since) > self.session_config.heartbeat_interval {
-                        warn!(session = %peer.session_id, "worker does not read: session dropped");
+                        let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                        warn!(%worker, session = %peer.session_id, "worker does not read: session dropped");
                         peer.outbox.clear();
                         peer.session.abandon();
                         self.mark_dirty(key);
@@ -918,7 +972,8 @@ impl Dispatcher {
                     return;
                 }
                 Err(e) => {
-                    warn!(session = %peer.session_id, error = %e, "send to worker failed: session dropped");
+                    let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                    warn!(%worker, session = %peer.session_id, error = %e, "send to worker failed: session dropped");
                     peer.outbox.clear();
                     peer.session.abandon();
                     self.mark_dirty(key);
@@ -938,7 +993,8 @@ impl Dispatcher {
                 if let Some(peer) = self.peers.get_mut(&key)
                     && !peer.session.is_closed()
                 {
-                    warn!(session = %peer.session_id, "worker disconnected: session dropped");
+                    let worker = self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                    warn!(%worker, session = %peer.session_id, "worker disconnected: session dropped");
                     peer.session.abandon();
                     self.mark_dirty(&key);
                 }

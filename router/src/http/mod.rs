@@ -45,6 +45,10 @@ pub(crate) async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
+        .max_concurrent_streams(config.h2_max_streams)
+        // Rapid reset (CVE-2023-44487): streams a client resets before they
+        // are served; beyond this many the connection gets GOAWAY.
+        .max_pending_accept_reset_streams(config.h2_max_reset_streams)
         .keep_alive_interval(Some(config.idle_timeout / 2))
         .keep_alive_timeout(config.idle_timeout / 2);
     // Set once shutdown starts; each connection then finishes what it has.
@@ -90,7 +94,11 @@ pub(crate) async fn serve(
                 },
             };
             if let Err(e) = result {
-                debug!(%client, error = %e, "connection ended with an error");
+                if is_rejection(&*e) {
+                    info!(%client, error = %e, "client rejected");
+                } else {
+                    debug!(%client, error = %e, "connection ended with an error");
+                }
             }
         });
     };
@@ -179,6 +187,26 @@ where
         conn.as_mut().graceful_shutdown();
         conn.await
     })
+}
+
+/// Whether a connection ended because the client broke a rule (invalid or
+/// oversized HTTP, a head not sent within the idle timeout, an HTTP/2
+/// protocol error or reset flood) rather than by going away.
+fn is_rejection(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<hyper::Error>()
+            && (e.is_parse() || e.is_parse_too_large() || e.is_timeout())
+        {
+            return true;
+        }
+        if let Some(e) = e.downcast_ref::<h2::Error>() {
+            // Raised by our side: the client broke the protocol.
+            return e.is_library();
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The address a listener really got (port 0 picks one).

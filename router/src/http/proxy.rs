@@ -123,7 +123,13 @@ impl Proxy {
         let res = match res {
             Ok(res) => res,
             Err((status, why)) => {
-                debug!(%status, why, "answered locally");
+                // A limit the client hit (or a full queue) is worth a line
+                // naming the client; a worker's failure is logged where seen.
+                if status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE {
+                    info!(%client, %status, why, "request rejected");
+                } else {
+                    debug!(%client, %status, why, "answered locally");
+                }
                 local(status, why, &access.request_id)
             }
         };

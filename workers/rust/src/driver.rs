@@ -570,8 +570,8 @@ where
         // even when the response asked for whole frames. The router's current
         // initial window counts (spec #test-app-stream): SETTINGS may have
         // lowered it since WELCOME.
-        let whole_max = (self.session.peer_initial_window() as usize)
-            .min(zroute_proto::frame::MAX_PAYLOAD_LEN);
+        let whole_max =
+            (self.session.peer_initial_window() as usize).min(zroute_proto::frame::MAX_PAYLOAD_LEN);
         loop {
             let Some(out) = &mut slot.outbound else {
                 return;
