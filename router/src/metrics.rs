@@ -27,6 +27,10 @@ pub(crate) struct Metrics {
     pub(crate) queue_wait: Histogram,
     pub(crate) workers: Gauge,
     pub(crate) retries: Counter,
+    /// Worker connections refused by the CURVE allowlist.
+    pub(crate) auth_rejections: Counter,
+    /// Keys in the CURVE allowlist now in force.
+    pub(crate) allowed_keys: Gauge,
 }
 
 impl Metrics {
@@ -39,6 +43,8 @@ impl Metrics {
         let queue_wait = Histogram::new(exponential_buckets(0.000_1, 2.0, 20));
         let workers = Gauge::default();
         let retries = Counter::default();
+        let auth_rejections = Counter::default();
+        let allowed_keys = Gauge::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -70,6 +76,16 @@ impl Metrics {
             "Requests sent again to another worker",
             retries.clone(),
         );
+        registry.register(
+            "worker_auth_rejections",
+            "Worker connections refused because their CURVE key is not in the allowlist",
+            auth_rejections.clone(),
+        );
+        registry.register(
+            "worker_allowlist_keys",
+            "Worker public keys in the CURVE allowlist",
+            allowed_keys.clone(),
+        );
         Self {
             registry,
             requests,
@@ -79,6 +95,8 @@ impl Metrics {
             queue_wait,
             workers,
             retries,
+            auth_rejections,
+            allowed_keys,
         }
     }
 

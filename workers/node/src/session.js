@@ -52,6 +52,7 @@ const REQUIRED_PSEUDO = [':method', ':path', ':version', ':host', ':scheme'];
  * @property {number} handshakeTimeout        ms (§9.2: 3,000)
  * @property {number} maxPairs                pair limit for received blocks (§7.4)
  * @property {number} linger                  ZMQ_LINGER in ms
+ * @property {import('./curve.js').CurveOptions} [curve] CURVE keys (§14.1)
  * @property {number} [closeFlushTimeout]     how long to wait for queued frames before closing
  *
  * @typedef {object} PendingItem
@@ -175,6 +176,11 @@ export class Session extends EventEmitter {
       heartbeatTimeout: 3000,
       heartbeatTimeToLive: 3000,
       sendTimeout: -1,
+      ...(this.opts.curve && {
+        curveServerKey: this.opts.curve.serverKey,
+        curvePublicKey: this.opts.curve.publicKey,
+        curveSecretKey: this.opts.curve.secretKey,
+      }),
     });
     this.socket = sock;
     const result = new Promise((resolve) => {
