@@ -47,13 +47,12 @@ impl CurveKey {
         Self::from_slice(&bytes).ok_or_else(|| invalid("a Z85 key decodes to 32 bytes"))
     }
 
-    /// A public key given either as 40 Z85 characters or as the name of a
-    /// file holding one (a `.pub` file, or the public half of a `.key` file).
+    /// A public key given either as the name of a file holding one (a `.pub`
+    /// file, or the public half of a `.key` file) or as 40 Z85 characters.
+    /// An existing file wins: a 40-character path can be valid Z85 too.
     pub fn from_z85_or_file(arg: &str) -> io::Result<Self> {
-        if arg.len() == Z85_KEY_LEN
-            && let Ok(key) = Self::from_z85(arg)
-        {
-            return Ok(key);
+        if !Path::new(arg).exists() && arg.len() == Z85_KEY_LEN {
+            return Self::from_z85(arg);
         }
         let text = read_key_file(Path::new(arg))?;
         if let Some(z85) = field(&text, "public-key") {

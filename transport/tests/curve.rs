@@ -98,6 +98,16 @@ async fn keys_round_trip_through_z85_and_files() {
             "{arg}"
         );
     }
+    // A path that is also 40 valid Z85 characters is read as a path.
+    let z85_path = "./zroute-test-key-file-that-look-z85.pub";
+    assert_eq!(z85_path.len(), 40);
+    assert!(zroute_transport::CurveKey::from_z85(z85_path).is_ok());
+    let pub_in_cwd = std::env::current_dir().unwrap().join(z85_path);
+    std::fs::write(&pub_in_cwd, format!("{}\n", pair.public())).unwrap();
+    let read = zroute_transport::CurveKey::from_z85_or_file(z85_path);
+    std::fs::remove_file(&pub_in_cwd).unwrap();
+    assert_eq!(read.unwrap(), pair.public());
+
     let missing = dir.path().join("missing.pub");
     let err = zroute_transport::CurveKey::from_z85_or_file(missing.to_str().unwrap()).unwrap_err();
     assert!(err.to_string().contains("missing.pub"), "{err}");

@@ -1,7 +1,7 @@
 // CURVE keys for the worker's DEALER sockets (PROTOCOL.md §14.1), read from
 // the files `zroute-router keygen --out NAME` writes: NAME.pub holds one Z85
 // public key, NAME.key holds `public-key = "…"` and `secret-key = "…"` lines.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as zmq from 'zeromq';
 
 const Z85 = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
@@ -34,7 +34,8 @@ function field(text, name) {
  * @param {string} arg
  */
 export function readServerKey(arg) {
-  if (Z85.test(arg)) return arg;
+  // An existing file wins: a 40-character path can be valid Z85 too.
+  if (Z85.test(arg) && !existsSync(arg)) return arg;
   const text = readFileSync(arg, 'utf8');
   const fromKeyFile = field(text, 'public-key');
   if (fromKeyFile !== undefined) return z85(fromKeyFile, `${arg}: public-key`);

@@ -84,6 +84,9 @@ const REQUIRED_PSEUDO = [':method', ':path', ':version', ':host', ':scheme'];
  * @property {Response} res
  */
 
+/** How long a CURVE socket may wait for a connection before it is replaced (ms). */
+const CURVE_CONNECT_TIMEOUT = 3000;
+
 export class Session extends EventEmitter {
   /** @param {SessionOptions} opts */
   constructor(opts) {
@@ -201,6 +204,19 @@ export class Session extends EventEmitter {
       initialWindowSize: this.initialWindowSize,
       attributes: attrs,
     });
+    // libzmq gives up a connection whose CURVE handshake the router refused
+    // (ZAP status 400) and never reconnects it: with CURVE the wait for a
+    // connection is bounded, and the worker retries on a new socket.
+    const curveTimer = this.opts.curve
+      ? setTimeout(() => {
+          if (this.state === 'connecting') {
+            this._failHandshake(
+              `no connection within ${CURVE_CONNECT_TIMEOUT} ms: the router refused this worker's CURVE key ` +
+                `${this.opts.curve?.publicKey} (is it in the allowlist?), or it is unreachable`,
+            );
+          }
+        }, CURVE_CONNECT_TIMEOUT)
+      : undefined;
     try {
       // With ZMQ_IMMEDIATE the send blocks until a connection is complete:
       // this is the wait for a writable socket of §9.2 step 2.
@@ -208,6 +224,8 @@ export class Session extends EventEmitter {
     } catch (err) {
       if (this.state !== 'closed') this._failHandshake(`HELLO not sent: ${/** @type {Error} */ (err).message}`);
       return result;
+    } finally {
+      clearTimeout(curveTimer);
     }
     if (this.state !== 'connecting') return result;
     this.state = 'hello-sent';
