@@ -3,12 +3,13 @@
 //! precedence). `Options` is what a user can say; `Config` is what the router
 //! runs with, every value resolved.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
+use zroute_transport::CurveKeyPair;
 
 /// zroute router: HTTP in front, workers behind a ZeroMQ ROUTER socket, no backend list.
 ///
@@ -19,6 +20,10 @@ use serde::Deserialize;
 #[command(name = "zroute-router", version, about)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Options {
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<Command>,
+
     /// TOML file with any of these settings; flags and environment win over it.
     #[arg(long, env = "ZROUTE_CONFIG")]
     #[serde(skip)]
@@ -36,6 +41,21 @@ pub struct Options {
     /// Address of the admin listener (/metrics, /workers, /healthz) [default: 127.0.0.1:9001].
     #[arg(long, env = "ZROUTE_ADMIN")]
     pub admin: Option<SocketAddr>,
+
+    /// This router's CURVE key pair (a file from `zroute-router keygen`): workers must
+    /// then use CURVE with its public key and be in --curve-allow.
+    #[arg(long, env = "ZROUTE_CURVE_KEY")]
+    pub curve_key: Option<PathBuf>,
+
+    /// Allowlist of worker public keys (Z85, one per line, # comments), read again on SIGHUP.
+    #[arg(long, env = "ZROUTE_CURVE_ALLOW")]
+    pub curve_allow: Option<PathBuf>,
+
+    /// Allow binding a --workers endpoint that other hosts can reach without CURVE:
+    /// anyone who connects can then receive requests.
+    #[arg(long, env = "ZROUTE_INSECURE")]
+    #[serde(default)]
+    pub insecure: bool,
 
     /// PEM certificate chain: serve HTTPS (h2 and http/1.1 by ALPN) instead of cleartext.
     #[arg(long, env = "ZROUTE_TLS_CERT", requires = "tls_key")]
@@ -168,6 +188,17 @@ pub struct Options {
     pub record_queue: Option<usize>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Creates a CURVE key pair (for the router or a worker) and prints its public key.
+    Keygen {
+        /// Write PREFIX.key (the pair, mode 0600) and PREFIX.pub (the public key) instead
+        /// of printing the pair; existing files are not overwritten.
+        #[arg(long, value_name = "PREFIX")]
+        out: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -183,6 +214,9 @@ pub struct Config {
     pub workers: Vec<String>,
     pub admin: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// CURVE on every workers endpoint: `None` is the NULL mechanism.
+    pub curve: Option<CurveConfig>,
+    pub insecure: bool,
     pub heartbeat_interval: Duration,
     pub heartbeat_liveness: u32,
     pub stream_window: u32,
@@ -221,6 +255,8 @@ impl Default for Config {
             workers: vec!["tcp://127.0.0.1:8000".to_owned()],
             admin: ([127, 0, 0, 1], 9001).into(),
             tls: None,
+            curve: None,
+            insecure: false,
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_liveness: 3,
             stream_window: 65_536,
@@ -286,11 +322,27 @@ impl Options {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key go together".to_owned()),
         };
+        let curve = match (
+            self.curve_key.or(file.curve_key),
+            self.curve_allow.or(file.curve_allow),
+        ) {
+            (Some(key), Some(allow)) => Some(CurveConfig {
+                keypair: CurveKeyPair::from_file(&key).map_err(|e| format!("--curve-key {e}"))?,
+                allow,
+            }),
+            (None, None) => None,
+            _ => return Err("--curve-key and --curve-allow go together".to_owned()),
+        };
+        if curve.is_some() && !zroute_transport::curve_available() {
+            return Err("this build's libzmq has no CURVE support".to_owned());
+        }
         let config = Config {
             http: pick!(http),
             workers,
             admin: pick!(admin),
             tls,
+            curve,
+            insecure: self.insecure || file.insecure,
             heartbeat_interval: pick!(heartbeat_interval),
             heartbeat_liveness: pick!(heartbeat_liveness),
             stream_window: pick!(stream_window),
@@ -373,10 +425,64 @@ impl Config {
                 "record-queue must be at least 65544 (one frame)",
             ),
         ];
-        match checks.iter().find(|(ok, _)| !ok) {
-            Some((_, msg)) => Err((*msg).to_owned()),
-            None => Ok(()),
+        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err((*msg).to_owned());
         }
+        if self.curve.is_none()
+            && !self.insecure
+            && let Some(endpoint) = self.exposed_endpoints().next()
+        {
+            return Err(format!(
+                "refusing to bind {endpoint} without CURVE: any host that can reach it could \
+                 register as a worker and receive every request.\n\
+                 Set up keys (docs/security.md):\n  \
+                 zroute-router keygen --out router   # router.key, router.pub\n  \
+                 zroute-router keygen --out worker   # one pair per worker; add worker.pub to the allowlist\n  \
+                 cat worker.pub >> workers.allow\n  \
+                 zroute-router --curve-key router.key --curve-allow workers.allow --workers {endpoint}\n\
+                 and start workers with --curve-server-key router.pub --curve-key worker.key.\n\
+                 Or bind a loopback or ipc:// endpoint, or pass --insecure (ZROUTE_INSECURE=true) \
+                 to accept unauthenticated workers."
+            ));
+        }
+        Ok(())
+    }
+
+    /// The workers endpoints that other hosts may reach (spec section 14.2).
+    pub fn exposed_endpoints(&self) -> impl Iterator<Item = &str> {
+        self.workers
+            .iter()
+            .map(String::as_str)
+            .filter(|e| !is_local_endpoint(e))
+    }
+}
+
+/// The router's CURVE settings.
+#[derive(Clone, Debug)]
+pub struct CurveConfig {
+    pub keypair: CurveKeyPair,
+    /// The allowlist file, read at start and on SIGHUP.
+    pub allow: PathBuf,
+}
+
+/// Whether only this host can reach `endpoint`: ipc:// and inproc://, and
+/// tcp:// on a loopback address (127.0.0.0/8, ::1, `localhost`, `lo`). A
+/// wildcard (`*`, 0.0.0.0, ::), any other address, interface or transport is
+/// exposed.
+pub fn is_local_endpoint(endpoint: &str) -> bool {
+    if endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://") {
+        return true;
+    }
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return false;
+    };
+    let Some((host, _port)) = rest.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host {
+        "localhost" | "lo" => true,
+        _ => host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
     }
 }
 
@@ -448,6 +554,64 @@ mod tests {
         std::fs::write(&path, "htp = \"127.0.0.1:7000\"\n").unwrap();
         let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
         assert!(opts.resolve().unwrap_err().contains("htp"));
+    }
+
+    // spec: #security-insecure
+    #[test]
+    fn exposed_endpoints_need_curve_or_insecure() {
+        for local in [
+            "tcp://127.0.0.1:8000",
+            "tcp://127.1.2.3:*",
+            "tcp://[::1]:8000",
+            "tcp://localhost:8000",
+            "ipc:///tmp/zroute.sock",
+        ] {
+            assert!(is_local_endpoint(local), "{local}");
+            let opts = Options::parse_from(["zroute-router", "--workers", local]);
+            assert!(opts.resolve().is_ok(), "{local}");
+        }
+        for exposed in [
+            "tcp://*:8000",
+            "tcp://0.0.0.0:8000",
+            "tcp://[::]:8000",
+            "tcp://10.0.0.5:8000",
+            "tcp://eth0:8000",
+            "tcp://example.com:8000",
+            "ws://127.0.0.1:8000",
+        ] {
+            assert!(!is_local_endpoint(exposed), "{exposed}");
+            let opts = Options::parse_from(["zroute-router", "--workers", exposed]);
+            let err = opts.resolve().unwrap_err();
+            assert!(
+                err.contains("keygen") && err.contains("--insecure"),
+                "{err}"
+            );
+            let opts = Options::parse_from(["zroute-router", "--insecure", "--workers", exposed]);
+            assert!(opts.resolve().is_ok(), "{exposed}");
+        }
+    }
+
+    #[test]
+    fn curve_key_and_allowlist_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("router.key");
+        std::fs::write(&key, CurveKeyPair::generate().unwrap().to_key_file_text()).unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(&path, format!("curve-key = {:?}\n", key.to_str().unwrap())).unwrap();
+        let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
+        assert!(opts.resolve().unwrap_err().contains("go together"));
+        let allow = dir.path().join("workers.allow");
+        let opts = Options::parse_from([
+            "zroute-router",
+            "--config",
+            path.to_str().unwrap(),
+            "--curve-allow",
+            allow.to_str().unwrap(),
+            "--workers",
+            "tcp://0.0.0.0:8000",
+        ]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(config.curve.unwrap().allow, allow);
     }
 
     #[test]

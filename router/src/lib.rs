@@ -11,8 +11,10 @@ mod admin;
 pub mod config;
 mod dispatch;
 mod http;
+pub mod keygen;
 mod metrics;
 mod record;
+mod security;
 mod tls;
 
 use std::future::Future;
@@ -21,9 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tracing::info;
+use tracing::{info, warn};
 use zroute_proto::session::RouterConfig;
-use zroute_transport::{Context, RouterOptions, Socket};
+use zroute_transport::{Context, CurveServer, RouterOptions, Socket};
 
 pub use self::config::{Config, LogFormat, Options};
 use self::dispatch::{Dispatcher, Msg};
@@ -39,15 +41,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         None => None,
     };
     let ctx = Context::new();
+    let metrics = Arc::new(Metrics::new());
+    let mut options = RouterOptions::default();
+    // The ZAP handler must be bound before the first CURVE socket.
+    let security_tasks = match &config.curve {
+        Some(curve) => {
+            let allowlist = security::Allowlist::load(&curve.allow)
+                .map_err(|e| format!("--curve-allow {e}"))?;
+            options.curve = Some(CurveServer {
+                keypair: curve.keypair.clone(),
+                zap_domain: security::ZAP_DOMAIN.to_owned(),
+            });
+            security::start(&ctx, Arc::new(allowlist), metrics.clone())
+                .map_err(|e| format!("ZAP handler: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    if config.curve.is_none() {
+        for endpoint in config.exposed_endpoints() {
+            warn!(
+                endpoint,
+                "--insecure: workers are not authenticated and traffic is not encrypted; \
+                 any host that can reach this endpoint can register as a worker and receive requests"
+            );
+        }
+    }
     let mut sockets = Vec::new();
     let mut endpoints = Vec::new();
     for endpoint in &config.workers {
-        let socket = Socket::router(&ctx, &RouterOptions::default())
-            .map_err(|e| format!("ROUTER socket: {e}"))?;
+        let socket = Socket::router(&ctx, &options).map_err(|e| format!("ROUTER socket: {e}"))?;
         let bound = socket
             .bind(endpoint)
             .map_err(|e| format!("cannot bind {endpoint}: {e}"))?;
-        info!(endpoint = %bound, "workers endpoint bound");
+        info!(endpoint = %bound, curve = options.curve.is_some(), "workers endpoint bound");
         sockets.push(socket);
         endpoints.push(bound);
     }
@@ -58,7 +84,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.admin))?;
 
-    let metrics = Arc::new(Metrics::new());
     let session_config = RouterConfig {
         router_id: config.router_id.clone(),
         heartbeat_interval: config.heartbeat_interval,
@@ -132,6 +157,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     admin_task.abort();
+    // Only now: the workers sockets are closed, and none may outlive the handler.
+    for task in security_tasks {
+        task.abort();
+    }
     info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use zroute_router::config::Command;
 use zroute_router::{LogFormat, Options};
 
 // glibc's allocator spent a sixth of the router's CPU under load (profile in
@@ -10,7 +11,17 @@ use zroute_router::{LogFormat, Options};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let config = match Options::parse().resolve() {
+    let mut options = Options::parse();
+    if let Some(Command::Keygen { out }) = options.command.take() {
+        return match zroute_router::keygen::run(out.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zroute-router keygen: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match options.resolve() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("zroute-router: {e}");

@@ -29,6 +29,10 @@ pub(crate) struct Metrics {
     pub(crate) retries: Counter,
     /// Frames --record could not queue for its writer.
     pub(crate) record_dropped: Counter,
+    /// Worker connections refused by the CURVE allowlist.
+    pub(crate) auth_rejections: Counter,
+    /// Keys in the CURVE allowlist now in force.
+    pub(crate) allowed_keys: Gauge,
 }
 
 impl Metrics {
@@ -42,6 +46,8 @@ impl Metrics {
         let workers = Gauge::default();
         let retries = Counter::default();
         let record_dropped = Counter::default();
+        let auth_rejections = Counter::default();
+        let allowed_keys = Gauge::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -78,6 +84,16 @@ impl Metrics {
             "Frames --record dropped because its writer fell behind",
             record_dropped.clone(),
         );
+        registry.register(
+            "worker_auth_rejections",
+            "Worker connections refused because their CURVE key is not in the allowlist",
+            auth_rejections.clone(),
+        );
+        registry.register(
+            "worker_allowlist_keys",
+            "Worker public keys in the CURVE allowlist",
+            allowed_keys.clone(),
+        );
         Self {
             registry,
             requests,
@@ -88,6 +104,8 @@ impl Metrics {
             workers,
             retries,
             record_dropped,
+            auth_rejections,
+            allowed_keys,
         }
     }
 

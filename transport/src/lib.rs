@@ -37,16 +37,20 @@
 #![deny(unsafe_code)]
 
 mod context;
+mod curve;
 mod error;
 mod message;
 mod options;
 mod socket;
+mod zap;
 
 pub use context::Context;
+pub use curve::{CurveKey, CurveKeyPair, KEY_LEN, Z85_KEY_LEN, curve_available, parse_key_list};
 pub use error::SendError;
 pub use message::{Multipart, PeerId};
-pub use options::{DealerOptions, Heartbeat, RouterOptions};
+pub use options::{CurveClient, CurveServer, DealerOptions, Heartbeat, RouterOptions};
 pub use socket::{Socket, SocketKind};
+pub use zap::{ZAP_ENDPOINT, ZapHandler, ZapRequest};
 
 /// The version of the libzmq this crate was built against, as `(major, minor, patch)`.
 pub fn libzmq_version() -> (i32, i32, i32) {

@@ -2,6 +2,30 @@
 
 use std::time::Duration;
 
+use crate::curve::{CurveKey, CurveKeyPair};
+
+/// The router's side of CURVE (`spec/PROTOCOL.md` section 14.1): the socket
+/// is a CURVE server with this key pair, and asks the ZAP handler of its
+/// context (see [`ZapHandler`](crate::ZapHandler)) about every client key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurveServer {
+    /// The router's key pair; workers are configured with its public half.
+    pub keypair: CurveKeyPair,
+    /// `ZMQ_ZAP_DOMAIN`, passed to the ZAP handler with each request.
+    pub zap_domain: String,
+}
+
+/// A worker's side of CURVE: the router's public key, and the worker's own
+/// key pair (whose public half must be in the router's allowlist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurveClient {
+    /// The router's public key; a router without its secret half cannot
+    /// complete the handshake.
+    pub server_key: CurveKey,
+    /// This worker's key pair.
+    pub keypair: CurveKeyPair,
+}
+
 /// ZMTP-level heartbeats (`ZMQ_HEARTBEAT_IVL`, `_TIMEOUT`, `_TTL`).
 ///
 /// A transport safety net that tears down dead TCP connections; the zroute
@@ -67,6 +91,9 @@ pub struct RouterOptions {
     /// Received parts up to this many bytes are copied into their `Bytes`;
     /// longer ones are handed over without a copy. Default 8192.
     pub recv_copy_max: usize,
+    /// CURVE authentication and encryption; `None` (the default) is the NULL
+    /// mechanism, neither authenticated nor encrypted.
+    pub curve: Option<CurveServer>,
 }
 
 impl Default for RouterOptions {
@@ -79,6 +106,7 @@ impl Default for RouterOptions {
             heartbeat: Some(Heartbeat::default()),
             linger: Duration::ZERO,
             recv_copy_max: DEFAULT_RECV_COPY_MAX,
+            curve: None,
         }
     }
 }
@@ -117,6 +145,9 @@ pub struct DealerOptions {
     pub routing_id: Option<Vec<u8>>,
     /// As [`RouterOptions::recv_copy_max`]. Default 8192.
     pub recv_copy_max: usize,
+    /// CURVE, as a client of the router's key; `None` (the default) is the
+    /// NULL mechanism.
+    pub curve: Option<CurveClient>,
 }
 
 impl Default for DealerOptions {
@@ -132,6 +163,7 @@ impl Default for DealerOptions {
             reconnect_ivl_max: None,
             routing_id: None,
             recv_copy_max: DEFAULT_RECV_COPY_MAX,
+            curve: None,
         }
     }
 }
@@ -171,6 +203,11 @@ fn apply_common(
 impl RouterOptions {
     pub(crate) fn apply(&self, s: &zmq::Socket) -> zmq::Result<()> {
         s.set_router_mandatory(self.mandatory)?;
+        if let Some(curve) = &self.curve {
+            s.set_curve_server(true)?;
+            s.set_curve_secretkey(curve.keypair.secret_bytes())?;
+            s.set_zap_domain(&curve.zap_domain)?;
+        }
         apply_common(
             s,
             self.max_msg_size,
@@ -190,6 +227,11 @@ impl DealerOptions {
         s.set_reconnect_ivl_max(self.reconnect_ivl_max.map_or(0, millis))?;
         if let Some(id) = &self.routing_id {
             s.set_identity(id)?;
+        }
+        if let Some(curve) = &self.curve {
+            s.set_curve_serverkey(curve.server_key.as_bytes())?;
+            s.set_curve_publickey(curve.keypair.public().as_bytes())?;
+            s.set_curve_secretkey(curve.keypair.secret_bytes())?;
         }
         apply_common(
             s,

@@ -3,15 +3,16 @@
 //
 //   testapp.js ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
 //                 [--window BYTES] [--log-level debug|info|warn|error]
+//                 [--curve-server-key FILE|Z85 --curve-key FILE]
 //
 // --connect defaults to $ZROUTE_CONNECT (comma- or space-separated), else
 // tcp://127.0.0.1:8000. Logs go to stderr, one JSON object per line.
-import { Worker, jsonLogger, testApp, DEFAULT_ENDPOINT } from '../src/index.js';
+import { Worker, jsonLogger, testApp, loadCurve, DEFAULT_ENDPOINT } from '../src/index.js';
 
 function usage(msg) {
   if (msg) process.stderr.write(`testapp: ${msg}\n`);
   process.stderr.write(
-    'usage: testapp.js ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--window BYTES] [--log-level LEVEL]\n',
+    'usage: testapp.js ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--window BYTES] [--log-level LEVEL] [--curve-server-key FILE|Z85 --curve-key FILE]\n',
   );
   process.exit(2);
 }
@@ -23,6 +24,8 @@ const routes = [];
 let capacity;
 let window;
 let level;
+let curveServerKey;
+let curveKey;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   const value = () => {
@@ -37,12 +40,15 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--capacity') capacity = Number(value());
   else if (a === '--window') window = Number(value());
   else if (a === '--log-level') level = value();
+  else if (a === '--curve-server-key') curveServerKey = value();
+  else if (a === '--curve-key') curveKey = value();
   else if (a === '-h' || a === '--help') usage();
   else if (a.startsWith('-')) usage(`unknown option ${a}`);
   else if (id === undefined) id = a;
   else usage(`unexpected argument ${a}`);
 }
 if (id === undefined) usage('the worker id is required');
+if ((curveServerKey === undefined) !== (curveKey === undefined)) usage('--curve-server-key and --curve-key go together');
 
 const logger = jsonLogger({ level });
 let worker;
@@ -58,6 +64,7 @@ try {
     initialWindowSize: window,
     handler: testApp(id, logger),
     logger,
+    curve: curveKey === undefined ? undefined : loadCurve(/** @type {string} */ (curveServerKey), curveKey),
   });
 } catch (err) {
   usage(err.message);

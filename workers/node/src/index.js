@@ -6,6 +6,7 @@ export { Request, Response, HeaderError, isForbiddenField } from './http.js';
 export { Session } from './session.js';
 export { Worker, DEFAULT_ENDPOINT, isValidRoute, isValidWorkerId, jsonLogger, silentLogger } from './worker.js';
 export { testApp } from './testapp.js';
+export { loadCurve, readServerKey, curveFromEnv } from './curve.js';
 
 /**
  * Creates and starts a worker: the shortest way to serve HTTP over zroute.

@@ -52,6 +52,7 @@ const REQUIRED_PSEUDO = [':method', ':path', ':version', ':host', ':scheme'];
  * @property {number} handshakeTimeout        ms (§9.2: 3,000)
  * @property {number} maxPairs                pair limit for received blocks (§7.4)
  * @property {number} linger                  ZMQ_LINGER in ms
+ * @property {import('./curve.js').CurveOptions} [curve] CURVE keys (§14.1)
  * @property {number} [closeFlushTimeout]     how long to wait for queued frames before closing
  *
  * @typedef {object} PendingItem
@@ -82,6 +83,9 @@ const REQUIRED_PSEUDO = [':method', ':path', ':version', ':host', ':scheme'];
  * @property {Request} req
  * @property {Response} res
  */
+
+/** How long a CURVE socket may wait for a connection before it is replaced (ms). */
+const CURVE_CONNECT_TIMEOUT = 3000;
 
 export class Session extends EventEmitter {
   /** @param {SessionOptions} opts */
@@ -175,6 +179,11 @@ export class Session extends EventEmitter {
       heartbeatTimeout: 3000,
       heartbeatTimeToLive: 3000,
       sendTimeout: -1,
+      ...(this.opts.curve && {
+        curveServerKey: this.opts.curve.serverKey,
+        curvePublicKey: this.opts.curve.publicKey,
+        curveSecretKey: this.opts.curve.secretKey,
+      }),
     });
     this.socket = sock;
     const result = new Promise((resolve) => {
@@ -195,6 +204,19 @@ export class Session extends EventEmitter {
       initialWindowSize: this.initialWindowSize,
       attributes: attrs,
     });
+    // libzmq gives up a connection whose CURVE handshake the router refused
+    // (ZAP status 400) and never reconnects it: with CURVE the wait for a
+    // connection is bounded, and the worker retries on a new socket.
+    const curveTimer = this.opts.curve
+      ? setTimeout(() => {
+          if (this.state === 'connecting') {
+            this._failHandshake(
+              `no connection within ${CURVE_CONNECT_TIMEOUT} ms: the router refused this worker's CURVE key ` +
+                `${this.opts.curve?.publicKey} (is it in the allowlist?), or it is unreachable`,
+            );
+          }
+        }, CURVE_CONNECT_TIMEOUT)
+      : undefined;
     try {
       // With ZMQ_IMMEDIATE the send blocks until a connection is complete:
       // this is the wait for a writable socket of §9.2 step 2.
@@ -202,6 +224,8 @@ export class Session extends EventEmitter {
     } catch (err) {
       if (this.state !== 'closed') this._failHandshake(`HELLO not sent: ${/** @type {Error} */ (err).message}`);
       return result;
+    } finally {
+      clearTimeout(curveTimer);
     }
     if (this.state !== 'connecting') return result;
     this.state = 'hello-sent';

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { Session } from './session.js';
 import { checkName, isValidValue } from './codec.js';
+import { curveFromEnv } from './curve.js';
 
 export const DEFAULT_ENDPOINT = 'tcp://127.0.0.1:8000';
 
@@ -72,6 +73,8 @@ export const silentLogger = { log() {} };
  * @property {number} [backoffInitial]         first backoff delay in ms (default 1,000)
  * @property {number} [backoffMax]             backoff ceiling in ms (default 32,000)
  * @property {boolean} [jitter]                add up to 25% jitter to each delay (default true)
+ * @property {import('./curve.js').CurveOptions} [curve] CURVE keys (§14.1); default: from
+ *                                             ZROUTE_CURVE_SERVER_KEY and ZROUTE_CURVE_KEY, else none
  * @property {import('./session.js').Logger} [logger]
  */
 
@@ -109,6 +112,7 @@ export class Worker extends EventEmitter {
     this.backoffMax = opts.backoffMax ?? 32000;
     this.jitter = opts.jitter ?? true;
     this.logger = opts.logger ?? jsonLogger();
+    this.curve = opts.curve ?? curveFromEnv();
     /** @type {[string, string][]} */
     this.attributes = [['id', opts.id]];
     if (routes.length) this.attributes.push(['route', routes.join('\0')]);
@@ -158,6 +162,7 @@ export class Worker extends EventEmitter {
         handshakeTimeout: this.handshakeTimeout,
         maxPairs: this.maxPairs,
         linger: this.linger,
+        curve: this.curve,
       });
       this.sessions.add(session);
       session.once('closed', (reason) => {

@@ -3,11 +3,15 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
+//!     [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
 //! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
-//! the library's default of 64.
+//! the library's default of 64. `--curve-server-key` (the router's `.pub` file
+//! or Z85 key) and `--curve-key` (this worker's `.key` file) connect with
+//! CURVE; without them the library reads `ZROUTE_CURVE_SERVER_KEY` and
+//! `ZROUTE_CURVE_KEY`.
 
 use std::convert::Infallible;
 use std::process::ExitCode;
@@ -28,7 +32,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let (id, endpoints, routes, capacity) = match parse_args() {
+    let Args {
+        id,
+        endpoints,
+        routes,
+        capacity,
+        curve,
+    } = match parse_args() {
         Ok(args) => args,
         Err(usage) => {
             eprintln!("{usage}");
@@ -56,6 +66,15 @@ fn main() -> ExitCode {
     if let Some(capacity) = capacity {
         worker = worker.capacity(capacity);
     }
+    if let Some((server_key, key)) = &curve {
+        worker = match worker.curve_files(server_key, key) {
+            Ok(worker) => worker,
+            Err(e) => {
+                eprintln!("hello: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(worker.serve(service)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,19 +85,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]`
-#[allow(
-    clippy::type_complexity,
-    reason = "a tuple is plainer than a struct here"
-)]
-fn parse_args() -> Result<(String, Vec<String>, Vec<String>, Option<u32>), String> {
-    let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]"
+struct Args {
+    id: String,
+    endpoints: Vec<String>,
+    routes: Vec<String>,
+    capacity: Option<u32>,
+    /// The router's public key (Z85 or a file) and this worker's key file.
+    curve: Option<(String, String)>,
+}
+
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--curve-server-key K --curve-key F]`
+fn parse_args() -> Result<Args, String> {
+    let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] \
+                 [--curve-server-key FILE|Z85 --curve-key FILE]"
         .to_owned();
     let mut args = std::env::args().skip(1);
     let mut id = None;
     let mut endpoints = Vec::new();
     let mut routes = Vec::new();
     let mut capacity = None;
+    let (mut server_key, mut key) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--connect" => endpoints.push(args.next().ok_or_else(|| usage.clone())?),
@@ -87,10 +113,23 @@ fn parse_args() -> Result<(String, Vec<String>, Vec<String>, Option<u32>), Strin
                 let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
                 capacity = Some(n.ok_or_else(|| usage.clone())?);
             }
+            "--curve-server-key" => server_key = Some(args.next().ok_or_else(|| usage.clone())?),
+            "--curve-key" => key = Some(args.next().ok_or_else(|| usage.clone())?),
             "-h" | "--help" => return Err(usage),
             _ if id.is_none() && !arg.starts_with('-') => id = Some(arg),
             _ => return Err(usage),
         }
     }
-    Ok((id.ok_or(usage)?, endpoints, routes, capacity))
+    let curve = match (server_key, key) {
+        (Some(server_key), Some(key)) => Some((server_key, key)),
+        (None, None) => None,
+        _ => return Err(usage),
+    };
+    Ok(Args {
+        id: id.ok_or(usage)?,
+        endpoints,
+        routes,
+        capacity,
+        curve,
+    })
 }

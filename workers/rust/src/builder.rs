@@ -2,6 +2,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::info;
 use zroute_proto::session::{DEFAULT_WINDOW, Session, WorkerConfig};
-use zroute_transport::{Context, DealerOptions, Socket};
+use zroute_transport::{Context, CurveClient, CurveKey, CurveKeyPair, DealerOptions, Socket};
 
 use crate::endpoint;
 use crate::{Body, BoxError};
@@ -23,6 +24,12 @@ const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:8000";
 /// Environment variable read for the endpoints when none is configured:
 /// one or more endpoints separated by commas or white space.
 const CONNECT_ENV: &str = "ZROUTE_CONNECT";
+
+/// Environment variables read for CURVE when [`Builder::curve`] was not
+/// called: the router's public key (Z85, or a file holding it) and this
+/// worker's key pair file. Both or neither.
+const CURVE_SERVER_KEY_ENV: &str = "ZROUTE_CURVE_SERVER_KEY";
+const CURVE_KEY_ENV: &str = "ZROUTE_CURVE_KEY";
 
 /// Entry point: `Worker::builder(id)` configures a worker and serves.
 #[derive(Debug)]
@@ -140,6 +147,31 @@ impl Builder {
         self
     }
 
+    /// Connects with CURVE (spec #security-curve): `server_key` is the
+    /// router's public key, `keypair` this worker's pair, whose public half
+    /// must be in the router's allowlist. Default: CURVE if
+    /// `ZROUTE_CURVE_SERVER_KEY` and `ZROUTE_CURVE_KEY` are set (see
+    /// [`curve_files`](Self::curve_files)), else none.
+    pub fn curve(mut self, server_key: CurveKey, keypair: CurveKeyPair) -> Self {
+        self.settings.dealer.curve = Some(CurveClient {
+            server_key,
+            keypair,
+        });
+        self
+    }
+
+    /// [`curve`](Self::curve) with keys read from files, as
+    /// `zroute-router keygen --out NAME` writes them: `server_key` is the
+    /// router's `NAME.pub` file or its 40 Z85 characters, `key_file` this
+    /// worker's `NAME.key` file.
+    pub fn curve_files(self, server_key: &str, key_file: impl AsRef<Path>) -> Result<Self, Error> {
+        let server = CurveKey::from_z85_or_file(server_key)
+            .map_err(|e| Error::config(format!("CURVE server key: {e}")))?;
+        let pair = CurveKeyPair::from_file(key_file.as_ref())
+            .map_err(|e| Error::config(format!("CURVE key: {e}")))?;
+        Ok(self.curve(server, pair))
+    }
+
     /// How long a shutdown waits for requests in flight to finish before it
     /// gives them up. Default 30 s.
     pub fn graceful_timeout(mut self, timeout: Duration) -> Self {
@@ -251,6 +283,23 @@ impl Builder {
         }
         if self.endpoints.is_empty() {
             return Err(Error::config(format!("{CONNECT_ENV} names no endpoint")));
+        }
+        if self.settings.dealer.curve.is_none() {
+            match (
+                std::env::var(CURVE_SERVER_KEY_ENV),
+                std::env::var_os(CURVE_KEY_ENV),
+            ) {
+                (Ok(server), Some(key)) => self = self.curve_files(&server, key)?,
+                (Err(_), None) => {}
+                _ => {
+                    return Err(Error::config(format!(
+                        "{CURVE_SERVER_KEY_ENV} and {CURVE_KEY_ENV} go together"
+                    )));
+                }
+            }
+        }
+        if self.settings.dealer.curve.is_some() && !zroute_transport::curve_available() {
+            return Err(Error::config("this build's libzmq has no CURVE support"));
         }
         Ok((self.settings, self.endpoints))
     }

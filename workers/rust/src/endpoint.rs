@@ -4,7 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use http_body::Body as HttpBody;
@@ -68,11 +68,25 @@ pub(crate) async fn run<S, B>(
             let mut socket = socket;
             // Spec #handshake: HELLO waits for a completed connection, for as
             // long as it takes; that wait is not a failed attempt.
+            let curve_key = settings.dealer.curve.as_ref().map(|c| c.keypair.public());
             tokio::select! {
-                ready = socket.writable() => if let Err(e) = ready {
-                    warn!(error = %e, "socket failed while connecting");
-                    backoff.failed();
-                    continue;
+                ready = connected(&mut socket, curve_key.is_some()) => match ready {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        warn!(
+                            public_key = %curve_key.expect("only CURVE connections time out"),
+                            "no connection to the router within {CURVE_CONNECT_TIMEOUT:?}: \
+                             it refused this worker's CURVE key (is the key in its allowlist?), \
+                             or it is unreachable; trying again on a new socket"
+                        );
+                        backoff.failed();
+                        continue;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "socket failed while connecting");
+                        backoff.failed();
+                        continue;
+                    }
                 },
                 () = stopped(&mut stop) => break,
             }
@@ -112,6 +126,24 @@ pub(crate) async fn run<S, B>(
     }
     .instrument(span)
     .await;
+}
+
+/// libzmq gives up a connection whose CURVE handshake the router refused
+/// (ZAP status 400) and never reconnects it, so with CURVE a socket that has
+/// not connected after this long is replaced: a key added to the router's
+/// allowlist later is then picked up. Without CURVE the wait is unbounded.
+const CURVE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Waits for a completed connection: `Ok(false)` if CURVE is on and none came
+/// within [`CURVE_CONNECT_TIMEOUT`].
+async fn connected(socket: &mut Socket, curve: bool) -> std::io::Result<bool> {
+    if !curve {
+        return socket.writable().await.map(|()| true);
+    }
+    match tokio::time::timeout(CURVE_CONNECT_TIMEOUT, socket.writable()).await {
+        Ok(ready) => ready.map(|()| true),
+        Err(_) => Ok(false),
+    }
 }
 
 fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Result<Socket> {

@@ -61,3 +61,5 @@ pub use stream::PreserveChunks;
 
 /// Re-exported so that handlers can name the trait without a dependency of their own.
 pub use tower_service::Service;
+/// CURVE keys, for [`Builder::curve`].
+pub use zroute_transport::{CurveKey, CurveKeyPair};
