@@ -48,6 +48,7 @@ impl Server {
     #[pyo3(signature = (
         *, id, connect, mode, capacity, routes=Vec::new(), graceful_timeout=30.0,
         max_body=0, max_header=0, timeout=0.0, runtime_threads=1, labels=Vec::new(), window=0,
+        curve_server_key=None, curve_key=None,
     ))]
     #[allow(
         clippy::too_many_arguments,
@@ -67,6 +68,8 @@ impl Server {
         runtime_threads: usize,
         labels: Vec<(String, String)>,
         window: u32,
+        curve_server_key: Option<String>,
+        curve_key: Option<String>,
     ) -> PyResult<Self> {
         let seconds = |name: &str, s: f64| {
             Duration::try_from_secs_f64(s)
@@ -121,6 +124,19 @@ impl Server {
         }
         if window > 0 {
             worker = worker.initial_window(window);
+        }
+        match (curve_server_key, curve_key) {
+            (Some(server_key), Some(key_file)) => {
+                worker = worker
+                    .curve_files(&server_key, key_file)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(PyValueError::new_err(
+                    "curve_server_key and curve_key go together",
+                ));
+            }
         }
         let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
         let (fast_tx, fast_rx) = oneshot::channel::<()>();

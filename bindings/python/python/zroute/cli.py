@@ -79,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window", type=int, default=int(env("WINDOW", d.window)), help="request-body receive window, bytes (0: 65,536)"
     )
+    p.add_argument(
+        "--curve-server-key", default=env("CURVE_SERVER_KEY"), help="CURVE: the router's public key (.pub file or Z85)"
+    )
+    p.add_argument("--curve-key", default=env("CURVE_KEY"), help="CURVE: this worker's key file")
     p.add_argument("--lifespan", choices=["auto", "on", "off"], default=env("LIFESPAN", d.lifespan))
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default=env("LOOP", d.loop))
     p.add_argument("--log-level", default=env("LOG_LEVEL", d.log_level), choices=["critical", "error", "warning", "info", "debug", "trace"])
@@ -117,6 +121,8 @@ def config_from(args: argparse.Namespace) -> Config:
         max_body=args.max_body,
         max_header=args.max_header,
         window=args.window,
+        curve_server_key=args.curve_server_key,
+        curve_key=args.curve_key,
         lifespan=args.lifespan,
         loop=args.loop,
         access_log=args.access_log,

@@ -55,6 +55,10 @@ class Config:
     log_level: Optional[str] = "info"
     #: Receive window per request body in bytes (announced in HELLO); 0: the default, 65,536.
     window: int = 0
+    #: CURVE: the router's public key (its ``.pub`` file, or 40 Z85 characters).
+    curve_server_key: Optional[str] = None
+    #: CURVE: this worker's key file (``zroute-router keygen --out NAME`` writes ``NAME.key``).
+    curve_key: Optional[str] = None
     #: Threads of the tokio runtime that runs the sessions.
     runtime_threads: int = 1
     #: Whether several worker processes run (sets ``wsgi.multiprocess``).

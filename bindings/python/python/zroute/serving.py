@@ -126,6 +126,8 @@ def server_for(cfg: Config, mode: str, capacity: int) -> _zroute.Server:
         runtime_threads=int(cfg.runtime_threads),
         labels=[("runtime", "python")],
         window=int(cfg.window),
+        curve_server_key=cfg.curve_server_key,
+        curve_key=cfg.curve_key,
     )
 
 
