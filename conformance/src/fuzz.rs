@@ -19,21 +19,20 @@
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{
     Data, GoAway, Ping, RstStream, Settings, SynStream, Welcome, WindowUpdate,
 };
 use zroute_proto::{Frame, GoAwayStatus, HeaderBlock, RstCode, SettingId, StreamId};
-use zroute_transport::{Context, PeerId, RouterOptions, Socket};
+use zroute_transport::{Context, PeerId, Socket};
 
 use crate::case::{Case, SendSpec, Step, parse_hex};
+use crate::spawn::{SpawnError, spawn_worker};
 
 /// A small deterministic PRNG (splitmix64): the same seed gives the same
 /// mutations on every machine, with no dependency.
@@ -400,50 +399,15 @@ enum Got {
 
 impl Player {
     async fn start(cfg: &FuzzConfig) -> Result<Self, Fault> {
-        let ctx = Context::new();
-        let socket = Socket::router(&ctx, &RouterOptions::default())
-            .map_err(|e| Fault::Suite(format!("cannot create ROUTER socket: {e}")))?;
-        let endpoint = socket
-            .bind("tcp://127.0.0.1:*")
-            .map_err(|e| Fault::Suite(format!("cannot bind ROUTER socket: {e}")))?;
-        let argv: Vec<String> = cfg
-            .worker
-            .iter()
-            .map(|a| a.replace("{endpoint}", &endpoint))
-            .collect();
-        let (prog, args) = argv
-            .split_first()
-            .ok_or_else(|| Fault::Suite("empty worker command".into()))?;
-        let mut child = Command::new(prog)
-            .args(args)
-            .env("ZROUTE_CONNECT", &endpoint)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Fault::NotStarted(format!("cannot start worker {prog:?}: {e}")))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut s = sink.lock().expect("stderr lock");
-                    s.extend_from_slice(&buf[..n]);
-                    // Keep the tail only: memory stays bounded.
-                    let excess = s.len().saturating_sub(8192);
-                    s.drain(..excess);
-                }
-            });
-        }
+        let w = spawn_worker(&cfg.worker, &[], stderr.clone()).map_err(|e| match e {
+            SpawnError::Suite(m) => Fault::Suite(m),
+            SpawnError::NotStarted(m) => Fault::NotStarted(m),
+        })?;
         Ok(Self {
-            _ctx: ctx,
-            socket,
-            child,
+            _ctx: w.ctx,
+            socket: w.socket,
+            child: w.child,
             stderr,
         })
     }

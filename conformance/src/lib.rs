@@ -16,6 +16,7 @@ pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod shell;
+mod spawn;
 pub mod trace_cli;
 pub mod trace_cmd;
 

@@ -21,20 +21,19 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{Data, Ping, Welcome};
 use zroute_proto::{Frame, HeaderBlock, SettingId, StreamId};
 use zroute_trace::{Direction, Trace};
-use zroute_transport::{Context, PeerId, RouterOptions, Socket};
+use zroute_transport::{Context, PeerId, Socket};
 
 use crate::runner::{HELLO_TIMEOUT, Outcome, describe};
+use crate::spawn::{SpawnError, spawn_worker};
 use crate::trace_cmd::hex;
 
 /// What a replay ignores besides PING and WINDOW_UPDATE.
@@ -457,47 +456,14 @@ enum Woke {
 
 impl Live {
     async fn start(cfg: &ReplayConfig, stderr: Arc<Mutex<Vec<u8>>>) -> Result<Self, String> {
-        let ctx = Context::new();
-        let socket = Socket::router(&ctx, &RouterOptions::default())
-            .map_err(|e| format!("cannot create ROUTER socket: {e}"))?;
-        let endpoint = socket
-            .bind("tcp://127.0.0.1:*")
-            .map_err(|e| format!("cannot bind ROUTER socket: {e}"))?;
-        let argv: Vec<String> = cfg
-            .worker
-            .iter()
-            .map(|a| a.replace("{endpoint}", &endpoint))
-            .collect();
-        let (prog, args) = argv.split_first().ok_or("empty worker command")?;
-        let mut child = Command::new(prog)
-            .args(args)
-            .env("ZROUTE_CONNECT", &endpoint)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start worker {prog:?}: {e}"))?;
-        let mut pipe = child.stderr.take().ok_or("no stderr pipe")?;
-        let stderr_task = tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                stderr
-                    .lock()
-                    .expect("stderr lock")
-                    .extend_from_slice(&buf[..n]);
-            }
-        });
+        let w = spawn_worker(&cfg.worker, &[], stderr).map_err(SpawnError::into_message)?;
         Ok(Self {
-            _ctx: ctx,
-            socket,
-            child,
-            stderr_task: Some(stderr_task),
+            _ctx: w.ctx,
+            socket: w.socket,
+            child: w.child,
+            stderr_task: Some(w.stderr_task),
             start: Instant::now(),
-            log: vec![format!("{:>8.3}  --  worker: {}", 0.0, argv.join(" "))],
+            log: vec![format!("{:>8.3}  --  worker: {}", 0.0, w.argv.join(" "))],
             peer: None,
             hello_id: None,
             recorded_id: String::new(),

@@ -2,24 +2,23 @@
 //! handshake, then the case's steps under one deadline.
 
 use std::fmt::Write as _;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{
     Data, GoAway, Headers, Ping, RstStream, Settings, SynStream, Welcome, WindowUpdate,
 };
 use zroute_proto::{Frame, GoAwayStatus, HeaderBlock, RstCode, SettingId, StreamId};
-use zroute_transport::{Context, PeerId, RouterOptions, SendError, Socket};
+use zroute_transport::{Context, PeerId, SendError, Socket};
 
 use crate::case::{
     BodySpec, Case, FrameMatch, FrameView, Level, SendSpec, Step, StreamExpect, Value, Vars,
     parse_hex,
 };
+use crate::spawn::{SpawnError, spawn_worker};
 
 /// How long frames are still read after the worker exited (they may be in flight).
 const EXIT_GRACE: Duration = Duration::from_millis(200);
@@ -306,47 +305,14 @@ impl Run {
             let what = format!("attached at {}", attached.endpoint);
             return Ok(Self::new(ctx, socket, None, None, case, what));
         }
-        let ctx = Context::new();
-        let socket = Socket::router(&ctx, &RouterOptions::default())
-            .map_err(|e| format!("cannot create ROUTER socket: {e}"))?;
-        let endpoint = socket
-            .bind("tcp://127.0.0.1:*")
-            .map_err(|e| format!("cannot bind ROUTER socket: {e}"))?;
-        let mut argv: Vec<String> = cfg
-            .worker
-            .iter()
-            .map(|a| a.replace("{endpoint}", &endpoint))
-            .collect();
-        argv.extend(case.worker_args.iter().cloned());
-        let (prog, args) = argv.split_first().ok_or("empty worker command")?;
-        let mut child = Command::new(prog)
-            .args(args)
-            .env("ZROUTE_CONNECT", &endpoint)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start worker {prog:?}: {e}"))?;
-        let mut pipe = child.stderr.take().ok_or("no stderr pipe")?;
-        let stderr_task = tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                stderr
-                    .lock()
-                    .expect("stderr lock")
-                    .extend_from_slice(&buf[..n]);
-            }
-        });
-        let what = format!("worker: {}", argv.join(" "));
+        let w = spawn_worker(&cfg.worker, &case.worker_args, stderr)
+            .map_err(SpawnError::into_message)?;
+        let what = format!("worker: {}", w.argv.join(" "));
         Ok(Self::new(
-            ctx,
-            socket,
-            Some(child),
-            Some(stderr_task),
+            w.ctx,
+            w.socket,
+            Some(w.child),
+            Some(w.stderr_task),
             case,
             what,
         ))
