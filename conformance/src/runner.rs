@@ -349,6 +349,21 @@ impl Run {
         }
     }
 
+    /// When `matched` is a tolerated (non-strict) alternative, records the
+    /// frame and the strict alternatives the verdict will name.
+    fn note_tolerated(&mut self, matched: &FrameMatch, alts: &[FrameMatch], frame: &Frame) {
+        let Some(why) = &matched.non_strict else {
+            return;
+        };
+        self.tolerated_paths
+            .push(format!("{} ({why})", describe(frame)));
+        self.strict_paths.extend(
+            alts.iter()
+                .filter(|a| a.non_strict.is_none())
+                .map(ToString::to_string),
+        );
+    }
+
     fn note(&mut self, dir: &str, what: impl AsRef<str>) {
         let t = self.start.elapsed().as_secs_f64();
         self.log.push(format!("{t:>8.3}  {dir}  {}", what.as_ref()));
@@ -785,15 +800,7 @@ impl Run {
                     "switching to the new routing id (its HELLO came earlier)",
                 );
                 self.switch_peer(peer);
-                if let Some(why) = &m.non_strict {
-                    self.tolerated_paths
-                        .push(format!("{} ({why})", describe(&frame)));
-                    self.strict_paths.extend(
-                        alts.iter()
-                            .filter(|a| a.non_strict.is_none())
-                            .map(ToString::to_string),
-                    );
-                }
+                self.note_tolerated(m, alts, &frame);
                 return Ok(m.end);
             }
         }
@@ -837,15 +844,7 @@ impl Run {
                         } else if let Some(id) = fin_stream(&frame) {
                             self.finished.insert(id);
                         }
-                        if let Some(why) = &m.non_strict {
-                            self.tolerated_paths
-                                .push(format!("{} ({why})", describe(&frame)));
-                            self.strict_paths.extend(
-                                alts.iter()
-                                    .filter(|a| a.non_strict.is_none())
-                                    .map(ToString::to_string),
-                            );
-                        }
+                        self.note_tolerated(m, alts, &frame);
                         return Ok(m.end);
                     }
                     let why = candidates

@@ -163,16 +163,7 @@ func (w *Worker) SetCapacity(n uint32) {
 // then closes the sockets. If ctx expires first, the remaining sessions are
 // ended with GOAWAY(last-good, INTERNAL_ERROR) and ctx's error is returned.
 func (w *Worker) Shutdown(ctx context.Context) error {
-	w.init()
-	w.mu.Lock()
-	w.inShutdown = true
-	w.stopServe()
-	w.mu.Unlock()
-	// No new session starts once the endpoint loops have returned.
-	w.loops.Wait()
-	w.mu.Lock()
-	sessions := w.sessionList()
-	w.mu.Unlock()
+	sessions := w.stopRegistering()
 	for _, s := range sessions {
 		s.drain()
 	}
@@ -203,6 +194,17 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 // Close ends every session at once with GOAWAY(last-good, INTERNAL_ERROR)
 // and cancels all requests.
 func (w *Worker) Close() error {
+	for _, s := range w.stopRegistering() {
+		s.abort()
+		<-s.closed
+	}
+	return nil
+}
+
+// stopRegistering marks the worker as shutting down, waits for the endpoint
+// loops to return (no new session starts after that) and returns the
+// sessions still open.
+func (w *Worker) stopRegistering() []*session {
 	w.init()
 	w.mu.Lock()
 	w.inShutdown = true
@@ -210,13 +212,8 @@ func (w *Worker) Close() error {
 	w.mu.Unlock()
 	w.loops.Wait()
 	w.mu.Lock()
-	sessions := w.sessionList()
-	w.mu.Unlock()
-	for _, s := range sessions {
-		s.abort()
-		<-s.closed
-	}
-	return nil
+	defer w.mu.Unlock()
+	return w.sessionList()
 }
 
 func (w *Worker) sessionList() []*session {
