@@ -56,6 +56,10 @@ class Group:
                 proc.wait()
         self.procs.clear()
 
+    def usage(self) -> dict[str, float]:
+        """CPU time and context switches so far of every process of the group and its children."""
+        return usage([p.pid for p in self.procs if p.poll() is None])
+
     def check_alive(self) -> None:
         for proc in self.procs:
             if proc.poll() is not None:
@@ -93,3 +97,42 @@ def peak_rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(roots: list[int]) -> list[int]:
+    """The roots and every process below them (nginx and gunicorn fork their workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name is in parentheses and may hold spaces: split after it.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def usage(roots: list[int]) -> dict[str, float]:
+    """CPU seconds (user + system) and context switches of the process trees under `roots`, all threads."""
+    cpu = switches = 0.0
+    for pid in _descendants(roots):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a process or thread that ended meanwhile
+    return {"cpu_s": cpu, "switches": switches}

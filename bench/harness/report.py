@@ -25,6 +25,9 @@ def summarise(rounds: dict[str, list[dict]], baselines: dict[str, str | None]) -
             for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms")
         }
         s["errors"] = sum(r["errors"] for r in runs)
+        for key in ("server_cpu_us_per_request", "context_switches_per_request"):
+            if all(key in r for r in runs):
+                s[key] = statistics.median(r[key] for r in runs)
         base = baselines.get(name)
         if base and rounds.get(base):
             pairs = list(zip(runs, rounds[base]))
@@ -50,6 +53,10 @@ def fmt_ratio(s: dict, key: str) -> str:
     return f"{s[key]:.2f}×" if key in s else "—"
 
 
+def fmt_num(s: dict, key: str, digits: int) -> str:
+    return f"{s[key]:.{digits}f}" if key in s else "—"
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     cfg = result["config"]
@@ -63,7 +70,10 @@ def markdown(result: dict) -> str:
         f"wrk shared the machine with the contender. Load: `wrk -t1 -c{cfg['connections']} "
         f"-d{cfg['duration_s']}s` after a {cfg['warmup_s']} s warm-up, {cfg['rounds']} rounds, "
         "contenders interleaved within each round; figures are medians over the rounds, "
-        "ratios are medians of the per-round ratios to the baseline named.",
+        "ratios are medians of the per-round ratios to the baseline named. "
+        "CPU µs/req and switches/req are what the contender's own processes (all threads, children "
+        "included, wrk excluded) spent per request during the measured run: user plus system time, and "
+        "voluntary plus involuntary context switches.",
         "",
         "![req/s and p99 per contender](benchmarks.svg)",
         "",
@@ -73,12 +83,18 @@ def markdown(result: dict) -> str:
         names = [c["name"] for c in result["contenders"] if c["scenario"] == scenario and c["name"] in summary]
         if not names:
             continue
-        lines += [f"## {title}", "", "| Contender | req/s | p50 | p99 | p99.9 | req/s ratio | p99 ratio | vs |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {title}",
+            "",
+            "| Contender | req/s | p50 | p99 | p99.9 | req/s ratio | p99 ratio | vs | CPU µs/req | switches/req |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for n in names:
             s = summary[n]
             lines.append(
                 f"| {n} | {s['rps']:,.0f} | {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {s['p999_ms']:.2f} ms "
-                f"| {fmt_ratio(s, 'rps_ratio')} | {fmt_ratio(s, 'p99_ratio')} | {s.get('baseline', '')} |"
+                f"| {fmt_ratio(s, 'rps_ratio')} | {fmt_ratio(s, 'p99_ratio')} | {s.get('baseline', '')} "
+                f"| {fmt_num(s, 'server_cpu_us_per_request', 0)} | {fmt_num(s, 'context_switches_per_request', 2)} |"
             )
         lines.append("")
     if result.get("latency"):

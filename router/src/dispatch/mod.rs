@@ -14,12 +14,13 @@
 
 mod table;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use foldhash::HashMap;
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
@@ -252,9 +253,9 @@ impl Dispatcher {
             sockets,
             endpoints,
             rx,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             table: Table::default(),
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             queue: VecDeque::new(),
             queue_limit: limits.queue,
             max_frames_per_message: limits.frames_per_message,
@@ -266,7 +267,7 @@ impl Dispatcher {
             ended: Vec::new(),
             departed: Vec::new(),
             metrics,
-            unknown_answers: HashMap::new(),
+            unknown_answers: HashMap::default(),
             recorder,
         };
         (dispatcher, Handle { tx })

@@ -7,9 +7,10 @@
 //! share the load. The table holds no session state machines, only what
 //! dispatch needs, so it stays testable on its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use zroute_proto::routing::Route;
 
 /// The ZeroMQ routing id of a worker's socket: one per session.

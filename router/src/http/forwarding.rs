@@ -28,23 +28,62 @@ pub(crate) fn strip_connection_listed(headers: &mut HeaderMap) {
     }
 }
 
+/// One client connection as the router describes it in every request it
+/// forwards. Formatted once per connection: address formatting was a tenth of
+/// the router's instructions per request when it was done per request.
+#[derive(Debug)]
+pub(crate) struct ClientHop {
+    pub(crate) addr: SocketAddr,
+    pub(crate) scheme: &'static str,
+    /// The client's IP, the router's element of `x-forwarded-for`.
+    ip: HeaderValue,
+    /// `for=…;proto=…;host=`: the router's `forwarded` element, but for the host.
+    forwarded_prefix: String,
+}
+
+impl ClientHop {
+    pub(crate) fn new(addr: SocketAddr, scheme: &'static str) -> Self {
+        let ip = addr.ip();
+        let node = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        Self {
+            addr,
+            scheme,
+            ip: HeaderValue::try_from(ip.to_string()).expect("an IP address is a valid value"),
+            forwarded_prefix: format!("for={node};proto={scheme};host="),
+        }
+    }
+}
+
 /// Appends this hop to `x-forwarded-for` and `forwarded`, and sets
 /// `x-forwarded-proto`: the last element of each is the router's own word,
 /// which is what a worker may trust.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, proto: &str, host: &str) {
-    let ip = client.ip();
-    let xff = join(headers.get_all(&X_FORWARDED_FOR), &ip.to_string());
-    let node = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, hop: &ClientHop, host: &str) {
+    let xff = if headers.contains_key(&X_FORWARDED_FOR) {
+        let ip = hop.ip.to_str().expect("formatted from an IP address");
+        HeaderValue::try_from(join(headers.get_all(&X_FORWARDED_FOR), ip)).ok()
+    } else {
+        Some(hop.ip.clone())
     };
-    let element = format!("for={node};proto={proto};host={}", quote_if_needed(host));
-    let fwd = join(headers.get_all(&FORWARDED), &element);
+    let mut element = String::with_capacity(hop.forwarded_prefix.len() + host.len() + 2);
+    element.push_str(&hop.forwarded_prefix);
+    push_quoted_if_needed(&mut element, host);
+    let fwd = if headers.contains_key(&FORWARDED) {
+        join(headers.get_all(&FORWARDED), &element)
+    } else {
+        element
+    };
     replace(headers, X_FORWARDED_FOR, xff);
-    replace(headers, FORWARDED, fwd);
+    replace(headers, FORWARDED, HeaderValue::try_from(fwd).ok());
     headers.insert(
         X_FORWARDED_PROTO,
-        HeaderValue::from_static(if proto == "https" { "https" } else { "http" }),
+        HeaderValue::from_static(if hop.scheme == "https" {
+            "https"
+        } else {
+            "http"
+        }),
     );
 }
 
@@ -80,25 +119,28 @@ fn join<'a>(existing: impl IntoIterator<Item = &'a HeaderValue>, last: &str) -> 
     out
 }
 
-fn replace(headers: &mut HeaderMap, name: HeaderName, value: String) {
-    match HeaderValue::try_from(value) {
-        Ok(v) => {
+/// Sets `name`, or removes it when the new value would not be a valid one.
+fn replace(headers: &mut HeaderMap, name: HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(v) => {
             headers.insert(name, v);
         }
-        Err(_) => {
+        None => {
             headers.remove(name);
         }
     }
 }
 
-fn quote_if_needed(host: &str) -> String {
+fn push_quoted_if_needed(out: &mut String, host: &str) {
     if host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     {
-        host.to_owned()
+        out.push_str(host);
     } else {
-        format!("\"{}\"", host.replace(['"', '\\'], ""))
+        out.push('"');
+        out.extend(host.chars().filter(|c| !matches!(c, '"' | '\\')));
+        out.push('"');
     }
 }
 
@@ -124,12 +166,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        add_forwarded(
-            &mut h,
-            "127.0.0.1:5555".parse().unwrap(),
-            "http",
-            "example.com:9000",
-        );
+        let hop = ClientHop::new("127.0.0.1:5555".parse().unwrap(), "http");
+        add_forwarded(&mut h, &hop, "example.com:9000");
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
         assert_eq!(
             h[&X_FORWARDED_PROTO], "http",
@@ -140,8 +178,20 @@ mod tests {
             "for=127.0.0.1;proto=http;host=\"example.com:9000\""
         );
         let mut v6 = HeaderMap::new();
-        add_forwarded(&mut v6, "[::1]:80".parse().unwrap(), "https", "h");
+        let hop = ClientHop::new("[::1]:80".parse().unwrap(), "https");
+        add_forwarded(&mut v6, &hop, "h");
         assert_eq!(v6[&FORWARDED], "for=\"[::1]\";proto=https;host=h");
+        assert_eq!(
+            v6[&X_FORWARDED_FOR], "::1",
+            "the client's own address when none came before"
+        );
+        let mut quoted = HeaderMap::new();
+        quoted.insert(FORWARDED, HeaderValue::from_static("for=10.0.0.1"));
+        add_forwarded(&mut quoted, &hop, "a\"b\\c:1");
+        assert_eq!(
+            quoted[&FORWARDED],
+            "for=10.0.0.1, for=\"[::1]\";proto=https;host=\"abc:1\""
+        );
     }
 
     #[test]

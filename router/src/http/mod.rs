@@ -22,6 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use self::forwarding::ClientHop;
 pub(crate) use self::proxy::Proxy;
 use crate::config::Config;
 
@@ -62,12 +63,14 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         let requested = Arc::new(Notify::new());
+        let hop = Arc::new(ClientHop::new(client, scheme));
         let service = {
             let requested = requested.clone();
             service_fn(move |req| {
                 requested.notify_one();
                 let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(req, client, scheme).await) }
+                let hop = hop.clone();
+                async move { Ok::<_, Infallible>(proxy.handle(req, &hop).await) }
             })
         };
         let builder = builder.clone();

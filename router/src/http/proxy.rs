@@ -2,7 +2,6 @@
 //! find a worker, pump the body, wait for the head, retry where the spec says
 //! it is safe ([spec](../../../spec/PROTOCOL.md#stream-retry)).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,7 +17,9 @@ use tracing::{debug, info};
 use zroute_proto::mapping;
 
 use super::body::{AccessLog, ProxyBody};
-use super::forwarding::{X_REQUEST_ID, add_forwarded, ensure_request_id, strip_connection_listed};
+use super::forwarding::{
+    ClientHop, X_REQUEST_ID, add_forwarded, ensure_request_id, strip_connection_listed,
+};
 use crate::config::Config;
 use crate::dispatch::{Handle, Msg, OpenError, OpenRequest, ResetCause, StreamEvent, StreamKey};
 use crate::metrics::Metrics;
@@ -98,9 +99,9 @@ impl Proxy {
     pub(crate) async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        client: SocketAddr,
-        scheme: &'static str,
+        hop: &ClientHop,
     ) -> Response<ProxyBody> {
+        let client = hop.addr;
         let start = Instant::now();
         self.metrics.in_flight.inc();
         let mut access = AccessLog {
@@ -119,7 +120,7 @@ impl Proxy {
             metrics: self.metrics.clone(),
             finished: false,
         };
-        let res = self.forward(req, client, scheme, start, &mut access).await;
+        let res = self.forward(req, hop, start, &mut access).await;
         let res = match res {
             Ok(res) => res,
             Err((status, why)) => {
@@ -151,8 +152,7 @@ impl Proxy {
     async fn forward(
         &self,
         mut req: Request<Incoming>,
-        client: SocketAddr,
-        scheme: &'static str,
+        hop: &ClientHop,
         start: Instant,
         access: &mut AccessLog,
     ) -> Result<Response<ProxyBody>, (StatusCode, &'static str)> {
@@ -185,7 +185,8 @@ impl Proxy {
         strip_connection_listed(req.headers_mut());
         // The router answers `Expect: 100-continue` itself, when it starts reading the body.
         req.headers_mut().remove(EXPECT);
-        add_forwarded(req.headers_mut(), client, scheme, &host);
+        add_forwarded(req.headers_mut(), hop, &host);
+        let scheme = hop.scheme;
         let block = mapping::request_block(&req, scheme, &host).map_err(|_| {
             (
                 StatusCode::BAD_REQUEST,

@@ -3,12 +3,15 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
-//!     [--curve-server-key FILE|Z85 --curve-key FILE]
+//!     [--threads N] [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
 //! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
-//! the library's default of 64. `--curve-server-key` (the router's `.pub` file
+//! the library's default of 64. `--threads N` sets the runtime's worker threads
+//! (default 1, as the bench's hyper backend has): a request is so little work
+//! that a second thread mostly adds wake-ups between threads, and a host scales
+//! by running more worker processes. `--curve-server-key` (the router's `.pub` file
 //! or Z85 key) and `--curve-key` (this worker's `.key` file) connect with
 //! CURVE; without them the library reads `ZROUTE_CURVE_SERVER_KEY` and
 //! `ZROUTE_CURVE_KEY`.
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         endpoints,
         routes,
         capacity,
+        threads,
         curve,
     } = match parse_args() {
         Ok(args) => args,
@@ -75,7 +79,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     match runtime.block_on(worker.serve(service)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,20 +98,22 @@ struct Args {
     endpoints: Vec<String>,
     routes: Vec<String>,
     capacity: Option<u32>,
+    threads: usize,
     /// The router's public key (Z85 or a file) and this worker's key file.
     curve: Option<(String, String)>,
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--curve-server-key K --curve-key F]`
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--threads N] [--curve-server-key K --curve-key F]`
 fn parse_args() -> Result<Args, String> {
     let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] \
-                 [--curve-server-key FILE|Z85 --curve-key FILE]"
+                 [--threads N] [--curve-server-key FILE|Z85 --curve-key FILE]"
         .to_owned();
     let mut args = std::env::args().skip(1);
     let mut id = None;
     let mut endpoints = Vec::new();
     let mut routes = Vec::new();
     let mut capacity = None;
+    let mut threads = 1;
     let (mut server_key, mut key) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -112,6 +122,10 @@ fn parse_args() -> Result<Args, String> {
             "--capacity" => {
                 let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
                 capacity = Some(n.ok_or_else(|| usage.clone())?);
+            }
+            "--threads" => {
+                let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+                threads = n.ok_or_else(|| usage.clone())?;
             }
             "--curve-server-key" => server_key = Some(args.next().ok_or_else(|| usage.clone())?),
             "--curve-key" => key = Some(args.next().ok_or_else(|| usage.clone())?),
@@ -130,6 +144,7 @@ fn parse_args() -> Result<Args, String> {
         endpoints,
         routes,
         capacity,
+        threads,
         curve,
     })
 }
