@@ -123,6 +123,16 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_MAX_STREAMS_PER_WORKER")]
     pub max_streams_per_worker: Option<u32>,
 
+    /// Most worker sessions at once; a HELLO beyond it is refused
+    /// (GOAWAY REFUSED, the worker retries with backoff) [default: 4096].
+    #[arg(long, env = "ZROUTE_MAX_WORKERS")]
+    pub max_workers: Option<usize>,
+
+    /// Most HELLOs accepted per second, all workers together, with bursts of
+    /// as many; more are refused (GOAWAY REFUSED) [default: 1000].
+    #[arg(long, env = "ZROUTE_HELLO_RATE")]
+    pub hello_rate: Option<u32>,
+
     /// Most concurrent streams per HTTP/2 client connection [default: 200].
     #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
     pub h2_max_streams: Option<u32>,
@@ -230,6 +240,8 @@ pub struct Config {
     pub max_connections: usize,
     pub max_frames_per_message: usize,
     pub max_streams_per_worker: u32,
+    pub max_workers: usize,
+    pub hello_rate: u32,
     pub h2_max_streams: u32,
     pub h2_max_reset_streams: usize,
     pub queue_size: usize,
@@ -270,6 +282,8 @@ impl Default for Config {
             max_connections: 10_000,
             max_frames_per_message: 4096,
             max_streams_per_worker: 1024,
+            max_workers: 4096,
+            hello_rate: 1000,
             h2_max_streams: 200,
             h2_max_reset_streams: 20,
             queue_size: 1024,
@@ -356,6 +370,8 @@ impl Options {
             max_connections: pick!(max_connections),
             max_frames_per_message: pick!(max_frames_per_message),
             max_streams_per_worker: pick!(max_streams_per_worker),
+            max_workers: pick!(max_workers),
+            hello_rate: pick!(hello_rate),
             h2_max_streams: pick!(h2_max_streams),
             h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
@@ -379,7 +395,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 11] = [
+        let checks: [(bool, &str); 13] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -408,6 +424,8 @@ impl Config {
                 self.max_streams_per_worker >= 1,
                 "max-streams-per-worker must be at least 1",
             ),
+            (self.max_workers >= 1, "max-workers must be at least 1"),
+            (self.hello_rate >= 1, "hello-rate must be at least 1"),
             (
                 self.h2_max_streams >= 1,
                 "h2-max-streams must be at least 1",

@@ -113,6 +113,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             queue: config.queue_size,
             frames_per_message: config.max_frames_per_message,
             streams_per_worker: config.max_streams_per_worker,
+            workers: config.max_workers,
+            hello_rate: config.hello_rate,
         },
         metrics.clone(),
         recorder,

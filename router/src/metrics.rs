@@ -31,6 +31,8 @@ pub(crate) struct Metrics {
     pub(crate) record_dropped: Counter,
     /// Worker connections refused by the CURVE allowlist.
     pub(crate) auth_rejections: Counter,
+    /// HELLOs answered GOAWAY(REFUSED): --max-workers or --hello-rate.
+    pub(crate) registrations_refused: Counter,
     /// Keys in the CURVE allowlist now in force.
     pub(crate) allowed_keys: Gauge,
 }
@@ -48,6 +50,7 @@ impl Metrics {
         let record_dropped = Counter::default();
         let auth_rejections = Counter::default();
         let allowed_keys = Gauge::default();
+        let registrations_refused = Counter::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -90,6 +93,11 @@ impl Metrics {
             auth_rejections.clone(),
         );
         registry.register(
+            "worker_registrations_refused",
+            "HELLOs refused because of --max-workers or --hello-rate",
+            registrations_refused.clone(),
+        );
+        registry.register(
             "worker_allowlist_keys",
             "Worker public keys in the CURVE allowlist",
             allowed_keys.clone(),
@@ -105,6 +113,7 @@ impl Metrics {
             retries,
             record_dropped,
             auth_rejections,
+            registrations_refused,
             allowed_keys,
         }
     }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use support::{Proc, Router, client, get, h2_client, request, worker};
+use support::{Proc, Router, client, get, h2_client, metric, request, wait_until, worker};
 use tokio::sync::mpsc;
 use zroute_proto::frame::{Data, Frame, Hello, Ping, RstStream, SynReply, SynStream};
 use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId};
@@ -577,4 +577,57 @@ async fn declared_capacity_is_capped() {
         // One 200; the others fail when the test drops the worker.
         let _ = p.await;
     }
+}
+
+/// (k) --max-workers: a HELLO beyond the cap is answered GOAWAY(REFUSED),
+/// logged with the peer's routing id and worker id, and counted; the refused
+/// worker backs off (spec #reregistration) and gets in once a slot frees up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_beyond_max_workers_are_refused_until_a_slot_frees() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--max-workers", "1"]);
+    let a = worker("hello", "a", &router.endpoint, &[]);
+    router.wait_workers(1, WAIT).await;
+    let b = worker("hello", "b", &router.endpoint, &[]);
+    let line = router
+        .proc
+        .logs
+        .wait_for(&["worker registration refused", "\"worker\":\"b\""], WAIT);
+    assert!(line.contains("\"reason\":\"max-workers\""), "{line}");
+    assert!(line.contains("\"peer\":"), "{line}");
+    let refused = metric(
+        &router.metrics().await,
+        "zroute_worker_registrations_refused_total",
+    );
+    assert!(refused.is_some_and(|n| n >= 1.0), "{refused:?}");
+    b.logs
+        .wait_for(&["router refused the registration", "REFUSED"], WAIT);
+    assert_eq!(router.workers().await.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        get(&router.url("/")).await,
+        Ok((200, Bytes::from("Hello from a")))
+    );
+    drop(a);
+    // b's next attempt comes within its backoff (1 s, then 2 s, ... plus jitter).
+    wait_until(
+        "b to serve in a's place",
+        Duration::from_secs(20),
+        || async { get(&router.url("/")).await == Ok((200, Bytes::from("Hello from b"))) },
+    )
+    .await;
+}
+
+/// (l) --hello-rate: with a budget of one HELLO per second (and bursts of
+/// one), the second of two workers starting together is refused, then
+/// admitted on a later attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hellos_beyond_the_rate_are_refused_then_admitted() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--hello-rate", "1"]);
+    let _a = worker("hello", "a", &router.endpoint, &[]);
+    let _b = worker("hello", "b", &router.endpoint, &[]);
+    let line = router.proc.logs.wait_for(
+        &["worker registration refused", "\"reason\":\"hello-rate\""],
+        WAIT,
+    );
+    assert!(line.contains("\"sessions\":1"), "{line}");
+    router.wait_workers(2, Duration::from_secs(20)).await;
 }

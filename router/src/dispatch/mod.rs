@@ -12,6 +12,7 @@
 //! response bytes reach the HTTP task only as fast as the worker's window,
 //! which the HTTP task reopens as the client takes them.
 
+mod admission;
 mod table;
 
 use std::collections::VecDeque;
@@ -30,6 +31,7 @@ use zroute_proto::session::{CloseReason, Event, ResetOrigin, RouterConfig, Sessi
 use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
 use zroute_transport::{Multipart, PeerId, SendError, Socket};
 
+use self::admission::{Admission, RefusalLog};
 use self::table::{Entry, Table};
 use crate::metrics::Metrics;
 use crate::record::Recorder;
@@ -208,6 +210,10 @@ pub(crate) struct Limits {
     pub(crate) frames_per_message: usize,
     /// Streams open on one worker session at once.
     pub(crate) streams_per_worker: u32,
+    /// Worker sessions at once.
+    pub(crate) workers: usize,
+    /// New worker sessions per second (and per burst).
+    pub(crate) hello_rate: u32,
 }
 
 pub(crate) struct Dispatcher {
@@ -224,6 +230,9 @@ pub(crate) struct Dispatcher {
     /// Most streams open on one worker session, whatever capacity it declares.
     max_streams_per_worker: u32,
     session_config: RouterConfig,
+    /// --max-workers and --hello-rate.
+    admission: Admission,
+    refusals: RefusalLog,
     draining: bool,
     sessions_made: u64,
     /// Peers whose sessions have frames or events to handle.
@@ -261,6 +270,8 @@ impl Dispatcher {
             max_frames_per_message: limits.frames_per_message,
             max_streams_per_worker: limits.streams_per_worker,
             session_config,
+            admission: Admission::new(limits.workers, limits.hello_rate, Instant::now()),
+            refusals: RefusalLog::default(),
             draining: false,
             sessions_made: 0,
             dirty: Vec::new(),
@@ -458,6 +469,25 @@ impl Dispatcher {
         if self.draining {
             let goaway: Frame =
                 zroute_proto::frame::GoAway::new(StreamId::ZERO, GoAwayStatus::OK).into();
+            let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
+            return;
+        }
+        if let Err(refusal) = self.admission.admit(self.peers.len(), now) {
+            self.metrics.registrations_refused.inc();
+            if let Some(unlogged) = self.refusals.take(now) {
+                let worker =
+                    String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v));
+                warn!(
+                    peer = %hex(routing_id),
+                    %worker,
+                    reason = refusal.as_str(),
+                    sessions = self.peers.len(),
+                    unlogged,
+                    "worker registration refused: GOAWAY REFUSED"
+                );
+            }
+            let goaway: Frame =
+                zroute_proto::frame::GoAway::new(StreamId::ZERO, GoAwayStatus::REFUSED).into();
             let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
             return;
         }
