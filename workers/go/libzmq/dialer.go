@@ -147,6 +147,8 @@ type conn struct {
 	sock   *zmq.Socket // owned by loop
 	mon    *zmq.Socket // owned by loop: the socket's monitor events
 	wakeRx *zmq.Socket // owned by loop
+	out    *sendReq    // owned by loop: the message being sent
+	in     [][]byte    // owned by loop: a received message recvq had no room for
 
 	wakeMu      sync.Mutex
 	wakeTx      *zmq.Socket // guarded by wakeMu; nil once the loop ended
@@ -320,17 +322,15 @@ func (c *conn) wake() {
 // loop owns the sockets: it moves messages between them and the channels
 // and watches the monitor, until Close or a fatal event.
 func (c *conn) loop() {
-	var out *sendReq // the message being sent
-	var in [][]byte  // a received message recvq had no room for
-	c.err = c.run(&out, &in)
-	if out != nil {
-		out.result <- c.err
+	c.err = c.run()
+	if c.out != nil {
+		c.out.result <- c.err
 	}
 	c.closeSockets()
 	close(c.done)
 }
 
-func (c *conn) run(out **sendReq, in *[][]byte) error {
+func (c *conn) run() error {
 	poller := zmq.NewPoller()
 	sockID := poller.Add(c.sock, 0)
 	poller.Add(c.mon, zmq.POLLIN)
@@ -353,25 +353,25 @@ func (c *conn) run(out **sendReq, in *[][]byte) error {
 		}
 
 		progress := false
-		if *in != nil {
+		if c.in != nil {
 			select {
-			case c.recvq <- *in:
-				*in = nil
+			case c.recvq <- c.in:
+				c.in = nil
 				c.inPending.Store(false)
 			default:
 			}
 		}
-		if *out == nil {
+		if c.out == nil {
 			select {
-			case *out = <-c.sendq:
+			case c.out = <-c.sendq:
 			default:
 			}
 		}
-		if *out != nil {
-			switch err := sendMessage(c.sock, (*out).parts); {
+		if c.out != nil {
+			switch err := sendMessage(c.sock, c.out.parts); {
 			case err == nil:
-				(*out).result <- nil
-				*out = nil
+				c.out.result <- nil
+				c.out = nil
 				progress = true
 				blocked = false
 			case !isEAGAIN(err):
@@ -381,7 +381,7 @@ func (c *conn) run(out **sendReq, in *[][]byte) error {
 				c.log.Debug(msgSendBlocked)
 			}
 		}
-		if *in == nil {
+		if c.in == nil {
 			msg, err := c.sock.RecvMessageBytes(zmq.DONTWAIT)
 			switch {
 			case err == nil:
@@ -389,12 +389,12 @@ func (c *conn) run(out **sendReq, in *[][]byte) error {
 				select {
 				case c.recvq <- msg:
 				default:
-					*in = msg
+					c.in = msg
 					c.inPending.Store(true)
 					// Recv may have emptied recvq before it saw inPending.
 					select {
 					case c.recvq <- msg:
-						*in = nil
+						c.in = nil
 						c.inPending.Store(false)
 					default:
 					}
@@ -408,10 +408,10 @@ func (c *conn) run(out **sendReq, in *[][]byte) error {
 		}
 
 		var events zmq.State
-		if *in == nil {
+		if c.in == nil {
 			events |= zmq.POLLIN
 		}
-		if *out != nil {
+		if c.out != nil {
 			events |= zmq.POLLOUT
 		}
 		if _, err := poller.Update(sockID, events); err != nil {

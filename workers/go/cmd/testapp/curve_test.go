@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"zroute.example/worker/libzmq"
@@ -134,4 +135,21 @@ func TestCurve(t *testing.T) {
 	if e := failed["err"].(string); !strings.Contains(e, stranger.public) || !strings.Contains(e, "ZAP status 400") {
 		t.Errorf("refusal reported as %q, want the key %s and ZAP status 400", e, stranger.public)
 	}
+
+	// Once its key is listed (allowlist reloaded on SIGHUP), the refused
+	// worker registers on its next attempt, on a new socket (§14.1).
+	spub, err := os.ReadFile(stranger.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(allow, append(pub, spub...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rcmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	rlog.waitFor("the allowlist reload", func(m map[string]any) bool {
+		return routerField(m, "message") == "allowlist reloaded"
+	})
+	strangerLog.waitFor("the formerly unlisted worker to register", func(m map[string]any) bool { return m["msg"] == "registered" })
 }
