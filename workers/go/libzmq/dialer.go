@@ -448,9 +448,8 @@ func (c *conn) readEvents() error {
 			// libzmq does not reconnect a refused connection (§14.1).
 			return &AuthError{Status: value, PublicKey: c.publicKey}
 		case zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-			// A misconfiguration (for example CURVE on one side only)
-			// that reconnecting does not cure: report it.
-			return fmt.Errorf("handshake failed: ZMTP protocol error 0x%x (does the router use CURVE, and does this worker?)", value)
+			// A misconfiguration that reconnecting does not cure.
+			return handshakeProtocolError(value)
 		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 			// The connection broke during the handshake; libzmq
 			// reconnects on its own.
@@ -461,6 +460,23 @@ func (c *conn) readEvents() error {
 			}
 		}
 	}
+}
+
+// libzmq's ZMQ_PROTOCOL_ERROR_* values (zmq.h) that point to a
+// misconfiguration.
+const (
+	protocolErrorCryptographic     = 0x11000001
+	protocolErrorMechanismMismatch = 0x11000002
+)
+
+func handshakeProtocolError(value int) error {
+	switch value {
+	case protocolErrorMechanismMismatch:
+		return errors.New("handshake failed: security mechanism mismatch: the router uses CURVE and this worker does not, or the reverse")
+	case protocolErrorCryptographic:
+		return errors.New("handshake failed: CURVE cryptographic error (is the router's public key right?)")
+	}
+	return fmt.Errorf("handshake failed: ZMTP protocol error 0x%x", value)
 }
 
 func isClosed(ch chan struct{}) bool {

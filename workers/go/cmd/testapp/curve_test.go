@@ -136,6 +136,13 @@ func TestCurve(t *testing.T) {
 		t.Errorf("refusal reported as %q, want the key %s and ZAP status 400", e, stranger.public)
 	}
 
+	// A worker without CURVE is told why it cannot connect.
+	plainLog := startApp(t, app, nil, "go-plain", "--connect", endpoint)
+	plainLog.waitFor("the worker without CURVE to report the mismatch", func(m map[string]any) bool {
+		e, _ := m["err"].(string)
+		return m["msg"] == "cannot connect" && strings.Contains(e, "mechanism mismatch")
+	})
+
 	// Once its key is listed (allowlist reloaded on SIGHUP), the refused
 	// worker registers on its next attempt, on a new socket (§14.1).
 	spub, err := os.ReadFile(stranger.pub)
