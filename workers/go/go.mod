@@ -2,7 +2,10 @@ module zroute.example/worker
 
 go 1.26
 
-require github.com/go-zeromq/zmq4 v0.17.0
+require (
+	github.com/go-zeromq/zmq4 v0.17.0
+	github.com/pebbe/zmq4 v1.4.0
+)
 
 require (
 	github.com/go-zeromq/goczmq/v4 v4.2.2 // indirect

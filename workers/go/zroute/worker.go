@@ -242,7 +242,9 @@ func nextDelay(d, unit time.Duration) time.Duration {
 	if d == 0 {
 		return unit
 	}
-	return min(2*d, maxBackoff*unit/time.Second)
+	// 32 units, computed without multiplying two durations (32 s times a
+	// 1 s unit overflows int64 nanoseconds).
+	return min(2*d, maxBackoff/time.Second*unit)
 }
 
 // jitter adds up to 25% of d (§9.4).

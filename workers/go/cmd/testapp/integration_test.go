@@ -84,15 +84,10 @@ func routerField(m map[string]any, name string) string {
 	return s
 }
 
-// TestIntegration runs the test app against the real router named by
-// ZROUTE_ROUTER_BIN and requests every route of Appendix A over HTTP.
-func TestIntegration(t *testing.T) {
-	bin := os.Getenv("ZROUTE_ROUTER_BIN")
-	if bin == "" {
-		t.Skip("ZROUTE_ROUTER_BIN not set")
-	}
-	dir := t.TempDir()
-	// The binary may be rebuilt by others at any moment: run a copy.
+// copyRouter copies the router binary into dir and returns the copy's path:
+// the binary may be rebuilt by others at any moment.
+func copyRouter(t *testing.T, bin, dir string) string {
+	t.Helper()
 	raw, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -101,10 +96,31 @@ func TestIntegration(t *testing.T) {
 	if err := os.WriteFile(router, raw, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return router
+}
+
+// buildTestapp builds this test app into dir, with the build tags of the
+// test binary (so `go test -tags libzmq` runs it on the libzmq transport).
+func buildTestapp(t *testing.T, dir string) string {
+	t.Helper()
 	app := filepath.Join(dir, "testapp")
-	if out, err := exec.Command("go", "build", "-o", app, ".").CombinedOutput(); err != nil {
+	args := append([]string{"build"}, testappBuildFlags...)
+	if out, err := exec.Command("go", append(args, "-o", app, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return app
+}
+
+// TestIntegration runs the test app against the real router named by
+// ZROUTE_ROUTER_BIN and requests every route of Appendix A over HTTP.
+func TestIntegration(t *testing.T) {
+	bin := os.Getenv("ZROUTE_ROUTER_BIN")
+	if bin == "" {
+		t.Skip("ZROUTE_ROUTER_BIN not set")
+	}
+	dir := t.TempDir()
+	router := copyRouter(t, bin, dir)
+	app := buildTestapp(t, dir)
 
 	rcmd := exec.Command(router, "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--workers", "tcp://127.0.0.1:*", "--log-format", "json")

@@ -6,7 +6,9 @@
 //	testapp ID [--connect ENDPOINT]... [--route ROUTE]... [flags]
 //
 // ENDPOINT defaults to $ZROUTE_CONNECT, else tcp://127.0.0.1:8000. Logs go
-// to stderr. SIGTERM or SIGINT drains the sessions (§9.7); a second signal
+// to stderr. --curve-server-key and --curve-key (or $ZROUTE_CURVE_SERVER_KEY
+// and $ZROUTE_CURVE_KEY) enable CURVE (spec §14.1), which needs a build with
+// -tags libzmq; that build uses the libzmq transport with or without CURVE. SIGTERM or SIGINT drains the sessions (§9.7); a second signal
 // ends them at once.
 package main
 
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"zroute.example/worker/internal/testapp"
+	"zroute.example/worker/libzmq"
 	"zroute.example/worker/zroute"
 )
 
@@ -46,6 +49,8 @@ func run(args []string) int {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "graceful drain timeout on SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	curveServerKey := fs.String("curve-server-key", "", "router's CURVE public key: a .pub or .key file, or 40 Z85 characters (default $"+libzmq.ServerKeyEnv+"; needs -tags libzmq)")
+	curveKey := fs.String("curve-key", "", "this worker's CURVE key pair file, as `zroute-router keygen` writes (default $"+libzmq.KeyEnv+"; needs -tags libzmq)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: testapp ID [--connect ENDPOINT]... [--route ROUTE]... [flags]\n")
 		fs.PrintDefaults()
@@ -86,6 +91,24 @@ func run(args []string) int {
 	}
 	logger := slog.New(handler)
 
+	curveRequested := *curveServerKey != "" || *curveKey != "" ||
+		os.Getenv(libzmq.ServerKeyEnv) != "" || os.Getenv(libzmq.KeyEnv) != ""
+	if curveRequested && transportName != "libzmq" {
+		fmt.Fprintln(os.Stderr, "testapp: CURVE needs the libzmq transport: rebuild with `go build -tags libzmq ./cmd/testapp` "+
+			"(needs libzmq's headers and pkg-config: apt-get install libzmq3-dev pkg-config)")
+		return 2
+	}
+	curve, err := loadCurve(*curveServerKey, *curveKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		return 2
+	}
+	dialer, err := newDialer(logger, curve)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		return 2
+	}
+
 	w := &zroute.Worker{
 		ID:            id,
 		Routes:        routes,
@@ -96,13 +119,15 @@ func run(args []string) int {
 		SessionWindow: uint32(*sessionWindow),
 		Handler:       testapp.Handler(id),
 		Logger:        logger,
+		Dialer:        dialer,
 	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- w.Serve(connect...) }()
-	logger.Info("test app started", "worker", id, "endpoints", []string(connect), "routes", []string(routes))
+	logger.Info("test app started", "worker", id, "endpoints", []string(connect), "routes", []string(routes),
+		"transport", transportName, "curve", curve != nil)
 
 	select {
 	case err := <-done:
@@ -118,11 +143,23 @@ func run(args []string) int {
 		logger.Warn("second signal: closing now")
 		cancel()
 	}()
-	err := w.Shutdown(ctx)
+	err = w.Shutdown(ctx)
 	<-done
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Warn("drain incomplete", "err", err)
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// loadCurve reads the CURVE keys from the flags, else from the environment;
+// nil means no CURVE.
+func loadCurve(serverKey, keyFile string) (*libzmq.Curve, error) {
+	switch {
+	case serverKey == "" && keyFile == "":
+		return libzmq.CurveFromEnv()
+	case serverKey == "" || keyFile == "":
+		return nil, errors.New("--curve-server-key and --curve-key go together")
+	}
+	return libzmq.LoadCurve(serverKey, keyFile)
 }

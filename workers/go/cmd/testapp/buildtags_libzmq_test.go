@@ -1,0 +1,5 @@
+//go:build libzmq
+
+package main
+
+var testappBuildFlags = []string{"-tags", "libzmq"}

@@ -1,0 +1,51 @@
+//go:build !libzmq
+
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+var testappBuildFlags []string
+
+// Without the libzmq transport, CURVE options stop the app at start with
+// a message that says how to build it.
+func TestCurveNeedsLibzmqBuild(t *testing.T) {
+	for name, c := range map[string]struct {
+		args []string
+		env  [2]string
+	}{
+		"flags": {args: []string{"--curve-server-key", "router.pub", "--curve-key", "w.key"}},
+		"env":   {env: [2]string{"ZROUTE_CURVE_SERVER_KEY", "router.pub"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if c.env[0] != "" {
+				t.Setenv(c.env[0], c.env[1])
+			}
+			code, stderr := runCaptured(t, append([]string{"w"}, c.args...))
+			if code != 2 || !strings.Contains(stderr, "-tags libzmq") || !strings.Contains(stderr, "libzmq3-dev") {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
+
+// runCaptured calls run with stderr redirected and returns its exit code and
+// what it wrote.
+func runCaptured(t *testing.T, args []string) (int, string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	code := run(args)
+	os.Stderr = saved
+	w.Close()
+	out, _ := io.ReadAll(r)
+	return code, string(out)
+}
