@@ -31,6 +31,10 @@ var errSessionEnded = errors.New("zroute: session ended")
 // errHandshake reports a failed handshake (§9.2).
 var errHandshake = errors.New("zroute: handshake failed")
 
+// errRouterShuttingDown reports a HELLO answered with GOAWAY(0, OK): the
+// router is shutting down (§9.8) and is asked again soon (§9.4 rule 4).
+var errRouterShuttingDown = errors.New("zroute: router shutting down")
+
 // inMsg is one received message, or the receive error that ended the socket.
 type inMsg struct {
 	parts [][]byte
@@ -205,6 +209,14 @@ func (s *session) handshake(ctx context.Context) error {
 					return nil
 				case *GoAway:
 					st := f.Status
+					if st == GoAwayOK {
+						s.log.Info("router is shutting down: registration refused")
+						s.mu.Lock()
+						s.endLocked(nil, "router shutting down")
+						s.mu.Unlock()
+						<-s.closed
+						return errRouterShuttingDown
+					}
 					if st == GoAwayUnsupportedVersion || st == GoAwayRefused {
 						return fail("router refused the registration", nil, "status", st)
 					}

@@ -414,6 +414,32 @@ func TestHandshakeFailureBackoff(t *testing.T) {
 	}
 }
 
+// §9.4 rule 4: a router shutting down answers HELLO with GOAWAY(0, OK) and is
+// asked again after the last WELCOME's heartbeat interval, without doubling.
+// The backoff unit of an hour makes rule 2's delay far longer than the
+// router's wait for each HELLO.
+func TestRouterShuttingDownAskedAgainSoon(t *testing.T) {
+	r := fakerouter.New(t)
+	w := &zroute.Worker{}
+	zroute.SetBackoffUnit(w, time.Hour)
+	serve(t, r, w)
+	s := r.Accept(fakerouter.Welcome{IntervalMs: 50})
+	s.Send(&zroute.GoAway{Status: zroute.GoAwayOK}) // a graceful restart begins
+	peer := s.Peer
+	for range 3 {
+		m := r.Expect("", "HELLO", isType[*zroute.Hello])
+		if m.Peer == peer {
+			t.Fatalf("HELLO sent twice on one socket")
+		}
+		peer = m.Peer
+		r.Send(m.Peer, &zroute.GoAway{Status: zroute.GoAwayOK})
+	}
+	// The replacement router welcomes the next attempt.
+	if s2 := r.Accept(fakerouter.Welcome{}); s2.Peer == peer {
+		t.Fatalf("HELLO sent twice on one socket")
+	}
+}
+
 func TestInvalidWelcome(t *testing.T) {
 	r := fakerouter.New(t)
 	w := &zroute.Worker{}

@@ -247,6 +247,49 @@ func nextDelay(d, unit time.Duration) time.Duration {
 	return min(2*d, maxBackoff/time.Second*unit)
 }
 
+// backoff is the per-endpoint registration schedule of §9.4 (before jitter).
+type backoff struct {
+	unit time.Duration // the first delay of rule 2 (1 s; tests shorten it)
+	// delay is rule 2's delay after the consecutive failures so far.
+	delay time.Duration
+	// shutdownWait, when positive, replaces delay for the next attempt only:
+	// the last attempt met a router shutting down (rule 4).
+	shutdownWait time.Duration
+}
+
+// next is the wait before the next attempt.
+func (b *backoff) next() time.Duration {
+	if b.shutdownWait > 0 {
+		return b.shutdownWait
+	}
+	return b.delay
+}
+
+// failed records a failed attempt (rule 2).
+func (b *backoff) failed() {
+	b.delay = nextDelay(b.delay, b.unit)
+	b.shutdownWait = 0
+}
+
+// succeeded records a valid WELCOME (rule 3).
+func (b *backoff) succeeded() {
+	b.delay = 0
+	b.shutdownWait = 0
+}
+
+// routerShuttingDown records a HELLO answered with GOAWAY(0, OK) (rule 4):
+// the next attempt waits lastInterval (the heartbeat interval of the
+// endpoint's last WELCOME, 0 if none) capped at one unit, and the count of
+// failures neither grows nor resets, so that a replacement router is found
+// within about one interval of starting however long the old one drains.
+func (b *backoff) routerShuttingDown(lastInterval time.Duration) {
+	if lastInterval <= 0 {
+		b.shutdownWait = b.unit
+		return
+	}
+	b.shutdownWait = min(lastInterval, b.unit)
+}
+
 // jitter adds up to 25% of d (§9.4).
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
@@ -261,9 +304,11 @@ func (w *Worker) endpointLoop(endpoint string) {
 	defer w.loops.Done()
 	ctx := w.serveCtx
 	log := w.Logger.With("worker", w.ID, "endpoint", endpoint)
-	var delay time.Duration
+	b := backoff{unit: w.backoffUnit}
+	// The heartbeat interval of this endpoint's last WELCOME (rule 4).
+	var lastInterval time.Duration
 	for {
-		if delay > 0 {
+		if delay := b.next(); delay > 0 {
 			d := jitter(delay)
 			log.Info("re-registering after backoff", "delay", d)
 			t := time.NewTimer(d)
@@ -284,7 +329,7 @@ func (w *Worker) endpointLoop(endpoint string) {
 				return
 			}
 			log.Error("cannot connect", "err", err)
-			delay = nextDelay(delay, w.backoffUnit)
+			b.failed()
 			continue
 		}
 		w.mu.Lock()
@@ -293,11 +338,16 @@ func (w *Worker) endpointLoop(endpoint string) {
 		s := newSession(w, conn, endpoint, capacity)
 		w.addSession(s)
 		if err := s.handshake(ctx); err != nil {
-			// A failed attempt (§9.2): already logged by the session.
-			delay = nextDelay(delay, w.backoffUnit)
+			if errors.Is(err, errRouterShuttingDown) {
+				b.routerShuttingDown(lastInterval)
+			} else {
+				// A failed attempt (§9.2): already logged by the session.
+				b.failed()
+			}
 			continue
 		}
-		delay = 0
+		b.succeeded()
+		lastInterval = s.interval
 		go s.serve()
 		select {
 		case <-s.replace:
