@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { Session } from './session.js';
-import { checkName, isValidValue } from './codec.js';
+import { checkName, isValidValue, GOAWAY } from './codec.js';
+import { Backoff } from './backoff.js';
 import { curveFromEnv } from './curve.js';
 
 export const DEFAULT_ENDPOINT = 'tcp://127.0.0.1:8000';
@@ -70,7 +71,7 @@ export const silentLogger = { log() {} };
  * @property {number} [gracefulTimeout]        ms to wait for active streams on shutdown (default 30,000)
  * @property {number} [maxPairs]               pair limit for received blocks (default 128)
  * @property {number} [linger]                 ZMQ_LINGER in ms (default 1,000)
- * @property {number} [backoffInitial]         first backoff delay in ms (default 1,000)
+ * @property {number} [backoffInitial]         first backoff delay in ms, and the longest wait before asking a router that is shutting down again (default 1,000)
  * @property {number} [backoffMax]             backoff ceiling in ms (default 32,000)
  * @property {boolean} [jitter]                add up to 25% jitter to each delay (default true)
  * @property {import('./curve.js').CurveOptions} [curve] CURVE keys (§14.1); default: from
@@ -143,8 +144,11 @@ export class Worker extends EventEmitter {
    * @param {string} endpoint
    */
   async _runEndpoint(endpoint) {
-    let delay = 0;
+    const backoff = new Backoff({ initial: this.backoffInitial, max: this.backoffMax });
+    /** @type {number | undefined} the heartbeat interval of this endpoint's last WELCOME (rule 4) */
+    let lastInterval;
     while (!this.stopping) {
+      const delay = backoff.delay();
       if (delay > 0) {
         const jitter = this.jitter ? Math.random() * delay * 0.25 : 0;
         this.logger.log('info', 'registering again after backoff', { worker: this.id, endpoint, delayMs: Math.round(delay + jitter) });
@@ -173,10 +177,13 @@ export class Worker extends EventEmitter {
       const r = await session.start();
       if (!r.ok) {
         if (this.stopping) break;
-        delay = delay === 0 ? this.backoffInitial : Math.min(delay * 2, this.backoffMax);
+        // §9.8: a router shutting down answers HELLO with GOAWAY(0, OK).
+        if (r.status === GOAWAY.OK) backoff.routerShuttingDown(lastInterval);
+        else backoff.failed();
         continue;
       }
-      delay = 0;
+      backoff.succeeded();
+      lastInterval = session.interval;
       this.emit('established', session);
       // A capacity change made while the handshake was in flight.
       if (session.capacity !== this.capacity) session.setCapacity(this.capacity);

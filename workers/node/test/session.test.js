@@ -287,6 +287,22 @@ test('router GOAWAY(0, OK): the worker finishes its streams, closes, and registe
   assert.ok(!router.frames.some((x) => x.peer === peer && x.frame?.type === 'GOAWAY'), 'no GOAWAY in answer to GOAWAY');
 });
 
+test('a router shutting down (HELLO answered GOAWAY(0, OK)) is asked again after the heartbeat interval, not the backoff', async (t) => {
+  // Rule 2 would wait 10 minutes: every HELLO below comes after the last WELCOME's 50 ms (§9.4 rule 4).
+  const { router, peerId, peer } = await setup(t, { worker: { backoffInitial: 600000 }, welcome: { interval: 50 } });
+  await router.send(peerId, { type: 'GOAWAY', flags: 0, lastGoodStreamId: 0, statusCode: GOAWAY.OK });
+  const peers = new Set([peer]);
+  for (let i = 0; i < 3; i++) {
+    const attempt = await router.accept({ answer: false, timeout: 5000 });
+    peers.add(attempt.peer);
+    await router.send(attempt.peerId, { type: 'GOAWAY', flags: 0, lastGoodStreamId: 0, statusCode: GOAWAY.OK });
+  }
+  // The replacement router welcomes the next attempt.
+  const last = await router.accept({ timeout: 5000 });
+  peers.add(last.peer);
+  assert.equal(peers.size, 5, 'every attempt on a new socket');
+});
+
 test('failed handshakes back off 1x, 2x, 4x the initial delay on new sockets', async (t) => {
   const router = await MiniRouter.start();
   const worker = new Worker({
