@@ -164,11 +164,12 @@ def haproxy_hyper(env: Env, group: Group) -> Running:
     return ready(group, haproxy_in_front(env, group, hyper(env, group)))
 
 
-def zroute_hello(workers: int) -> Callable[[Env, Group], Running]:
+def zroute_hello(workers: int, work_us: int = 0) -> Callable[[Env, Group], Running]:
     def start(env: Env, group: Group) -> Running:
         addr, endpoint, pid = zroute_router(env, group)
         for i in range(workers):
-            group.start([env.example("hello"), f"worker-{i + 1}", "--connect", endpoint], f"hello{i + 1}")
+            argv = [env.example("hello"), f"worker-{i + 1}", "--connect", endpoint, "--work-us", str(work_us)]
+            group.start(argv, f"hello{i + 1}")
         running = ready(group, addr, router_pid=pid)
         if workers > 1:
             wait_workers(env, group, addr, workers)
@@ -296,8 +297,26 @@ PYTHON = [
     ),
 ]
 
+# CPU each request costs the workers of the second scaling scenario.
+WORK_US = 250
+
 SCALING = [
     Contender("zroute, 1 hello worker", "scaling", zroute_hello(1)),
     Contender("zroute, 2 hello workers", "scaling", zroute_hello(2), baseline="zroute, 1 hello worker"),
     Contender("zroute, 4 hello workers", "scaling", zroute_hello(4), baseline="zroute, 1 hello worker"),
+    # A hello answer costs the worker less than the router's share of a request, so on two
+    # cores the router saturates first; these workers cost CPU as an application does.
+    Contender(f"zroute, 1 worker, {WORK_US} µs CPU/req", "scaling-work", zroute_hello(1, WORK_US)),
+    Contender(
+        f"zroute, 2 workers, {WORK_US} µs CPU/req",
+        "scaling-work",
+        zroute_hello(2, WORK_US),
+        baseline=f"zroute, 1 worker, {WORK_US} µs CPU/req",
+    ),
+    Contender(
+        f"zroute, 4 workers, {WORK_US} µs CPU/req",
+        "scaling-work",
+        zroute_hello(4, WORK_US),
+        baseline=f"zroute, 1 worker, {WORK_US} µs CPU/req",
+    ),
 ]

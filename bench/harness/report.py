@@ -11,6 +11,7 @@ SCENARIO_TITLES = {
     "flask": "Python: hello Flask (WSGI)",
     "starlette": "Python: hello Starlette (ASGI)",
     "scaling": "Scaling: one router, more hello workers",
+    "scaling-work": "Scaling: one router, more workers that each spend CPU per request",
 }
 
 
@@ -151,7 +152,7 @@ def svg(result: dict) -> str:
     gap = 80
     width = label_w + 2 * panel_w + gap + 60
     height = top + row_h * len(rows) + 20
-    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "scaling": "#b279a2"}
+    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "scaling": "#b279a2", "scaling-work": "#9d755d"}
     max_rps = max((summary[n]["rps"] for n, _ in rows), default=1)
     max_p99 = max((summary[n]["p99_ms"] for n, _ in rows), default=1)
     out = [

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
-//!     [--threads N] [--curve-server-key FILE|Z85 --curve-key FILE]
+//!     [--threads N] [--work-us N] [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
@@ -11,13 +11,16 @@
 //! the library's default of 64. `--threads N` sets the runtime's worker threads
 //! (default 1, as the bench's hyper backend has): a request is so little work
 //! that a second thread mostly adds wake-ups between threads, and a host scales
-//! by running more worker processes. `--curve-server-key` (the router's `.pub` file
+//! by running more worker processes. `--work-us N` keeps the thread busy for N
+//! µs per request before answering, standing in for an application that costs
+//! CPU (the bench's scaling scenario). `--curve-server-key` (the router's `.pub` file
 //! or Z85 key) and `--curve-key` (this worker's `.key` file) connect with
 //! CURVE; without them the library reads `ZROUTE_CURVE_SERVER_KEY` and
 //! `ZROUTE_CURVE_KEY`.
 
 use std::convert::Infallible;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use http::header::CONTENT_TYPE;
 use http::{Request, Response};
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         routes,
         capacity,
         threads,
+        work,
         curve,
     } = match parse_args() {
         Ok(args) => args,
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
     let service = service_fn(move |_req: Request<Body>| {
         let greeting = greeting.clone();
         async move {
+            busy_for(work);
             let res = Response::builder()
                 .header(CONTENT_TYPE, "text/plain")
                 .body(greeting)
@@ -104,14 +109,16 @@ struct Args {
     routes: Vec<String>,
     capacity: Option<u32>,
     threads: usize,
+    /// CPU time to burn per request.
+    work: Duration,
     /// The router's public key (Z85 or a file) and this worker's key file.
     curve: Option<(String, String)>,
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--threads N] [--curve-server-key K --curve-key F]`
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--threads N] [--work-us N] [--curve-server-key K --curve-key F]`
 fn parse_args() -> Result<Args, String> {
     let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] \
-                 [--threads N] [--curve-server-key FILE|Z85 --curve-key FILE]"
+                 [--threads N] [--work-us N] [--curve-server-key FILE|Z85 --curve-key FILE]"
         .to_owned();
     let mut args = std::env::args().skip(1);
     let mut id = None;
@@ -119,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
     let mut routes = Vec::new();
     let mut capacity = None;
     let mut threads = 1;
+    let mut work = Duration::ZERO;
     let (mut server_key, mut key) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -131,6 +139,10 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => {
                 let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
                 threads = n.ok_or_else(|| usage.clone())?;
+            }
+            "--work-us" => {
+                let n = args.next().and_then(|n| n.parse().ok());
+                work = Duration::from_micros(n.ok_or_else(|| usage.clone())?);
             }
             "--curve-server-key" => server_key = Some(args.next().ok_or_else(|| usage.clone())?),
             "--curve-key" => key = Some(args.next().ok_or_else(|| usage.clone())?),
@@ -150,6 +162,18 @@ fn parse_args() -> Result<Args, String> {
         routes,
         capacity,
         threads,
+        work,
         curve,
     })
+}
+
+/// Spins (holding the thread, as CPU-bound application code does) for `work`.
+fn busy_for(work: Duration) {
+    if work.is_zero() {
+        return;
+    }
+    let until = Instant::now() + work;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
 }
