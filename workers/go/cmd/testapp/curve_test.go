@@ -84,21 +84,7 @@ func TestCurve(t *testing.T) {
 	if err := os.WriteFile(allow, append([]byte("# the listed worker\n"), pub...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rcmd := exec.Command(router, "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-		"--workers", "tcp://127.0.0.1:*", "--log-format", "json",
-		"--curve-key", routerKeys.key, "--curve-allow", allow)
-	rerr, _ := rcmd.StderrPipe()
-	if err := rcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rcmd.Process.Kill(); rcmd.Wait() })
-	rlog := watch(t, "router", rerr)
-	httpAddr := routerField(rlog.waitFor("http listening", func(m map[string]any) bool {
-		return routerField(m, "message") == "http listening"
-	}), "addr")
-	endpoint := routerField(rlog.waitFor("workers endpoint bound", func(m map[string]any) bool {
-		return routerField(m, "message") == "workers endpoint bound"
-	}), "endpoint")
+	rcmd, rlog, httpAddr, endpoint := startRouter(t, router, "--curve-key", routerKeys.key, "--curve-allow", allow)
 
 	// The listed worker takes its keys from the flags.
 	glog := startApp(t, app, nil, "go-curve", "--connect", endpoint,

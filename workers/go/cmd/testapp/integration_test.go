@@ -78,6 +78,28 @@ func (w *logWatch) waitFor(what string, match func(map[string]any) bool) map[str
 }
 
 // routerField reads fields.<name> of a router log line (tracing JSON).
+// startRouter runs the router binary on loopback with JSON logs and extra
+// flags, and returns it once it reports its HTTP address and workers endpoint.
+func startRouter(t *testing.T, router string, extra ...string) (cmd *exec.Cmd, log *logWatch, httpAddr, endpoint string) {
+	t.Helper()
+	args := append([]string{"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--workers", "tcp://127.0.0.1:*", "--log-format", "json"}, extra...)
+	cmd = exec.Command(router, args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	log = watch(t, "router", stderr)
+	httpAddr = routerField(log.waitFor("http listening", func(m map[string]any) bool {
+		return routerField(m, "message") == "http listening"
+	}), "addr")
+	endpoint = routerField(log.waitFor("workers endpoint bound", func(m map[string]any) bool {
+		return routerField(m, "message") == "workers endpoint bound"
+	}), "endpoint")
+	return cmd, log, httpAddr, endpoint
+}
+
 func routerField(m map[string]any, name string) string {
 	f, _ := m["fields"].(map[string]any)
 	s, _ := f[name].(string)
@@ -122,20 +144,7 @@ func TestIntegration(t *testing.T) {
 	router := copyRouter(t, bin, dir)
 	app := buildTestapp(t, dir)
 
-	rcmd := exec.Command(router, "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-		"--workers", "tcp://127.0.0.1:*", "--log-format", "json")
-	rerr, _ := rcmd.StderrPipe()
-	if err := rcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rcmd.Process.Kill(); rcmd.Wait() })
-	rlog := watch(t, "router", rerr)
-	httpAddr := routerField(rlog.waitFor("http listening", func(m map[string]any) bool {
-		return routerField(m, "message") == "http listening"
-	}), "addr")
-	endpoint := routerField(rlog.waitFor("workers endpoint bound", func(m map[string]any) bool {
-		return routerField(m, "message") == "workers endpoint bound"
-	}), "endpoint")
+	_, rlog, httpAddr, endpoint := startRouter(t, router)
 	t.Logf("router: http %s, workers %s", httpAddr, endpoint)
 
 	acmd := exec.Command(app, "w-int", "--connect", endpoint, "--log-format", "json", "--log-level", "debug")
