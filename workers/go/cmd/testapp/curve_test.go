@@ -50,13 +50,7 @@ func startApp(t *testing.T, app string, env []string, args ...string) *logWatch 
 // one whose key is not is refused by the router's ZAP handler, and both
 // sides say so with that key.
 func TestCurve(t *testing.T) {
-	bin := os.Getenv("ZROUTE_ROUTER_BIN")
-	if bin == "" {
-		t.Skip("ZROUTE_ROUTER_BIN not set")
-	}
-	dir := t.TempDir()
-	router := copyRouter(t, bin, dir)
-	app := buildTestapp(t, dir)
+	router, app, dir := routerAndApp(t)
 	routerKeys := keygen(t, router, dir, "router")
 	good := keygen(t, router, dir, "good")
 	stranger := keygen(t, router, dir, "stranger")

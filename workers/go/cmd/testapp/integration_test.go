@@ -78,6 +78,19 @@ func (w *logWatch) waitFor(what string, match func(map[string]any) bool) map[str
 }
 
 // routerField reads fields.<name> of a router log line (tracing JSON).
+// routerAndApp skips the test unless ZROUTE_ROUTER_BIN names the router
+// binary; it copies that binary and builds the test app into a fresh
+// directory, and returns both paths and the directory.
+func routerAndApp(t *testing.T) (router, app, dir string) {
+	t.Helper()
+	bin := os.Getenv("ZROUTE_ROUTER_BIN")
+	if bin == "" {
+		t.Skip("ZROUTE_ROUTER_BIN not set")
+	}
+	dir = t.TempDir()
+	return copyRouter(t, bin, dir), buildTestapp(t, dir), dir
+}
+
 // startRouter runs the router binary on loopback with JSON logs and extra
 // flags, and returns it once it reports its HTTP address and workers endpoint.
 func startRouter(t *testing.T, router string, extra ...string) (cmd *exec.Cmd, log *logWatch, httpAddr, endpoint string) {
@@ -136,13 +149,7 @@ func buildTestapp(t *testing.T, dir string) string {
 // TestIntegration runs the test app against the real router named by
 // ZROUTE_ROUTER_BIN and requests every route of Appendix A over HTTP.
 func TestIntegration(t *testing.T) {
-	bin := os.Getenv("ZROUTE_ROUTER_BIN")
-	if bin == "" {
-		t.Skip("ZROUTE_ROUTER_BIN not set")
-	}
-	dir := t.TempDir()
-	router := copyRouter(t, bin, dir)
-	app := buildTestapp(t, dir)
+	router, app, _ := routerAndApp(t)
 
 	_, rlog, httpAddr, endpoint := startRouter(t, router)
 	t.Logf("router: http %s, workers %s", httpAddr, endpoint)
