@@ -151,6 +151,13 @@ pub struct Options {
     #[serde(default, deserialize_with = "de_duration")]
     pub queue_timeout: Option<Duration>,
 
+    /// After the router starts, how long a request for which no worker is
+    /// registered waits (in the queue) for workers to register, instead of
+    /// 503 at once: workers reconnect after a router restart [default: 2s].
+    #[arg(long, env = "ZROUTE_STARTUP_GRACE", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub startup_grace: Option<Duration>,
+
     /// Request body bytes kept to replay a refused request on another worker [default: 65536].
     #[arg(long, env = "ZROUTE_RETRY_BUFFER")]
     pub retry_buffer: Option<usize>,
@@ -246,6 +253,7 @@ pub struct Config {
     pub h2_max_reset_streams: usize,
     pub queue_size: usize,
     pub queue_timeout: Duration,
+    pub startup_grace: Duration,
     pub retry_buffer: usize,
     pub stream_buffer: usize,
     pub shutdown_timeout: Duration,
@@ -288,6 +296,7 @@ impl Default for Config {
             h2_max_reset_streams: 20,
             queue_size: 1024,
             queue_timeout: Duration::from_secs(5),
+            startup_grace: Duration::from_secs(2),
             retry_buffer: 64 * 1024,
             stream_buffer: 64 * 1024,
             shutdown_timeout: Duration::from_secs(30),
@@ -376,6 +385,7 @@ impl Options {
             h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
             queue_timeout: pick!(queue_timeout),
+            startup_grace: pick!(startup_grace),
             retry_buffer: pick!(retry_buffer),
             stream_buffer: pick!(stream_buffer),
             shutdown_timeout: pick!(shutdown_timeout),

@@ -115,6 +115,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             streams_per_worker: config.max_streams_per_worker,
             workers: config.max_workers,
             hello_rate: config.hello_rate,
+            startup_grace: config.startup_grace,
         },
         metrics.clone(),
         recorder,

@@ -566,13 +566,36 @@ async fn queue_timeout_is_503_after_it() {
 
 // ---- admin ----
 
-/// No worker: 503. Then the admin listener: metrics by status class,
-/// workers gauge, health, and the worker list.
+/// `--startup-grace`: right after the router starts, a request that no
+/// registered worker serves waits for one to register (after a router
+/// restart the workers are reconnecting) instead of getting 503 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_the_startup_grace_waits_for_a_worker() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--startup-grace", "30s"]);
+    let url = router.url("/");
+    let early = tokio::spawn(async move { get(&url).await });
+    router.wait_metric("zroute_queue_depth", 1.0, STARTUP).await;
+    let _w = worker("hello", "late", &router.endpoint, &[]);
+    assert_eq!(
+        early.await.unwrap().unwrap(),
+        (200, Bytes::from_static(b"Hello from late"))
+    );
+}
+
+/// No worker, and no startup grace (or after it): 503 at once. Then the
+/// admin listener: metrics by status class, workers gauge, health, and the
+/// worker list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_worker_is_503_and_admin_reports() {
-    let router = Router::start("tcp://127.0.0.1:*", &[]);
+    let router = Router::start("tcp://127.0.0.1:*", &["--startup-grace", "0s"]);
+    let began = Instant::now();
     let (status, _) = get(&router.url("/")).await.unwrap();
     assert_eq!(status, 503, "no worker at all");
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "503 after {:?}",
+        began.elapsed()
+    );
     let _w = worker(
         "hello",
         "w-api",

@@ -214,6 +214,8 @@ pub(crate) struct Limits {
     pub(crate) workers: usize,
     /// New worker sessions per second (and per burst).
     pub(crate) hello_rate: u32,
+    /// After start, how long a request no worker serves yet waits in the queue.
+    pub(crate) startup_grace: Duration,
 }
 
 pub(crate) struct Dispatcher {
@@ -232,6 +234,10 @@ pub(crate) struct Dispatcher {
     session_config: RouterConfig,
     /// --max-workers and --hello-rate.
     admission: Admission,
+    /// Until then (--startup-grace after start) a request no registered
+    /// worker serves waits in the queue: after a router restart, the
+    /// workers are on their way back.
+    grace_until: Instant,
     refusals: RefusalLog,
     draining: bool,
     sessions_made: u64,
@@ -271,6 +277,7 @@ impl Dispatcher {
             max_streams_per_worker: limits.streams_per_worker,
             session_config,
             admission: Admission::new(limits.workers, limits.hello_rate, Instant::now()),
+            grace_until: Instant::now() + limits.startup_grace,
             refusals: RefusalLog::default(),
             draining: false,
             sessions_made: 0,
@@ -603,7 +610,15 @@ impl Dispatcher {
             .pool_for(&request.host, &request.path)
             .map(str::to_owned)
         else {
-            let _ = request.reply.send(Err(OpenError::NoWorkers));
+            if self.in_startup_grace() && self.queue.len() < self.queue_limit {
+                self.queue.push_back(Pending {
+                    request,
+                    queued_at: Instant::now(),
+                });
+                self.metrics.queue_depth.set(self.queue.len() as i64);
+            } else {
+                let _ = request.reply.send(Err(OpenError::NoWorkers));
+            }
             return;
         };
         let avoid: Vec<PeerKey> = request.tried.iter().map(|k| k.peer.clone()).collect();
@@ -673,9 +688,14 @@ impl Dispatcher {
         }
     }
 
+    fn in_startup_grace(&self) -> bool {
+        Instant::now() < self.grace_until
+    }
+
     /// Hands waiting requests to workers that have room again.
     fn serve_queue(&mut self) {
         let now = Instant::now();
+        let in_grace = self.in_startup_grace();
         let mut i = 0;
         while i < self.queue.len() {
             if self.queue[i].request.reply.is_closed() {
@@ -688,6 +708,10 @@ impl Dispatcher {
                 .pool_for(host_path.0, host_path.1)
                 .map(str::to_owned)
             else {
+                if in_grace {
+                    i += 1;
+                    continue;
+                }
                 let pending = self.queue.remove(i).expect("index in range");
                 let _ = pending.request.reply.send(Err(OpenError::NoWorkers));
                 continue;
@@ -1053,6 +1077,10 @@ impl Dispatcher {
         let interval = self.session_config.heartbeat_interval;
         self.unknown_answers
             .retain(|_, t| now.duration_since(*t) < interval);
+        // The startup grace may just have ended for requests still waiting.
+        if !self.queue.is_empty() {
+            self.serve_queue();
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -1067,7 +1095,9 @@ impl Dispatcher {
             .values()
             .filter(|p| p.blocked_since.is_some())
             .map(|_| Instant::now() + Duration::from_millis(5));
-        session_timers.chain(retries).min()
+        // Requests waiting out the startup grace get their 503 when it ends.
+        let grace = (self.in_startup_grace() && !self.queue.is_empty()).then_some(self.grace_until);
+        session_timers.chain(retries).chain(grace).min()
     }
 
     fn forget(&mut self, key: &PeerKey) {
