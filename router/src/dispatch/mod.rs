@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use zroute_proto::frame::Frame;
+use zroute_proto::frame::{Frame, Hello};
 use zroute_proto::session::{CloseReason, Event, ResetOrigin, RouterConfig, Session, UnknownPeer};
 use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
 use zroute_transport::{Multipart, PeerId, SendError, Socket};
@@ -236,8 +236,9 @@ pub(crate) struct Dispatcher {
     admission: Admission,
     /// Until then (--startup-grace after start) a request no registered
     /// worker serves waits in the queue: after a router restart, the
-    /// workers are on their way back.
-    grace_until: Instant,
+    /// workers are on their way back. None once it has ended and the
+    /// requests still waiting have had their answer.
+    grace_until: Option<Instant>,
     refusals: RefusalLog,
     draining: bool,
     sessions_made: u64,
@@ -277,7 +278,7 @@ impl Dispatcher {
             max_streams_per_worker: limits.streams_per_worker,
             session_config,
             admission: Admission::new(limits.workers, limits.hello_rate, Instant::now()),
-            grace_until: Instant::now() + limits.startup_grace,
+            grace_until: Some(Instant::now() + limits.startup_grace),
             refusals: RefusalLog::default(),
             draining: false,
             sessions_made: 0,
@@ -387,6 +388,12 @@ impl Dispatcher {
         }
     }
 
+    /// Answers a HELLO that will not become a session with GOAWAY(0, status).
+    fn refuse_hello(&mut self, index: usize, routing_id: &PeerId, status: GoAwayStatus) {
+        let goaway: Frame = zroute_proto::frame::GoAway::new(StreamId::ZERO, status).into();
+        let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
+    }
+
     /// A worker's declared capacity, within --max-streams-per-worker.
     fn capped(&self, declared: u32, worker: &str, session: &str) -> u32 {
         let limit = self.max_streams_per_worker;
@@ -474,28 +481,22 @@ impl Dispatcher {
             }
         };
         if self.draining {
-            let goaway: Frame =
-                zroute_proto::frame::GoAway::new(StreamId::ZERO, GoAwayStatus::OK).into();
-            let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
+            self.refuse_hello(index, routing_id, GoAwayStatus::OK);
             return;
         }
         if let Err(refusal) = self.admission.admit(self.peers.len(), now) {
             self.metrics.registrations_refused.inc();
             if let Some(unlogged) = self.refusals.take(now) {
-                let worker =
-                    String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v));
                 warn!(
                     peer = %hex(routing_id),
-                    %worker,
+                    worker = %worker_id(&hello),
                     reason = refusal.as_str(),
                     sessions = self.peers.len(),
                     unlogged,
                     "worker registration refused: GOAWAY REFUSED"
                 );
             }
-            let goaway: Frame =
-                zroute_proto::frame::GoAway::new(StreamId::ZERO, GoAwayStatus::REFUSED).into();
-            let _ = self.sockets[index].try_send_to(routing_id, &[goaway.to_bytes()]);
+            self.refuse_hello(index, routing_id, GoAwayStatus::REFUSED);
             return;
         }
         self.sessions_made += 1;
@@ -503,9 +504,7 @@ impl Dispatcher {
         match Session::accept(&self.session_config, hello, &session_id, now.into_std()) {
             Ok(session) => {
                 let hello = session.hello().expect("accepted sessions keep their HELLO");
-                let worker_id =
-                    String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v))
-                        .into_owned();
+                let worker_id = worker_id(hello).into_owned();
                 let entry = Entry {
                     worker_id: worker_id.clone(),
                     routes: session.routes().to_vec(),
@@ -611,11 +610,7 @@ impl Dispatcher {
             .map(str::to_owned)
         else {
             if self.in_startup_grace() && self.queue.len() < self.queue_limit {
-                self.queue.push_back(Pending {
-                    request,
-                    queued_at: Instant::now(),
-                });
-                self.metrics.queue_depth.set(self.queue.len() as i64);
+                self.enqueue(request);
             } else {
                 let _ = request.reply.send(Err(OpenError::NoWorkers));
             }
@@ -624,17 +619,20 @@ impl Dispatcher {
         let avoid: Vec<PeerKey> = request.tried.iter().map(|k| k.peer.clone()).collect();
         match self.table.pick(&pool, &avoid) {
             Some(peer) => self.open_on(peer, pool, request),
-            None if self.queue.len() < self.queue_limit => {
-                self.queue.push_back(Pending {
-                    request,
-                    queued_at: Instant::now(),
-                });
-                self.metrics.queue_depth.set(self.queue.len() as i64);
-            }
+            None if self.queue.len() < self.queue_limit => self.enqueue(request),
             None => {
                 let _ = request.reply.send(Err(OpenError::QueueFull));
             }
         }
+    }
+
+    /// Parks a request until a worker can take it (the caller checked for room).
+    fn enqueue(&mut self, request: OpenRequest) {
+        self.queue.push_back(Pending {
+            request,
+            queued_at: Instant::now(),
+        });
+        self.metrics.queue_depth.set(self.queue.len() as i64);
     }
 
     fn open_on(&mut self, key: PeerKey, pool: String, request: OpenRequest) {
@@ -689,7 +687,7 @@ impl Dispatcher {
     }
 
     fn in_startup_grace(&self) -> bool {
-        Instant::now() < self.grace_until
+        self.grace_until.is_some_and(|end| Instant::now() < end)
     }
 
     /// Hands waiting requests to workers that have room again.
@@ -1077,8 +1075,9 @@ impl Dispatcher {
         let interval = self.session_config.heartbeat_interval;
         self.unknown_answers
             .retain(|_, t| now.duration_since(*t) < interval);
-        // The startup grace may just have ended for requests still waiting.
-        if !self.queue.is_empty() {
+        // Requests that waited out the startup grace for nobody get their 503.
+        if self.grace_until.is_some_and(|end| now >= end) {
+            self.grace_until = None;
             self.serve_queue();
         }
     }
@@ -1096,7 +1095,7 @@ impl Dispatcher {
             .filter(|p| p.blocked_since.is_some())
             .map(|_| Instant::now() + Duration::from_millis(5));
         // Requests waiting out the startup grace get their 503 when it ends.
-        let grace = (self.in_startup_grace() && !self.queue.is_empty()).then_some(self.grace_until);
+        let grace = self.grace_until.filter(|_| !self.queue.is_empty());
         session_timers.chain(retries).chain(grace).min()
     }
 
@@ -1200,6 +1199,11 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// The `id` attribute of a HELLO, as logged.
+fn worker_id(hello: &Hello) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v))
 }
 
 fn hex(id: &PeerId) -> String {

@@ -39,6 +39,8 @@ pub(crate) struct ClientHop {
     ip: HeaderValue,
     /// `for=…;proto=…;host=`: the router's `forwarded` element, but for the host.
     forwarded_prefix: String,
+    /// `x-forwarded-proto`.
+    proto: HeaderValue,
 }
 
 impl ClientHop {
@@ -53,6 +55,7 @@ impl ClientHop {
             scheme,
             ip: HeaderValue::try_from(ip.to_string()).expect("an IP address is a valid value"),
             forwarded_prefix: format!("for={node};proto={scheme};host="),
+            proto: HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
         }
     }
 }
@@ -77,14 +80,7 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, hop: &ClientHop, host: &str
     };
     replace(headers, X_FORWARDED_FOR, xff);
     replace(headers, FORWARDED, HeaderValue::try_from(fwd).ok());
-    headers.insert(
-        X_FORWARDED_PROTO,
-        HeaderValue::from_static(if hop.scheme == "https" {
-            "https"
-        } else {
-            "http"
-        }),
-    );
+    headers.insert(X_FORWARDED_PROTO, hop.proto.clone());
 }
 
 /// Keeps a valid client request id (1 to 200 visible ASCII bytes) or sets a new one; returns it.
