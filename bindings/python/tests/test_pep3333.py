@@ -44,6 +44,18 @@ def test_environ(router, raw):
     assert env["wsgi.url_scheme"] == "http"
 
 
+def test_underscored_header_names_cannot_pose_as_router_headers(router, raw):
+    # "X_Forwarded_For" and "X-Forwarded-For" share one CGI name: the
+    # underscored one is dropped, as gunicorn does, so the router's word stands.
+    env = router.client.get(
+        "/environ/x", headers={"X_Forwarded_For": "6.6.6.6", "X_Request_Id": "forged", "X-Custom": "kept"}
+    ).json()
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert "6.6.6.6" not in env["HTTP_X_FORWARDED_FOR"]
+    assert env["HTTP_X_REQUEST_ID"] != "forged"
+    assert env["HTTP_X_CUSTOM"] == "kept"
+
+
 def test_lifespan_auto_goes_on_without_it(router, start_worker):
     start_worker("raw_asgi:app", "--lifespan", "auto", id="raw-asgi")
     assert router.client.get("/").text == "raw asgi"

@@ -106,6 +106,11 @@ def environ(ex: _zroute.Exchange, base: dict) -> dict:
         if key == "content-length":
             env["CONTENT_LENGTH"] = val
             continue
+        if "_" in key:
+            # CGI names turn "-" into "_": "x_forwarded_for" would land on the
+            # router's HTTP_X_FORWARDED_FOR (and REMOTE_ADDR). gunicorn drops
+            # such names too (--header-map drop).
+            continue
         key = "HTTP_" + key.upper().replace("-", "_")
         if key in env:
             env[key] += ("; " if key == "HTTP_COOKIE" else ",") + val

@@ -71,8 +71,7 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({"first": first.decode(), "rest": len(rest)}).encode()]
     if path.startswith("/environ"):
-        keys = ["PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme"]
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({k: environ.get(k) for k in keys}).encode()]
+        return [json.dumps({k: v for k, v in environ.items() if isinstance(v, str)}).encode()]
     start_response("404 Not Found", text)
     return [b"not found"]
