@@ -5,6 +5,8 @@
 #![allow(dead_code, reason = "each test file uses part of the support code")]
 #![allow(unreachable_pub, reason = "test-only module")]
 
+pub mod bad_worker;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
