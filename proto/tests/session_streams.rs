@@ -440,6 +440,53 @@ fn content_length_mismatch_is_reset() {
     );
 }
 
+/// spec: #http-body — the bytes within a declared length are passed on
+/// before the stream error, whether the body runs past the length or ends
+/// short of it.
+#[test]
+fn content_length_mismatch_passes_on_the_declared_bytes() {
+    let mut pair = Pair::established();
+    for (declared, sent, fin, passed) in [
+        ("5", &b"0123456789abcdefghij"[..], false, &b"01234"[..]),
+        ("100", &b"0123456789"[..], true, &b"0123456789"[..]),
+    ] {
+        let sid = pair.open_get("/");
+        pair.inject(
+            Dir::ToRouter,
+            Frame::from(SynReply::new(
+                sid,
+                response(200, &[("content-length", declared)]),
+            ))
+            .to_bytes(),
+        );
+        let mut data = Data::new(sid, Bytes::copy_from_slice(sent));
+        data.set_fin(fin);
+        pair.inject(Dir::ToRouter, Frame::from(data).to_bytes());
+        pair.drive();
+        let events = pair.take_router_events();
+        assert_eq!(
+            body_of(&events, sid),
+            (passed.to_vec(), false),
+            "{events:?}"
+        );
+        assert!(
+            matches!(
+                events.last(),
+                Some(Event::Reset {
+                    code: RstCode::PROTOCOL_ERROR,
+                    origin: ResetOrigin::Local,
+                    ..
+                })
+            ),
+            "{events:?}"
+        );
+        // The stream is gone (its bytes were credited with it): a late
+        // release is ignored.
+        pair.router().release_capacity(sid, passed.len());
+        pair.drive();
+    }
+}
+
 /// spec: #http-response — HEAD responses may declare a length and carry no body.
 #[test]
 fn head_response_keeps_content_length() {

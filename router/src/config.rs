@@ -109,6 +109,28 @@ pub struct Options {
     #[serde(default, deserialize_with = "de_duration")]
     pub idle_timeout: Option<Duration>,
 
+    /// After answering a client that may still be sending (an early 413, 502,
+    /// 400), how long the router reads and discards before closing, so the
+    /// client's stack does not drop the answer on a reset [default: 30s].
+    #[arg(long, env = "ZROUTE_LINGERING_TIME", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub lingering_time: Option<Duration>,
+
+    /// Longest wait for more bytes while lingering; a quiet client is closed then [default: 5s].
+    #[arg(long, env = "ZROUTE_LINGERING_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub lingering_timeout: Option<Duration>,
+
+    /// Longest request target (path and query), bytes (414 above) [default: 8192].
+    #[arg(long, env = "ZROUTE_MAX_URI_SIZE")]
+    pub max_uri_size: Option<usize>,
+
+    /// Most times one request is sent again after the worker serving it died
+    /// (only requests that are safe to replay); 0 never retries. A request
+    /// that kills every worker it reaches cannot take down the pool [default: 1].
+    #[arg(long, env = "ZROUTE_MAX_RETRIES")]
+    pub max_retries: Option<u32>,
+
     /// Most client connections open at once; more wait in the listen backlog [default: 10000].
     #[arg(long, env = "ZROUTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -244,6 +266,10 @@ pub struct Config {
     pub request_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
+    pub lingering_time: Duration,
+    pub lingering_timeout: Duration,
+    pub max_uri_size: usize,
+    pub max_retries: u32,
     pub max_connections: usize,
     pub max_frames_per_message: usize,
     pub max_streams_per_worker: u32,
@@ -287,6 +313,10 @@ impl Default for Config {
             request_timeout: Duration::from_secs(60),
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            lingering_time: Duration::from_secs(30),
+            lingering_timeout: Duration::from_secs(5),
+            max_uri_size: 8192,
+            max_retries: 1,
             max_connections: 10_000,
             max_frames_per_message: 4096,
             max_streams_per_worker: 1024,
@@ -376,6 +406,10 @@ impl Options {
             request_timeout: pick!(request_timeout),
             first_byte_timeout: pick!(first_byte_timeout),
             idle_timeout: pick!(idle_timeout),
+            lingering_time: pick!(lingering_time),
+            lingering_timeout: pick!(lingering_timeout),
+            max_uri_size: pick!(max_uri_size),
+            max_retries: pick!(max_retries),
             max_connections: pick!(max_connections),
             max_frames_per_message: pick!(max_frames_per_message),
             max_streams_per_worker: pick!(max_streams_per_worker),
@@ -405,7 +439,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 13] = [
+        let checks: [(bool, &str); 14] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -426,6 +460,7 @@ impl Config {
                 self.max_header_size >= 1024,
                 "max-header-size must be at least 1024",
             ),
+            (self.max_uri_size >= 64, "max-uri-size must be at least 64"),
             (
                 self.max_frames_per_message >= 1,
                 "max-frames-per-message must be at least 1",

@@ -919,30 +919,44 @@ impl Session {
         }
         let verdict = match self.lookup(id) {
             Lookup::Closed => Err(None),
-            Lookup::NeverOpened => Err(Some(RstCode::INVALID_STREAM)),
+            Lookup::NeverOpened => Err(Some((RstCode::INVALID_STREAM, 0))),
             Lookup::Active => {
                 let role = self.role;
                 let stream = self.streams.get_mut(&id).expect("active");
                 if role == Role::Router && !stream.replied {
-                    Err(Some(RstCode::PROTOCOL_ERROR))
+                    Err(Some((RstCode::PROTOCOL_ERROR, 0)))
                 } else if stream.remote_fin {
-                    Err(Some(RstCode::STREAM_ALREADY_CLOSED))
+                    Err(Some((RstCode::STREAM_ALREADY_CLOSED, 0)))
                 } else if !stream.recv.receive(len) {
-                    Err(Some(RstCode::FLOW_CONTROL_ERROR))
+                    Err(Some((RstCode::FLOW_CONTROL_ERROR, 0)))
                 } else if !stream.recv_body.add(len)
                     || (f.is_fin() && !stream.recv_body.is_complete())
                 {
-                    Err(Some(RstCode::PROTOCOL_ERROR))
+                    // Spec #http-body: the bytes within the declared length
+                    // are still the body as declared. Passed on before the
+                    // reset, a client gets them rather than nothing.
+                    let within = stream.recv_body.within_declared(len);
+                    stream.recv_pending += within;
+                    Err(Some((RstCode::PROTOCOL_ERROR, within)))
                 } else {
                     stream.recv_pending += len;
                     Ok(())
                 }
             }
         };
-        if let Err(code) = verdict {
-            // Bytes nobody will consume still count against the session: credit them now.
-            self.release_session(len);
-            if let Some(code) = code {
+        if let Err(error) = verdict {
+            let within = error.map_or(0, |(_, within)| within);
+            // Bytes nobody will consume still count against the session:
+            // credit them now (those passed on are credited with the stream).
+            self.release_session(len - within);
+            if within > 0 {
+                self.events.push_back(Event::Data {
+                    id,
+                    data: f.into_payload().slice(..within),
+                    fin: false,
+                });
+            }
+            if let Some((code, _)) = error {
                 self.stream_error(id, code);
             }
             return;

@@ -60,6 +60,18 @@ impl BodyCount {
         self.exempt || self.expected.is_none_or(|n| self.seen <= n)
     }
 
+    /// After `add(len)`: how many of those `len` bytes lie within the
+    /// declared length (all of them when nothing was declared).
+    pub(crate) fn within_declared(&self, len: usize) -> usize {
+        match self.expected {
+            Some(n) if !self.exempt => {
+                let before = self.seen - len as u64;
+                usize::try_from(n.saturating_sub(before)).map_or(len, |room| room.min(len))
+            }
+            _ => len,
+        }
+    }
+
     /// At the end of the body: whether its length was what was declared.
     pub(crate) fn is_complete(&self) -> bool {
         self.exempt || self.expected.is_none_or(|n| self.seen == n)

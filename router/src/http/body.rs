@@ -35,6 +35,9 @@ pub(crate) struct StreamBody {
     done: bool,
     /// The body ended as the worker meant it to (FIN or trailers), not cut off.
     complete: bool,
+    /// Why the body is cut short, once hyper has had a chance to flush what
+    /// came before: see `poll_frame`.
+    abort: Option<&'static str>,
     pub(crate) access: Option<AccessLog>,
 }
 
@@ -63,6 +66,7 @@ impl ProxyBody {
             sent: 0,
             done: false,
             complete: false,
+            abort: None,
             access: None,
         }))
     }
@@ -95,6 +99,10 @@ impl Body for ProxyBody {
         };
         if body.done {
             return Poll::Ready(None);
+        }
+        if let Some(why) = body.abort.take() {
+            body.done = true;
+            return Poll::Ready(Some(Err(Aborted(why).into())));
         }
         let Some(event) = std::task::ready!(body.events.poll_recv(cx)) else {
             body.done = true;
@@ -130,12 +138,20 @@ impl Body for ProxyBody {
                 }
             }
             StreamEvent::Reset(cause) => {
-                body.done = true;
                 body.guard.disarm();
                 let why = match cause {
                     ResetCause::WorkerLost => "the worker was lost mid-response",
                     _ => "the worker reset the stream mid-response",
                 };
+                if body.sent > 0 {
+                    // hyper drops what it has not written yet when a body
+                    // fails: yield once so it flushes the bytes that came
+                    // before, and the client gets them before the close.
+                    body.abort = Some(why);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                body.done = true;
                 Poll::Ready(Some(Err(Aborted(why).into())))
             }
             StreamEvent::Head { .. } => {

@@ -2,12 +2,15 @@
 //! becomes a SYN_STREAM ([spec](../../../spec/PROTOCOL.md#router-headers)).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Removes the headers a `Connection` header names: they were meant for this
@@ -28,6 +31,61 @@ pub(crate) fn strip_connection_listed(headers: &mut HeaderMap) {
     }
 }
 
+/// Fields a request trailer section may not carry (spec #http-trailers):
+/// those RFC 9110 §6.5.1 says cannot follow the content (framing, routing,
+/// request modifiers, authentication, content metadata), hop-by-hop ones,
+/// and every field the router sets or vouches for. A worker that merged
+/// trailers into the header section would otherwise take them as the head's.
+const NOT_IN_TRAILERS: &[&str] = &[
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "cookie",
+    "expect",
+    "forwarded",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "keep-alive",
+    "max-forwards",
+    "pragma",
+    "proxy-authorization",
+    "proxy-connection",
+    "range",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-real-ip",
+    "x-request-id",
+];
+
+/// Removes from request trailers what may not be there; returns how many
+/// fields went.
+pub(crate) fn filter_request_trailers(trailers: &mut HeaderMap) -> usize {
+    let banned: Vec<HeaderName> = trailers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            NOT_IN_TRAILERS.binary_search(&name).is_ok() || name.starts_with("x-forwarded-")
+        })
+        .cloned()
+        .collect();
+    let mut dropped = 0;
+    for name in banned {
+        dropped += trailers.get_all(&name).iter().count();
+        trailers.remove(&name);
+    }
+    dropped
+}
+
 /// One client connection as the router describes it in every request it
 /// forwards. Formatted once per connection: address formatting was a tenth of
 /// the router's instructions per request when it was done per request.
@@ -35,6 +93,9 @@ pub(crate) fn strip_connection_listed(headers: &mut HeaderMap) {
 pub(crate) struct ClientHop {
     pub(crate) addr: SocketAddr,
     pub(crate) scheme: &'static str,
+    /// Set when the router answered without reading a whole request body:
+    /// the connection then closes with a lingering close (`linger.rs`).
+    pub(crate) unread: Arc<AtomicBool>,
     /// The client's IP, the router's element of `x-forwarded-for`.
     ip: HeaderValue,
     /// `for=…;proto=…;host=`: the router's `forwarded` element, but for the host.
@@ -53,6 +114,7 @@ impl ClientHop {
         Self {
             addr,
             scheme,
+            unread: Arc::new(AtomicBool::new(false)),
             ip: HeaderValue::try_from(ip.to_string()).expect("an IP address is a valid value"),
             forwarded_prefix: format!("for={node};proto={scheme};host="),
             proto: HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
@@ -61,8 +123,8 @@ impl ClientHop {
 }
 
 /// Appends this hop to `x-forwarded-for` and `forwarded`, and sets
-/// `x-forwarded-proto`: the last element of each is the router's own word,
-/// which is what a worker may trust.
+/// `x-forwarded-proto` and `x-forwarded-host`: the last element of each is
+/// the router's own word, which is what a worker may trust.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, hop: &ClientHop, host: &str) {
     let xff = if headers.contains_key(&X_FORWARDED_FOR) {
         let ip = hop.ip.to_str().expect("formatted from an IP address");
@@ -81,6 +143,9 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, hop: &ClientHop, host: &str
     replace(headers, X_FORWARDED_FOR, xff);
     replace(headers, FORWARDED, HeaderValue::try_from(fwd).ok());
     headers.insert(X_FORWARDED_PROTO, hop.proto.clone());
+    // Frameworks told to trust it (Django's USE_X_FORWARDED_HOST, werkzeug's
+    // ProxyFix) build absolute URLs from it: only the validated host may stand.
+    replace(headers, X_FORWARDED_HOST, HeaderValue::try_from(host).ok());
 }
 
 /// Keeps a valid client request id (1 to 200 visible ASCII bytes) or sets a new one; returns it.
@@ -169,6 +234,7 @@ mod tests {
             h[&X_FORWARDED_PROTO], "http",
             "the client's claim is replaced"
         );
+        assert_eq!(h[&X_FORWARDED_HOST], "example.com:9000");
         assert_eq!(
             h[&FORWARDED],
             "for=127.0.0.1;proto=http;host=\"example.com:9000\""
@@ -188,6 +254,60 @@ mod tests {
             quoted[&FORWARDED],
             "for=10.0.0.1, for=\"[::1]\";proto=https;host=\"abc:1\""
         );
+    }
+
+    /// spec: #http-trailers, #http-trailers-filter
+    #[test]
+    fn trailers_lose_what_may_not_follow_the_content() {
+        assert!(
+            NOT_IN_TRAILERS.is_sorted(),
+            "binary_search needs the list sorted"
+        );
+        let mut t = HeaderMap::new();
+        for name in [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "forwarded",
+            "x-request-id",
+            "host",
+            "content-length",
+            "authorization",
+        ] {
+            t.append(name, HeaderValue::from_static("forged"));
+        }
+        t.append("x-request-id", HeaderValue::from_static("again"));
+        t.insert("x-checksum", HeaderValue::from_static("1"));
+        t.insert("grpc-status", HeaderValue::from_static("0"));
+        assert_eq!(filter_request_trailers(&mut t), 8);
+        let mut kept: Vec<&str> = t.keys().map(HeaderName::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["grpc-status", "x-checksum"]);
+    }
+
+    /// spec: #router-headers — a client cannot make the router delete its own fields.
+    #[test]
+    fn connection_cannot_name_the_routers_fields_away() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONNECTION,
+            HeaderValue::from_static("X-Request-Id, Forwarded, X-Forwarded-For"),
+        );
+        h.insert(X_REQUEST_ID, HeaderValue::from_static("client-id"));
+        strip_connection_listed(&mut h);
+        let id = ensure_request_id(&mut h, || "f".repeat(32));
+        add_forwarded(
+            &mut h,
+            &ClientHop::new("127.0.0.1:1".parse().unwrap(), "http"),
+            "a",
+        );
+        assert_eq!(h[&X_REQUEST_ID], id);
+        assert_eq!(
+            id,
+            "f".repeat(32).as_str(),
+            "the listed client id went with its hop"
+        );
+        assert_eq!(h[&X_FORWARDED_FOR], "127.0.0.1");
+        assert!(h.contains_key(&FORWARDED));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 mod body;
 mod forwarding;
+mod linger;
 mod proxy;
+mod validate;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use self::forwarding::ClientHop;
+use self::linger::{LingerLimits, LingeringStream};
 pub(crate) use self::proxy::Proxy;
 use crate::config::Config;
 
@@ -58,12 +61,18 @@ pub(crate) async fn serve(
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let scheme: &'static str = if tls.is_some() { "https" } else { "http" };
+    let linger = LingerLimits {
+        time: config.lingering_time,
+        timeout: config.lingering_timeout,
+        slots: Arc::new(Semaphore::new(config.max_connections)),
+    };
     // One connection, served until it ends or the graceful shutdown closes it.
     let serve_connection = |stream: TcpStream, client: SocketAddr, permit: OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         let requested = Arc::new(Notify::new());
         let hop = Arc::new(ClientHop::new(client, scheme));
+        let stream = LingeringStream::new(stream, hop.unread.clone(), linger.clone());
         let service = {
             let requested = requested.clone();
             service_fn(move |req| {

@@ -6,25 +6,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, EXPECT, HOST, HeaderValue};
+use http::header::{CONTENT_LENGTH, EXPECT, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout_at};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use zroute_proto::mapping;
 
 use super::body::{AccessLog, ProxyBody};
 use super::forwarding::{
-    ClientHop, X_REQUEST_ID, add_forwarded, ensure_request_id, strip_connection_listed,
+    ClientHop, X_REQUEST_ID, add_forwarded, ensure_request_id, filter_request_trailers,
+    strip_connection_listed,
 };
+use super::validate::{Rejection, check_request};
 use crate::config::Config;
 use crate::dispatch::{Handle, Msg, OpenError, OpenRequest, ResetCause, StreamEvent, StreamKey};
 use crate::metrics::Metrics;
 
-/// A request is tried on at most this many workers.
+/// A request is tried on at most this many workers (streams refused before
+/// any work, and `--max-retries` after worker deaths, together).
 const MAX_ATTEMPTS: usize = 3;
 
 pub(crate) struct Proxy {
@@ -103,6 +106,8 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let client = hop.addr;
         let start = Instant::now();
+        let version = req.version();
+        let has_body = !req.body().is_end_stream();
         self.metrics.in_flight.inc();
         let mut access = AccessLog {
             enabled: self.config.access_log,
@@ -124,14 +129,32 @@ impl Proxy {
         let res = match res {
             Ok(res) => res,
             Err((status, why)) => {
+                if access.request_id.is_empty() {
+                    access.request_id = self.ids.fresh();
+                }
                 // A limit the client hit (or a full queue) is worth a line
                 // naming the client; a worker's failure is logged where seen.
-                if status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE {
-                    info!(%client, %status, why, "request rejected");
+                let request_id = access.request_id.as_str();
+                if status.is_client_error()
+                    || status.is_server_error()
+                        && status != StatusCode::BAD_GATEWAY
+                        && status != StatusCode::GATEWAY_TIMEOUT
+                {
+                    info!(%client, %status, why, request_id, "request rejected");
                 } else {
-                    debug!(%client, %status, why, "answered locally");
+                    debug!(%client, %status, why, request_id, "answered locally");
                 }
-                local(status, why, &access.request_id)
+                if has_body {
+                    // The body may be unread: close with a lingering close, so
+                    // the client reads this answer rather than a reset.
+                    hop.unread.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let mut res = local(status, why, request_id);
+                if version < http::Version::HTTP_2 && closes_connection(status) {
+                    res.headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
             }
         };
         access.status = res.status().as_u16();
@@ -159,8 +182,6 @@ impl Proxy {
         let config = &self.config;
         // As the client sent it, before the router adds its own fields.
         let head_size = head_size(&req);
-        let request_id = ensure_request_id(req.headers_mut(), || self.ids.fresh());
-        access.request_id = request_id.to_str().unwrap_or_default().to_owned();
         // hyper enforces the limit only down to its own 8 KiB buffer floor
         // (HTTP/1) or by its own measure (HTTP/2): check it here as well.
         if head_size > config.max_header_size {
@@ -169,9 +190,15 @@ impl Proxy {
                 "the request head is larger than this router accepts",
             ));
         }
-        let Some(host) = authority(&req) else {
-            return Err((StatusCode::BAD_REQUEST, "the request names no host"));
-        };
+        // Before anything is removed: `Connection: transfer-encoding` must not
+        // hide a coding from the check.
+        let host = check_request(&req, config.max_uri_size)
+            .map_err(|Rejection { status, why }| (status, why))?;
+        // Before the router adds its own fields, so that a client cannot
+        // name them away (RFC 9110 §7.6.1).
+        strip_connection_listed(req.headers_mut());
+        let request_id = ensure_request_id(req.headers_mut(), || self.ids.fresh());
+        access.request_id = request_id.to_str().unwrap_or_default().to_owned();
         if req.method() == Method::CONNECT {
             return Err((StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not forwarded"));
         }
@@ -182,7 +209,6 @@ impl Proxy {
                 "the request body is larger than this router accepts",
             ));
         }
-        strip_connection_listed(req.headers_mut());
         // The router answers `Expect: 100-continue` itself, when it starts reading the body.
         req.headers_mut().remove(EXPECT);
         add_forwarded(req.headers_mut(), hop, &host);
@@ -206,6 +232,8 @@ impl Proxy {
         let deadline = start + config.request_timeout;
         // The streams tried so far: a retry goes to another worker.
         let mut tried: Vec<StreamKey> = Vec::new();
+        // Workers that died while serving this request.
+        let mut lost = 0u32;
 
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
@@ -341,11 +369,25 @@ impl Proxy {
                     tried.push(key);
                 }
                 Some(StreamEvent::Reset(ResetCause::WorkerLost))
+                    if idempotent && pump.is_replayable() && lost < config.max_retries =>
+                {
+                    guard.disarm();
+                    lost += 1;
+                    info!(attempt, worker = %access.worker, request_id = %access.request_id, "worker lost before answering: trying another");
+                    tried.push(key);
+                }
+                Some(StreamEvent::Reset(ResetCause::WorkerLost))
                     if idempotent && pump.is_replayable() =>
                 {
                     guard.disarm();
-                    info!(attempt, worker = %access.worker, "worker lost before answering: trying another");
-                    tried.push(key);
+                    // A request that takes down each worker it reaches (a
+                    // "query of death") must not take down the whole pool.
+                    warn!(
+                        worker = %access.worker, request_id = %access.request_id, path = %path,
+                        lost = lost + 1, max_retries = config.max_retries,
+                        "worker lost before answering, again: not retried (--max-retries)"
+                    );
+                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
                 }
                 Some(StreamEvent::Reset(cause)) => {
                     guard.disarm();
@@ -359,15 +401,6 @@ impl Proxy {
         }
         Err((StatusCode::BAD_GATEWAY, "no worker completed the request"))
     }
-}
-
-/// The authority the client addressed: the URI's (HTTP/2, absolute form) or the Host header.
-fn authority<B>(req: &Request<B>) -> Option<String> {
-    if let Some(a) = req.uri().authority() {
-        return Some(a.as_str().to_owned());
-    }
-    let host = req.headers().get(HOST)?.to_str().ok()?.trim();
-    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// The request head's size as HTTP/1.1 would send it: the request line and
@@ -388,6 +421,22 @@ fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// Whether the router closes an HTTP/1 connection after answering `status`
+/// itself: the request was refused as it stood, so what follows it on the
+/// connection (its body, a pipelined request) cannot be trusted to be framed
+/// as the client meant. nginx closes after these as well.
+fn closes_connection(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::URI_TOO_LONG
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            | StatusCode::NOT_IMPLEMENTED
+            | StatusCode::METHOD_NOT_ALLOWED
     )
 }
 
@@ -563,8 +612,17 @@ impl BodyPump {
                     Ok(())
                 }
                 Err(frame) => {
-                    if let Ok(trailers) = frame.into_trailers() {
-                        self.trailers = Some(trailers);
+                    if let Ok(mut trailers) = frame.into_trailers() {
+                        let dropped = filter_request_trailers(&mut trailers);
+                        if dropped > 0 {
+                            debug!(
+                                dropped,
+                                "request trailer fields that may not follow the body: dropped"
+                            );
+                        }
+                        if !trailers.is_empty() {
+                            self.trailers = Some(trailers);
+                        }
                     }
                     Ok(())
                 }

@@ -542,6 +542,18 @@ impl RawConn {
         self.buf.is_empty() && !self.fill().await
     }
 
+    /// Whether the router closes the connection within `within` (sending
+    /// nothing more); false if it stays open that long.
+    pub async fn closes_within(&mut self, within: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 1024];
+        self.buf.is_empty()
+            && matches!(
+                tokio::time::timeout(within, self.stream.read(&mut chunk)).await,
+                Ok(Ok(0) | Err(_))
+            )
+    }
+
     /// Everything the router sends until it closes the connection.
     pub async fn read_to_end(&mut self) -> Vec<u8> {
         while self.fill().await {}
