@@ -638,3 +638,48 @@ async fn a_query_of_death_is_retried_once() {
     survivor.answer_ok(syn.stream_id(), b"ok");
     assert_eq!(next.await.unwrap().unwrap().0, 200);
 }
+
+// ---- HTTP/2 ----
+
+/// RFC 9113 §8.3.1: a `host` field naming another authority than
+/// `:authority`, or two of them, make the request malformed: 400, not
+/// forwarded. A `host` equal to `:authority` (in any case) is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_host_must_agree_with_authority() {
+    let (router, _app) = router_with_app(&[]).await;
+    let tcp = tokio::net::TcpStream::connect(router.http)
+        .await
+        .expect("connect");
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    for (hosts, status) in [
+        (&["evil"][..], 400),
+        (&["a", "evil"][..], 400),
+        (&["a", "a"][..], 400),
+        (&["A"][..], 200),
+        (&[][..], 200),
+    ] {
+        let mut req = http::Request::get("http://a/headers").body(()).unwrap();
+        for h in hosts {
+            req.headers_mut()
+                .append(http::header::HOST, h.parse().unwrap());
+        }
+        let (res, _) = h2.send_request(req, true).expect("send");
+        let res = tokio::time::timeout(WAIT, res)
+            .await
+            .expect("answered in time")
+            .expect("response");
+        assert_eq!(res.status().as_u16(), status, "host fields {hosts:?}");
+        if status == 200 {
+            let mut body = res.into_body();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.data().await {
+                bytes.extend_from_slice(&chunk.expect("body"));
+            }
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_vouched(&json, "a", "h2");
+        }
+        h2 = h2.ready().await.expect("the connection stays usable");
+    }
+}
