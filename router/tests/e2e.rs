@@ -250,3 +250,64 @@ async fn hung_worker_is_bypassed() {
     }
     w2.signal("CONT");
 }
+
+/// Issue 14, item 11 ("a query of death takes down a pool"): a handler that
+/// blocks its runtime thread for five times the router's dead-peer time gets
+/// its answer through, the router never declares the worker dead (the
+/// session's heartbeats do not run on the handler's thread), and the worker
+/// names the blocking request in a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_blocking_its_runtime_keeps_its_worker_alive() {
+    const BLOCK: Duration = Duration::from_secs(3);
+    // With the 200 ms heartbeat the support code sets, a worker silent for
+    // 600 ms is dead.
+    let router = Router::start("tcp://127.0.0.1:*", &["--heartbeat-liveness", "3"]);
+    let block_ms = BLOCK.as_millis().to_string();
+    let w = worker(
+        "hello",
+        "worker-1",
+        &router.endpoint,
+        &["--block-ms", &block_ms],
+    );
+    router.wait_workers(1, STARTUP).await;
+
+    let started = Instant::now();
+    let (status, body) = get(&router.url("/a/blocking/request"))
+        .await
+        .expect("a response");
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, "Hello from worker-1");
+    assert!(
+        took >= BLOCK,
+        "the handler did not block: answered in {took:?}"
+    );
+
+    let warning = w.logs.wait_for(
+        &["WARN", "/a/blocking/request", "spawn_blocking"],
+        Duration::from_secs(5),
+    );
+    assert!(warning.contains("stream="), "{warning}");
+    // And a second line, with how long it lasted, once the handler lets go.
+    w.logs.wait_for(
+        &["gave its runtime thread back", "/a/blocking/request"],
+        Duration::from_secs(5),
+    );
+    let lost: Vec<String> = router
+        .proc
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("worker session lost"))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "the router declared the worker dead:\n{}",
+        lost.join("\n")
+    );
+    assert!(
+        !w.logs.contains("registering again"),
+        "the worker had to register again:\n{}",
+        w.logs.lines().join("\n")
+    );
+}

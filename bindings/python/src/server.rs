@@ -1,6 +1,7 @@
 //! The worker, for Python: a tokio runtime on a thread of its own serves the
-//! zroute sessions; Python takes requests from it (a thread pool blocks in
-//! `next_request`, or the asyncio loop drains the mailbox).
+//! zroute sessions (which zroute-worker runs on a thread of their own) and
+//! runs the request tasks; Python takes requests from it (a thread pool
+//! blocks in `next_request`, or the asyncio loop drains the mailbox).
 //!
 //! Every wait here detaches from the interpreter, and the runtime is built
 //! and dropped on its own thread, never while attached.

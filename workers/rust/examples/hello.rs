@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
-//!     [--threads N] [--work-us N] [--curve-server-key FILE|Z85 --curve-key FILE]
+//!     [--threads N] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
@@ -13,7 +13,10 @@
 //! that a second thread mostly adds wake-ups between threads, and a host scales
 //! by running more worker processes. `--work-us N` keeps the thread busy for N
 //! µs per request before answering, standing in for an application that costs
-//! CPU (the bench's scaling scenario). `--curve-server-key` (the router's `.pub` file
+//! CPU (the bench's scaling scenario). `--block-ms N` blocks the thread in
+//! `std::thread::sleep` for N ms per request, as a handler calling blocking
+//! code without `spawn_blocking` does: the session stays registered and the
+//! library logs a warning naming the request. `--curve-server-key` (the router's `.pub` file
 //! or Z85 key) and `--curve-key` (this worker's `.key` file) connect with
 //! CURVE; without them the library reads `ZROUTE_CURVE_SERVER_KEY` and
 //! `ZROUTE_CURVE_KEY`.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         capacity,
         threads,
         work,
+        block,
         curve,
     } = match parse_args() {
         Ok(args) => args,
@@ -63,6 +67,10 @@ fn main() -> ExitCode {
         let greeting = greeting.clone();
         async move {
             busy_for(work);
+            if !block.is_zero() {
+                // Deliberately on the runtime thread, not in spawn_blocking.
+                std::thread::sleep(block);
+            }
             let res = Response::builder()
                 .header(CONTENT_TYPE, "text/plain")
                 .body(greeting)
@@ -111,14 +119,16 @@ struct Args {
     threads: usize,
     /// CPU time to burn per request.
     work: Duration,
+    /// Time to hold the runtime thread asleep per request.
+    block: Duration,
     /// The router's public key (Z85 or a file) and this worker's key file.
     curve: Option<(String, String)>,
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--threads N] [--work-us N] [--curve-server-key K --curve-key F]`
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--threads N] [--work-us N] [--block-ms N] [--curve-server-key K --curve-key F]`
 fn parse_args() -> Result<Args, String> {
     let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] \
-                 [--threads N] [--work-us N] [--curve-server-key FILE|Z85 --curve-key FILE]"
+                 [--threads N] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]"
         .to_owned();
     let mut args = std::env::args().skip(1);
     let mut id = None;
@@ -127,6 +137,7 @@ fn parse_args() -> Result<Args, String> {
     let mut capacity = None;
     let mut threads = 1;
     let mut work = Duration::ZERO;
+    let mut block = Duration::ZERO;
     let (mut server_key, mut key) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -143,6 +154,10 @@ fn parse_args() -> Result<Args, String> {
             "--work-us" => {
                 let n = args.next().and_then(|n| n.parse().ok());
                 work = Duration::from_micros(n.ok_or_else(|| usage.clone())?);
+            }
+            "--block-ms" => {
+                let n = args.next().and_then(|n| n.parse().ok());
+                block = Duration::from_millis(n.ok_or_else(|| usage.clone())?);
             }
             "--curve-server-key" => server_key = Some(args.next().ok_or_else(|| usage.clone())?),
             "--curve-key" => key = Some(args.next().ok_or_else(|| usage.clone())?),
@@ -163,6 +178,7 @@ fn parse_args() -> Result<Args, String> {
         capacity,
         threads,
         work,
+        block,
         curve,
     })
 }

@@ -2,7 +2,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -10,6 +10,8 @@ use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 use zroute_proto::{RstCode, StreamId};
+
+use crate::stream::Shared;
 
 /// A request body, streamed from the router as it arrives.
 ///
@@ -50,13 +52,14 @@ pub(crate) enum Chunk {
 #[derive(Debug)]
 pub(crate) struct Credit {
     pub(crate) id: StreamId,
-    pub(crate) consumed: Arc<AtomicUsize>,
+    /// Its `consumed` counter.
+    pub(crate) shared: Arc<Shared>,
     pub(crate) notify: mpsc::UnboundedSender<StreamId>,
 }
 
 impl Credit {
     fn consume(&self, len: usize) {
-        if len > 0 && self.consumed.fetch_add(len, Ordering::AcqRel) == 0 {
+        if len > 0 && self.shared.consumed.fetch_add(len, Ordering::AcqRel) == 0 {
             // The driver may be gone with its session; the credit is moot then.
             let _ = self.notify.send(self.id);
         }
@@ -272,10 +275,10 @@ mod tests {
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ntx, nrx) = mpsc::unbounded_channel();
-        let consumed = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         let credit = || Credit {
             id: StreamId::new(1),
-            consumed: consumed.clone(),
+            shared: shared.clone(),
             notify: ntx.clone(),
         };
         (Body::incoming(rx, credit(), len), tx, credit(), nrx)
@@ -294,7 +297,7 @@ mod tests {
         body.frame().await.unwrap().unwrap();
         assert!(body.frame().await.is_none());
         assert!(body.is_end_stream());
-        assert_eq!(credit.consumed.load(Ordering::Acquire), 5);
+        assert_eq!(credit.shared.consumed.load(Ordering::Acquire), 5);
         assert_eq!(notes.try_recv().unwrap(), StreamId::new(1));
         assert!(
             notes.try_recv().is_err(),
@@ -307,7 +310,7 @@ mod tests {
         let (body, tx, credit, _notes) = streaming(None);
         tx.send(Chunk::Data(Bytes::from_static(b"unread"))).unwrap();
         drop(body);
-        assert_eq!(credit.consumed.load(Ordering::Acquire), 6);
+        assert_eq!(credit.shared.consumed.load(Ordering::Acquire), 6);
         assert!(tx.send(Chunk::Data(Bytes::new())).is_err());
     }
 

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use http_body::Body as HttpBody;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::info;
 use zroute_proto::session::{DEFAULT_WINDOW, Session, WorkerConfig};
 use zroute_transport::{Context, CurveClient, CurveKey, CurveKeyPair, DealerOptions, Socket};
 
-use crate::endpoint;
+use crate::driver::Handlers;
+use crate::sessions;
 use crate::{Body, BoxError};
 
 /// The router endpoint used when none is configured (spec #transport-sockets).
@@ -58,6 +59,8 @@ pub(crate) struct Settings {
     pub(crate) config: WorkerConfig,
     pub(crate) graceful_timeout: Duration,
     pub(crate) max_request_body: u64,
+    /// See [`Builder::blocked_handler_warning`]; zero: no warning.
+    pub(crate) block_warning: Duration,
     pub(crate) dealer: DealerOptions,
 }
 
@@ -75,6 +78,7 @@ impl Builder {
                 config,
                 graceful_timeout: Duration::from_secs(30),
                 max_request_body: 0,
+                block_warning: Duration::from_secs(1),
                 dealer: DealerOptions::default(),
             },
             endpoints: Vec::new(),
@@ -187,6 +191,18 @@ impl Builder {
         self
     }
 
+    /// How long a request handler may hold its runtime thread in one go (a
+    /// `std::thread::sleep`, synchronous I/O, a long computation) before the
+    /// worker logs a warning naming the request; once per episode, and a
+    /// second line when the handler lets go. The session does not depend on
+    /// it: it runs on a thread of its own, so heartbeats go on regardless.
+    /// Such work belongs in `tokio::task::spawn_blocking`. `Duration::ZERO`
+    /// turns the warning off. Default 1 s.
+    pub fn blocked_handler_warning(mut self, after: Duration) -> Self {
+        self.settings.block_warning = after;
+        self
+    }
+
     /// Serves `service` until SIGTERM or ctrl-c, then drains: see
     /// [`serve_with_shutdown`](Self::serve_with_shutdown).
     pub async fn serve<S, B>(self, service: S) -> Result<(), Error>
@@ -207,9 +223,14 @@ impl Builder {
     /// elsewhere). After the graceful timeout the rest are given up with
     /// GOAWAY(INTERNAL_ERROR). Returns once every session is over.
     ///
+    /// The handlers run as tasks on the runtime that polls this future; the
+    /// sessions run on a thread of their own (see the crate docs). Dropping
+    /// the future ends the sessions at once, without a drain.
+    ///
     /// Fails at once if the configuration is invalid (id, routes, labels,
-    /// endpoints); after that, connection and registration problems are
-    /// logged and retried, never returned.
+    /// endpoints) or if it is not polled within a tokio runtime; after that,
+    /// connection and registration problems are logged and retried, never
+    /// returned.
     pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> Result<(), Error>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
@@ -221,6 +242,8 @@ impl Builder {
         F: Future<Output = ()> + Send,
     {
         let (settings, endpoints) = self.finish()?;
+        let runtime = Handle::try_current()
+            .map_err(|_| Error::config("serve must run within a tokio runtime"))?;
         let ctx = Context::new();
         // Malformed endpoints fail here rather than in a retry loop.
         for endpoint in &endpoints {
@@ -231,30 +254,22 @@ impl Builder {
         }
         let settings = Arc::new(settings);
         let (stop, stopped) = watch::channel(false);
-        let mut endpoints_running = JoinSet::new();
-        for endpoint in endpoints {
-            endpoints_running.spawn(endpoint::run(
-                service.clone(),
-                settings.clone(),
-                ctx.clone(),
-                endpoint,
-                stopped.clone(),
-            ));
-        }
-        signal.await;
-        info!(worker = %settings.config.id, "shutting down: draining every session");
-        // Receivers live in the endpoint tasks until they finish.
-        let _ = stop.send(true);
-        while let Some(done) = endpoints_running.join_next().await {
-            if let Err(e) = done
-                && e.is_panic()
-            {
-                std::panic::resume_unwind(e.into_panic());
+        let handlers = Handlers { service, runtime };
+        let mut over = sessions::start(handlers, settings.clone(), ctx, endpoints, stopped)
+            .map_err(Error::thread)?;
+        let outcome = tokio::select! {
+            () = signal => {
+                info!(worker = %settings.config.id, "shutting down: draining every session");
+                // Receivers live in the endpoint tasks until they finish.
+                let _ = stop.send(true);
+                (&mut over).await
             }
+            // Only a panic ends the sessions before they are told to stop.
+            outcome = &mut over => outcome,
+        };
+        if let Ok(Err(panic)) = outcome {
+            std::panic::resume_unwind(panic);
         }
-        // Terminating a libzmq context blocks until sockets have flushed (up
-        // to their linger): keep that off the async threads.
-        let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
         info!(worker = %settings.config.id, "stopped");
         Ok(())
     }
@@ -340,6 +355,7 @@ pub struct Error {
 enum ErrorKind {
     Config(String),
     Io(io::Error),
+    Thread(io::Error),
 }
 
 impl Error {
@@ -354,6 +370,12 @@ impl Error {
             kind: ErrorKind::Io(e),
         }
     }
+
+    fn thread(e: io::Error) -> Self {
+        Self {
+            kind: ErrorKind::Thread(e),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -361,6 +383,7 @@ impl fmt::Display for Error {
         match &self.kind {
             ErrorKind::Config(msg) => f.write_str(msg),
             ErrorKind::Io(e) => write!(f, "cannot create a socket: {e}"),
+            ErrorKind::Thread(e) => write!(f, "cannot start the session thread: {e}"),
         }
     }
 }
@@ -369,7 +392,7 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.kind {
             ErrorKind::Config(_) => None,
-            ErrorKind::Io(e) => Some(e),
+            ErrorKind::Io(e) | ErrorKind::Thread(e) => Some(e),
         }
     }
 }

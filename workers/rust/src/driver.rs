@@ -1,8 +1,9 @@
 //! The session driver: the one task that owns a DEALER socket and its
-//! `Session`. Request tasks reach it only through channels.
+//! `Session`, on the session thread. Request tasks run on the handlers'
+//! runtime and reach it only through channels.
 //!
 //! Each turn of the loop: wait for one wakeup (a message, a command, a
-//! credit note, a finished request task, a timer, a stop), then take
+//! credit note, a timer, a stop), then take
 //! everything else already queued (messages, commands, credit notes), then
 //! act on the session's events, then send every frame the session queued as
 //! ONE multipart message. Batching this way costs one send per wakeup however
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,8 +20,9 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::uri::Scheme;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
-use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tokio::task::AbortHandle;
 use tracing::field::Empty;
 use tracing::{Instrument, Span, debug, debug_span, error, info, info_span, trace, warn};
 use zroute_proto::frame::Frame;
@@ -28,10 +30,11 @@ use zroute_proto::session::{CloseReason, ResetOrigin};
 use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, Session, StreamId, mapping};
 use zroute_transport::{Multipart, SendError, Socket};
 
+use crate::blocking::{self, Blocking, PollWatch};
 use crate::body::{Body, BodyError, Chunk, Credit};
 use crate::builder::Settings;
 use crate::endpoint::stopped;
-use crate::stream::{self, Command, Done, Refusal, Responder};
+use crate::stream::{self, Command, Done, Outbound, Refusal, Responder, Shared};
 use crate::{BoxError, Service};
 
 /// How many messages one wakeup takes from the socket before the driver
@@ -66,25 +69,75 @@ enum Stopping {
     },
 }
 
-/// The driver's view of an accepted stream, while its task runs.
+/// The service, and the runtime its request tasks are spawned on.
+#[derive(Clone, Debug)]
+pub(crate) struct Handlers<S> {
+    pub(crate) service: S,
+    pub(crate) runtime: Handle,
+}
+
+/// The driver's view of an accepted stream: while its task runs, and after
+/// that while the router may still send request body bytes to credit.
 struct Slot {
-    task: AbortHandle,
+    /// The request's task, until its last message (see [`Command`]).
+    task: Option<AbortHandle>,
     /// Where request body bytes go; `None` after FIN or when there is no body.
     body: Option<mpsc::UnboundedSender<Chunk>>,
-    consumed: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     received: u64,
     replied: bool,
     /// Spec #router-headers: logged with every line about the request.
     request_id: Option<String>,
+    /// For the blocked-handler warning.
+    method: Method,
+    path: Bytes,
+    polls: PollWatch,
     /// At most one chunk per stream, waiting for send window.
     outbound: Option<Outbound>,
 }
 
-struct Outbound {
-    data: Bytes,
-    fin: bool,
-    whole: bool,
-    done: Done,
+impl Slot {
+    /// Forgets the task once it is over; false if it already was.
+    fn end_task(&mut self, id: StreamId) -> bool {
+        if self.task.take().is_none() {
+            return false;
+        }
+        if self.polls.warned()
+            && let Some(found) = self.polls.end(Instant::now())
+        {
+            self.log_blocking(id, found);
+        }
+        true
+    }
+
+    fn log_blocking(&self, id: StreamId, found: Blocking) {
+        let (stream, method, request_id) = (id.get(), &self.method, self.request_id.as_deref());
+        let path = String::from_utf8_lossy(&self.path);
+        match found {
+            Blocking::Started {
+                blocked_for,
+                threshold,
+            } => warn!(
+                stream,
+                %method,
+                %path,
+                request_id,
+                ?blocked_for,
+                ?threshold,
+                "a request handler is blocking its runtime thread, so no other task on that \
+                 thread can run; blocking work (std::thread::sleep, synchronous I/O, long \
+                 computations) belongs in tokio::task::spawn_blocking"
+            ),
+            Blocking::Ended(blocked_for) => info!(
+                stream,
+                %method,
+                %path,
+                request_id,
+                ?blocked_for,
+                "the blocking request handler gave its runtime thread back"
+            ),
+        }
+    }
 }
 
 /// A multipart message the socket would not take yet (EAGAIN).
@@ -97,25 +150,25 @@ enum Wake {
     Message(io::Result<Multipart>),
     Command(Command),
     Credit(StreamId),
-    Joined(Result<(tokio::task::Id, Result<(), BoxError>), JoinError>),
     Timer,
     Grace,
     Stop,
 }
 
 pub(crate) struct Driver<S> {
-    service: S,
+    handlers: Handlers<S>,
     settings: Arc<Settings>,
     socket: Socket,
     session: Session,
     span: Span,
-    commands_tx: mpsc::Sender<Command>,
-    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedReceiver<Command>,
     credit_tx: mpsc::UnboundedSender<StreamId>,
     credit: mpsc::UnboundedReceiver<StreamId>,
-    tasks: JoinSet<Result<(), BoxError>>,
-    task_streams: HashMap<tokio::task::Id, StreamId>,
     streams: HashMap<StreamId, Slot>,
+    /// When to sample the request tasks' poll counts next; `None` while no
+    /// stream is open or the warning is off.
+    next_block_check: Option<Instant>,
     unsent: Option<Unsent>,
     stop: watch::Receiver<bool>,
     stopping: Stopping,
@@ -136,20 +189,20 @@ where
     B::Error: Into<BoxError>,
 {
     pub(crate) fn new(
-        service: S,
+        handlers: Handlers<S>,
         settings: Arc<Settings>,
         socket: Socket,
         session: Session,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        // Request tasks wait for an answer to each command, so there are never
-        // more commands queued than tasks; past that, senders simply wait.
-        let depth = (settings.config.max_concurrent_streams as usize).clamp(16, 1024);
-        let (commands_tx, commands) = mpsc::channel(depth);
+        // Unbounded, yet never long: a task has at most two commands queued
+        // (a reply, then a chunk it waits on), and the session accepts no
+        // more streams than its capacity.
+        let (commands_tx, commands) = mpsc::unbounded_channel();
         let (credit_tx, credit) = mpsc::unbounded_channel();
         let span = info_span!("session", session = Empty);
         Self {
-            service,
+            handlers,
             settings,
             socket,
             session,
@@ -158,9 +211,8 @@ where
             commands,
             credit_tx,
             credit,
-            tasks: JoinSet::new(),
-            task_streams: HashMap::new(),
             streams: HashMap::new(),
+            next_block_check: None,
             unsent: None,
             stop,
             stopping: Stopping::No,
@@ -207,18 +259,20 @@ where
     }
 
     async fn wait(&mut self) -> Wake {
-        let timer = self.session.poll_timeout();
+        // One timer for the session's deadlines and the blocked-handler check.
+        let timer = match (self.session.poll_timeout(), self.next_block_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let grace = match self.stopping {
             Stopping::No => None,
             Stopping::AfterWelcome { deadline } | Stopping::Draining { deadline } => Some(deadline),
         };
         let watch_stop = self.stopping == Stopping::No;
-        let has_tasks = !self.tasks.is_empty();
         tokio::select! {
             msg = self.socket.recv() => Wake::Message(msg),
             Some(cmd) = self.commands.recv() => Wake::Command(cmd),
             Some(id) = self.credit.recv() => Wake::Credit(id),
-            Some(joined) = self.tasks.join_next_with_id(), if has_tasks => Wake::Joined(joined),
             () = sleep_until(timer) => Wake::Timer,
             () = sleep_until(grace) => Wake::Grace,
             () = stopped(&mut self.stop), if watch_stop => Wake::Stop,
@@ -257,7 +311,6 @@ where
             }
             Wake::Command(cmd) => self.on_command(cmd),
             Wake::Credit(id) => self.on_credit(id),
-            Wake::Joined(joined) => self.on_task_done(joined),
             Wake::Timer => {}
             Wake::Grace => self.give_up(),
             Wake::Stop => self.begin_stop(),
@@ -285,12 +338,12 @@ where
         while let Ok(id) = self.credit.try_recv() {
             self.on_credit(id);
         }
-        while let Some(joined) = self.tasks.try_join_next_with_id() {
-            self.on_task_done(joined);
-        }
         let now = Instant::now();
         if self.session.poll_timeout().is_some_and(|t| t <= now) {
             self.session.handle_timeout(now);
+        }
+        if self.next_block_check.is_some_and(|t| t <= now) {
+            self.check_blocking(now);
         }
     }
 
@@ -378,39 +431,53 @@ where
             info!(parent: &span, limit, "request body over the limit: 413");
             return self.answer(id, StatusCode::PAYLOAD_TOO_LARGE, !fin);
         }
-        let is_head = req.method() == Method::HEAD;
-        let consumed = Arc::new(AtomicUsize::new(0));
+        let method = req.method().clone();
+        let is_head = method == Method::HEAD;
+        let path = head
+            .get(zroute_proto::http::PATH)
+            .cloned()
+            .unwrap_or_default();
+        let shared = Arc::new(Shared::default());
         let (body, body_tx) = if fin {
             (Body::empty(), None)
         } else {
             let (tx, rx) = mpsc::unbounded_channel();
             let credit = Credit {
                 id,
-                consumed: consumed.clone(),
+                shared: shared.clone(),
                 notify: self.credit_tx.clone(),
             };
             (Body::incoming(rx, credit, declared), Some(tx))
         };
         let task = stream::serve(
-            self.service.clone(),
+            self.handlers.service.clone(),
             req.map(|()| body),
             Responder::new(id, self.commands_tx.clone()),
             is_head,
         );
-        let handle = self.tasks.spawn(task.instrument(span));
-        self.task_streams.insert(handle.id(), id);
+        let task = blocking::counting_polls(shared.clone(), task.instrument(span));
+        // Dropping the JoinHandle detaches the task: it reports through its
+        // Responder, and the AbortHandle is all the driver needs.
+        let task = self.handlers.runtime.spawn(task).abort_handle();
         self.streams.insert(
             id,
             Slot {
-                task: handle,
+                task: Some(task),
                 body: body_tx,
-                consumed,
+                shared,
                 received: 0,
                 replied: false,
                 request_id,
+                method,
+                path,
+                polls: PollWatch::default(),
                 outbound: None,
             },
         );
+        let threshold = self.settings.block_warning;
+        if self.next_block_check.is_none() && !threshold.is_zero() {
+            self.next_block_check = Some(Instant::now() + blocking::check_interval(threshold));
+        }
     }
 
     fn on_data(&mut self, id: StreamId, data: Bytes, fin: bool) {
@@ -437,6 +504,9 @@ where
         if fin && let Some(tx) = slot.body.take() {
             let _ = tx.send(Chunk::End);
         }
+        if fin {
+            self.retire_if_over(id);
+        }
     }
 
     fn on_trailers(&mut self, id: StreamId, head: &HeaderBlock) {
@@ -453,6 +523,7 @@ where
                 let _ = tx.send(Chunk::End);
             }
         }
+        self.retire_if_over(id);
     }
 
     fn on_reset(&mut self, id: StreamId, code: RstCode, origin: ResetOrigin) {
@@ -508,11 +579,10 @@ where
             CloseReason::LocalError(status) => warn!(%status, open, "session error: sent GOAWAY"),
             CloseReason::Abandoned => warn!(open, "session abandoned"),
         }
+        // Spec #session-dead: the work of every stream is cancelled.
         for (_, slot) in std::mem::take(&mut self.streams) {
             self.drop_slot(slot, BodyError::session_gone());
         }
-        // Spec #session-dead: the work of every stream is cancelled.
-        self.tasks.abort_all();
     }
 
     // ---- commands from request tasks ----
@@ -523,45 +593,42 @@ where
                 id,
                 head,
                 fin,
-                done,
-            } => {
-                let result = self.session.reply(id, head, fin);
-                if result.is_ok()
-                    && let Some(slot) = self.streams.get_mut(&id)
-                {
-                    slot.replied = true;
+                first,
+            } => match self.session.reply(id, head, fin) {
+                Ok(()) => {
+                    if let Some(slot) = self.streams.get_mut(&id) {
+                        slot.replied = true;
+                    }
+                    match first {
+                        Some(chunk) => self.take_chunk(id, chunk),
+                        None if fin => self.task_finished(id),
+                        None => {}
+                    }
                 }
-                let _ = done.send(result.map_err(Refusal::from_command));
-            }
-            Command::Data {
-                id,
-                data,
-                fin,
-                whole,
-                done,
-            } => match self.streams.get_mut(&id) {
-                Some(slot) if self.session.stream_state(id).is_some() => {
-                    slot.outbound = Some(Outbound {
-                        data,
-                        fin,
-                        whole,
-                        done,
-                    });
-                    self.push(id);
-                }
-                _ => {
-                    let _ = done.send(Err(Refusal::Gone));
-                }
+                Err(e) => self.refused(id, Refusal::from_command(e), first.and_then(|c| c.done)),
             },
-            Command::Trailers { id, trailers, done } => {
-                let result = self.session.send_trailers(id, trailers);
-                let _ = done.send(result.map_err(Refusal::from_command));
+            Command::Data { id, chunk } => self.take_chunk(id, chunk),
+            Command::Trailers { id, trailers } => match self.session.send_trailers(id, trailers) {
+                Ok(()) => self.task_finished(id),
+                Err(e) => self.refused(id, Refusal::from_command(e), None),
+            },
+            Command::Ended { id, failure } => self.on_ended(id, failure),
+        }
+    }
+
+    fn take_chunk(&mut self, id: StreamId, chunk: Outbound) {
+        match self.streams.get_mut(&id) {
+            Some(slot) if self.session.stream_state(id).is_some() => {
+                slot.outbound = Some(chunk);
+                self.push(id);
             }
+            _ => self.refused(id, Refusal::Gone, chunk.done),
         }
     }
 
     /// Moves as much of a stream's waiting chunk into the session as the
-    /// windows allow; the task hears back once all of it is in.
+    /// windows allow; once all of it is in, the task hears back (or, for its
+    /// last chunk, is done).
     fn push(&mut self, id: StreamId) {
         let Some(slot) = self.streams.get_mut(&id) else {
             return;
@@ -572,7 +639,7 @@ where
         // lowered it since WELCOME.
         let whole_max =
             (self.session.peer_initial_window() as usize).min(zroute_proto::frame::MAX_PAYLOAD_LEN);
-        loop {
+        let (sent, done) = loop {
             let Some(out) = &mut slot.outbound else {
                 return;
             };
@@ -587,45 +654,100 @@ where
             let sent = self.session.send_data(id, chunk, fin);
             if sent.is_err() || out.data.is_empty() {
                 let out = slot.outbound.take().expect("checked above");
-                let _ = out.done.send(sent.map_err(Refusal::from_command));
-                return;
+                break (sent, out.done);
             }
+        };
+        match (sent, done) {
+            (sent, Some(done)) => {
+                let _ = done.send(sent.map_err(Refusal::from_command));
+            }
+            (Ok(()), None) => self.task_finished(id),
+            (Err(e), None) => self.refused(id, Refusal::from_command(e), None),
+        }
+    }
+
+    /// A command was not carried out. A task waiting on `done` hears why and
+    /// ends itself; otherwise the driver ends the stream here.
+    fn refused(&mut self, id: StreamId, refusal: Refusal, done: Option<Done>) {
+        if let Some(done) = done {
+            let _ = done.send(Err(refusal));
+            return;
+        }
+        let Some(slot) = self.streams.remove(&id) else {
+            return;
+        };
+        let (replied, request_id) = (slot.replied, slot.request_id.clone());
+        match refusal {
+            Refusal::Gone => self.drop_slot(slot, BodyError::reset(RstCode::CANCEL)),
+            Refusal::Invalid(e) => {
+                self.drop_slot(slot, BodyError::reset(RstCode::INTERNAL_ERROR));
+                let why = format!("handler failed: the session rejected the response: {e:?}");
+                self.fail(id, replied, request_id.as_deref(), &why);
+            }
+        }
+    }
+
+    /// The task's last message was carried out: the response is complete.
+    fn task_finished(&mut self, id: StreamId) {
+        if let Some(slot) = self.streams.get_mut(&id) {
+            slot.end_task(id);
+            self.retire_if_over(id);
+        }
+    }
+
+    /// The task ended without completing its response.
+    fn on_ended(&mut self, id: StreamId, failure: Option<String>) {
+        // Without a slot, or a task, the driver ended the stream itself.
+        let Some(slot) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if !slot.end_task(id) {
+            return;
+        }
+        let failure =
+            failure.or_else(|| (!slot.replied).then(|| "handler ended without a response".into()));
+        // Whatever the handler left unread is credited from now on (`on_data`).
+        let n = slot.shared.consumed.swap(0, Ordering::AcqRel);
+        let (replied, request_id) = (slot.replied, slot.request_id.clone());
+        self.session.release_capacity(id, n);
+        if let Some(why) = failure {
+            self.fail(id, replied, request_id.as_deref(), &why);
+        }
+        self.retire_if_over(id);
+    }
+
+    /// Forgets a stream whose task is done once the session has closed it
+    /// too; until then the router may still send body bytes to credit.
+    fn retire_if_over(&mut self, id: StreamId) {
+        let done = self
+            .streams
+            .get(&id)
+            .is_some_and(|slot| slot.task.is_none() && slot.outbound.is_none());
+        if done && self.session.stream_state(id).is_none() {
+            self.streams.remove(&id);
         }
     }
 
     fn on_credit(&mut self, id: StreamId) {
         if let Some(slot) = self.streams.get(&id) {
-            let n = slot.consumed.swap(0, Ordering::AcqRel);
+            let n = slot.shared.consumed.swap(0, Ordering::AcqRel);
             self.session.release_capacity(id, n);
         }
         // A stream without a slot has ended; the session credited its bytes then.
     }
 
-    fn on_task_done(&mut self, joined: Result<(tokio::task::Id, Result<(), BoxError>), JoinError>) {
-        let (task, outcome) = match joined {
-            Ok((task, result)) => (task, Ok(result)),
-            Err(e) => (e.id(), Err(e)),
-        };
-        let Some(id) = self.task_streams.remove(&task) else {
-            return;
-        };
-        let Some(slot) = self.streams.remove(&id) else {
-            return;
-        };
-        let failure = match outcome {
-            Ok(Ok(())) if slot.replied => None,
-            Ok(Ok(())) => Some("handler ended without a response".to_owned()),
-            Ok(Err(e)) => Some(format!("handler failed: {e}")),
-            Err(e) if e.is_panic() => Some("handler panicked".to_owned()),
-            // Aborted by us, and already accounted for.
-            Err(_) => None,
-        };
-        // Whatever the handler left unread is credited from now on (`on_data`).
-        let n = slot.consumed.swap(0, Ordering::AcqRel);
-        self.session.release_capacity(id, n);
-        if let Some(why) = failure {
-            self.fail(id, slot.replied, slot.request_id.as_deref(), &why);
+    /// Warns about request tasks stuck in one poll (see [`blocking`]).
+    fn check_blocking(&mut self, now: Instant) {
+        let threshold = self.settings.block_warning;
+        for (id, slot) in &mut self.streams {
+            if slot.task.is_some()
+                && let Some(found) = slot.polls.sample(&slot.shared.polls, now, threshold)
+            {
+                slot.log_blocking(*id, found);
+            }
         }
+        self.next_block_check =
+            (!self.streams.is_empty()).then(|| now + blocking::check_interval(threshold));
     }
 
     /// Spec #stream-response: a 500 while no head went out, else INTERNAL_ERROR.
@@ -692,7 +814,9 @@ where
     }
 
     fn drop_slot(&mut self, slot: Slot, why: BodyError) {
-        slot.task.abort();
+        if let Some(task) = slot.task {
+            task.abort();
+        }
         if let Some(tx) = slot.body {
             let _ = tx.send(Chunk::Abort(why));
         }
@@ -778,6 +902,17 @@ where
     /// The heartbeat interval the router announced, once established.
     pub(crate) fn heartbeat_interval(&self) -> Option<std::time::Duration> {
         self.session.heartbeat_interval()
+    }
+}
+
+impl<S> Drop for Driver<S> {
+    /// A driver dropped before its session ended (the worker's caller gave
+    /// up on `serve`): its request tasks live on another runtime and would
+    /// otherwise run on for nobody.
+    fn drop(&mut self) {
+        for task in self.streams.values().filter_map(|slot| slot.task.as_ref()) {
+            task.abort();
+        }
     }
 }
 

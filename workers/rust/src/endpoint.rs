@@ -16,11 +16,11 @@ use zroute_proto::session::Backoff;
 use zroute_transport::{Context, Socket};
 
 use crate::builder::Settings;
-use crate::driver::{Driver, End};
+use crate::driver::{Driver, End, Handlers};
 use crate::{Body, BoxError, Service};
 
 pub(crate) async fn run<S, B>(
-    service: S,
+    handlers: Handlers<S>,
     settings: Arc<Settings>,
     ctx: Context,
     endpoint: String,
@@ -97,7 +97,7 @@ pub(crate) async fn run<S, B>(
             let session = Session::worker(&settings.config, Instant::now())
                 .expect("the configuration was checked before serving");
             let mut driver = Driver::new(
-                service.clone(),
+                handlers.clone(),
                 settings.clone(),
                 socket,
                 session,

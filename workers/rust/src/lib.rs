@@ -38,6 +38,17 @@
 //! after it, the stream is reset with INTERNAL_ERROR. A reset from the router
 //! (the client went away) aborts the handler's task.
 //!
+//! # Threads
+//!
+//! The handlers run as tasks on the runtime that polls [`Builder::serve`]:
+//! yours. The sessions (sockets, heartbeats, flow control) run on a thread of
+//! their own, `zroute-session`, with its own current-thread runtime, so a
+//! handler that blocks its thread delays other handlers but never the
+//! heartbeats: the router does not take the worker for dead. Blocking work
+//! still belongs in `tokio::task::spawn_blocking`, and a handler that holds
+//! its thread for longer than [`Builder::blocked_handler_warning`] (1 s by
+//! default) in one poll is logged as a WARN naming the request.
+//!
 //! # Shutdown
 //!
 //! [`Builder::serve`] drains on SIGTERM or ctrl-c; [`Builder::serve_with_shutdown`]
@@ -47,11 +58,13 @@
 
 #![forbid(unsafe_code)]
 
+mod blocking;
 mod body;
 mod builder;
 mod driver;
 mod endpoint;
 mod service;
+mod sessions;
 mod stream;
 
 pub use body::{Body, BodyError};

@@ -1,8 +1,10 @@
-//! One request's task: call the service, then pump the response out through
-//! the session driver, one acknowledged command at a time.
+//! One request's task, on the handlers' runtime: call the service, then pump
+//! the response out through the session driver on the session thread.
 
 use std::fmt;
 use std::future::poll_fn;
+use std::sync::atomic::AtomicUsize;
+use std::task::Poll;
 
 use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, HeaderValue};
@@ -15,6 +17,7 @@ use tracing::debug;
 use zroute_proto::session::CommandError;
 use zroute_proto::{HeaderBlock, StreamId, mapping};
 
+use crate::blocking::PollCount;
 use crate::{Body, BoxError};
 
 /// A response extension: send each data frame of the body as exactly one
@@ -33,31 +36,52 @@ use crate::{Body, BoxError};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PreserveChunks;
 
-/// What a request's task asks of the session driver, which owns the session.
-/// Each carries the channel on which the driver says when it is done, so a
-/// task never has more than one command, and one chunk, in flight.
+/// What a request's task sends the session driver, which owns the session.
+///
+/// Only a chunk that is not the last waits for an answer (`done`): that is
+/// the backpressure, one chunk in flight per stream. Everything else the
+/// driver carries out, or fails the stream over, on its own, so that a
+/// response made in one piece costs one message from the handlers' runtime
+/// to the session thread and none back.
+///
+/// Every task ends with exactly one last message: a reply or chunk with FIN,
+/// trailers, or [`Command::Ended`], which [`Responder`]'s `Drop` sends for a
+/// task dropped before its end (a panic, an abort).
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// The response head, with the body's first chunk when it was ready.
     Reply {
         id: StreamId,
         head: HeaderBlock,
         fin: bool,
-        done: Done,
+        first: Option<Outbound>,
     },
-    /// Answered once the last byte is queued in the session, which may wait
-    /// for WINDOW_UPDATEs.
     Data {
         id: StreamId,
-        data: Bytes,
-        fin: bool,
-        whole: bool,
-        done: Done,
+        chunk: Outbound,
     },
     Trailers {
         id: StreamId,
         trailers: HeaderBlock,
-        done: Done,
     },
+    /// The task is over without the last frame of a response: the stream
+    /// went away, or the handler failed (then `failure` says how).
+    Ended {
+        id: StreamId,
+        failure: Option<String>,
+    },
+}
+
+/// A response chunk on its way into the session.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub(crate) data: Bytes,
+    pub(crate) fin: bool,
+    /// Keep the chunk one DATA frame ([`PreserveChunks`]).
+    pub(crate) whole: bool,
+    /// Answered once the last byte is queued in the session, which may wait
+    /// for WINDOW_UPDATEs; `None` for the last chunk, which nobody awaits.
+    pub(crate) done: Option<Done>,
 }
 
 pub(crate) type Done = oneshot::Sender<Result<(), Refusal>>;
@@ -81,10 +105,28 @@ impl Refusal {
     }
 }
 
+/// What a request's task and the session driver share without messages.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Request body bytes the handler consumed and the driver has not yet
+    /// credited back (see [`crate::body::Credit`]).
+    pub(crate) consumed: AtomicUsize,
+    /// The task's polls, for the driver's blocked-handler warning.
+    pub(crate) polls: PollCount,
+}
+
+impl AsRef<PollCount> for Shared {
+    fn as_ref(&self) -> &PollCount {
+        &self.polls
+    }
+}
+
 /// Where a response goes: one stream, through the driver's command queue.
 pub(crate) struct Responder {
     id: StreamId,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::UnboundedSender<Command>,
+    /// The last message went out: nothing more to say, even when dropped.
+    finished: bool,
 }
 
 /// The ways a response can stop early.
@@ -109,16 +151,67 @@ impl fmt::Display for Rejected {
 impl std::error::Error for Rejected {}
 
 impl Responder {
-    pub(crate) fn new(id: StreamId, commands: mpsc::Sender<Command>) -> Self {
-        Self { id, commands }
+    pub(crate) fn new(id: StreamId, commands: mpsc::UnboundedSender<Command>) -> Self {
+        Self {
+            id,
+            commands,
+            finished: false,
+        }
     }
 
-    async fn run(&self, command: impl FnOnce(StreamId, Done) -> Command) -> Result<(), Stop> {
-        let (done, answer) = oneshot::channel();
-        self.commands
-            .send(command(self.id, done))
-            .await
-            .map_err(|_| Stop::Gone)?;
+    fn send(&mut self, command: Command, last: bool) -> Result<(), Stop> {
+        self.finished |= last;
+        self.commands.send(command).map_err(|_| Stop::Gone)
+    }
+
+    fn reply(&mut self, head: HeaderBlock, fin: bool) -> Result<(), Stop> {
+        let id = self.id;
+        self.send(
+            Command::Reply {
+                id,
+                head,
+                fin,
+                first: None,
+            },
+            fin,
+        )
+    }
+
+    /// Sends a chunk, after `head` if the head has not gone out yet. Waits
+    /// for the driver to take it unless it is the last.
+    async fn data(
+        &mut self,
+        head: Option<HeaderBlock>,
+        data: Bytes,
+        fin: bool,
+        whole: bool,
+    ) -> Result<(), Stop> {
+        let (done, answer) = if fin {
+            (None, None)
+        } else {
+            let (done, answer) = oneshot::channel();
+            (Some(done), Some(answer))
+        };
+        let id = self.id;
+        let chunk = Outbound {
+            data,
+            fin,
+            whole,
+            done,
+        };
+        let command = match head {
+            Some(head) => Command::Reply {
+                id,
+                head,
+                fin: false,
+                first: Some(chunk),
+            },
+            None => Command::Data { id, chunk },
+        };
+        self.send(command, fin)?;
+        let Some(answer) = answer else {
+            return Ok(());
+        };
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Refusal::Invalid(e))) => Err(Stop::Failed(Box::new(Rejected(e)))),
@@ -127,62 +220,70 @@ impl Responder {
         }
     }
 
-    async fn reply(&self, head: HeaderBlock, fin: bool) -> Result<(), Stop> {
-        self.run(|id, done| Command::Reply {
-            id,
-            head,
-            fin,
-            done,
-        })
-        .await
+    fn trailers(&mut self, trailers: HeaderBlock) -> Result<(), Stop> {
+        let id = self.id;
+        self.send(Command::Trailers { id, trailers }, true)
     }
 
-    async fn data(&self, data: Bytes, fin: bool, whole: bool) -> Result<(), Stop> {
-        self.run(|id, done| Command::Data {
-            id,
-            data,
-            fin,
-            whole,
-            done,
-        })
-        .await
-    }
-
-    async fn trailers(&self, trailers: HeaderBlock) -> Result<(), Stop> {
-        self.run(|id, done| Command::Trailers { id, trailers, done })
-            .await
+    fn end(&mut self, failure: Option<String>) {
+        if !self.finished {
+            let id = self.id;
+            // The driver may be gone with its session; then nobody is listening.
+            let _ = self.send(Command::Ended { id, failure }, true);
+        }
     }
 }
 
-/// Runs one request. An `Err` means the handler (or its body) failed; the
-/// driver then answers 500, or resets the stream if the head is already out.
-pub(crate) async fn serve<S, B>(
-    mut service: S,
-    req: Request<Body>,
-    out: Responder,
-    is_head: bool,
-) -> Result<(), BoxError>
+impl Drop for Responder {
+    /// A task dropped before its last message: its handler panicked (tokio
+    /// drops the future while unwinding), the driver aborted it (it no
+    /// longer listens for this stream), or the handlers' runtime shut down.
+    fn drop(&mut self) {
+        let why = if std::thread::panicking() {
+            "handler panicked"
+        } else {
+            "handler cancelled: its runtime shut down"
+        };
+        self.end(Some(why.to_owned()));
+    }
+}
+
+/// Runs one request, and tells the driver how it ended (see [`Command`]).
+pub(crate) async fn serve<S, B>(service: S, req: Request<Body>, mut out: Responder, is_head: bool)
 where
     S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: HttpBody,
     B::Error: Into<BoxError>,
 {
-    poll_fn(|cx| service.poll_ready(cx))
-        .await
-        .map_err(Into::into)?;
-    let res = service.call(req).await.map_err(Into::into)?;
-    match respond(res, &out, is_head).await {
-        Ok(()) => Ok(()),
+    match call(service, req, &mut out, is_head).await {
+        Ok(()) => out.end(None),
         Err(Stop::Gone) => {
             debug!("stream gone before the response was complete");
-            Ok(())
+            out.end(None);
         }
-        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::Failed(e)) => out.end(Some(format!("handler failed: {e}"))),
     }
 }
 
-async fn respond<B>(res: Response<B>, out: &Responder, is_head: bool) -> Result<(), Stop>
+async fn call<S, B>(
+    mut service: S,
+    req: Request<Body>,
+    out: &mut Responder,
+    is_head: bool,
+) -> Result<(), Stop>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: HttpBody,
+    B::Error: Into<BoxError>,
+{
+    poll_fn(|cx| service.poll_ready(cx)).await.map_err(failed)?;
+    let res = service.call(req).await.map_err(failed)?;
+    respond(res, out, is_head).await
+}
+
+async fn respond<B>(res: Response<B>, out: &mut Responder, is_head: bool) -> Result<(), Stop>
 where
     B: HttpBody,
     B::Error: Into<BoxError>,
@@ -205,21 +306,38 @@ where
     let whole = parts.extensions.get::<PreserveChunks>().is_some();
     let head = mapping::response_block(&Response::from_parts(parts, ())).map_err(failed)?;
     if bodiless || body.is_end_stream() {
-        return out.reply(head, true).await;
+        return out.reply(head, true);
     }
-    out.reply(head, false).await?;
     let mut body = std::pin::pin!(body);
+    // The head waits for the body's first frame only if that frame is
+    // already there: a response made in one piece then goes out as one
+    // message, and a streaming one is not held up.
+    let mut head = Some(head);
+    // (Its error is boxed at once: `B::Error` need not be `Send`.)
+    let mut ready = match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+        Poll::Ready(frame) => Some(frame.map(|f| f.map_err(Into::into))),
+        Poll::Pending => {
+            out.reply(head.take().expect("not sent yet"), false)?;
+            None
+        }
+    };
     loop {
-        let Some(frame) = body.frame().await else {
-            return out.data(Bytes::new(), true, whole).await;
+        let frame = match ready.take() {
+            Some(frame) => frame,
+            None => body.frame().await.map(|f| f.map_err(Into::into)),
         };
-        let frame = frame.map_err(failed)?;
+        let Some(frame) = frame else {
+            return out.data(head.take(), Bytes::new(), true, whole).await;
+        };
+        let frame = frame.map_err(Stop::Failed)?;
         let frame = match frame.into_data() {
             Ok(mut data) => {
                 let data = data.copy_to_bytes(data.remaining());
                 let fin = body.is_end_stream();
                 if !data.is_empty() || fin {
-                    out.data(data, fin, whole).await?;
+                    out.data(head.take(), data, fin, whole).await?;
+                } else if let Some(head) = head.take() {
+                    out.reply(head, false)?;
                 }
                 if fin {
                     return Ok(());
@@ -230,11 +348,14 @@ where
         };
         if let Ok(trailers) = frame.into_trailers() {
             let block = mapping::trailers_block(&trailers).map_err(failed)?;
+            if let Some(head) = head.take() {
+                out.reply(head, false)?;
+            }
             // Spec #frame-headers: HEADERS is the last frame, so the body ends here.
             return if block.is_empty() {
-                out.data(Bytes::new(), true, whole).await
+                out.data(None, Bytes::new(), true, whole).await
             } else {
-                out.trailers(block).await
+                out.trailers(block)
             };
         }
         // A frame kind newer than http-body 1.x: nothing to map it to.

@@ -1,0 +1,121 @@
+//! The session thread: every endpoint's sessions (sockets, heartbeats, flow
+//! control) run on one OS thread of their own, on a current-thread runtime,
+//! apart from the request handlers, which run on the caller's runtime. A
+//! handler that blocks its thread then delays other handlers, but never the
+//! PINGs that keep the router from declaring the worker dead (issue 14,
+//! item 11).
+
+use std::any::Any;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use http_body::Body as HttpBody;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+use zroute_transport::Context;
+
+use crate::builder::Settings;
+use crate::driver::Handlers;
+use crate::{Body, BoxError, Service, endpoint};
+
+/// How the session thread ended: `Err` carries a panic to resume.
+pub(crate) type Outcome = Result<(), Box<dyn Any + Send + 'static>>;
+
+/// Starts the session thread, serving `endpoints` until `stop` turns true
+/// (then draining) or the returned receiver is dropped (then at once). The
+/// receiver hears once every session is over and `ctx` is terminated.
+pub(crate) fn start<S, B>(
+    handlers: Handlers<S>,
+    settings: Arc<Settings>,
+    ctx: Context,
+    endpoints: Vec<String>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<oneshot::Receiver<Outcome>>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Log lines from the session thread go where the caller's go, even when
+    // the caller set its subscriber for its own threads only.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let (mut done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("zroute-session".into())
+        .spawn(move || {
+            let outcome = tracing::dispatcher::with_default(&dispatch, || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    run(
+                        runtime,
+                        handlers,
+                        settings,
+                        &ctx,
+                        endpoints,
+                        stop,
+                        &mut done_tx,
+                    );
+                    // Terminating a libzmq context blocks until its sockets
+                    // have flushed (up to their linger): here, off any runtime.
+                    drop(ctx);
+                }))
+            });
+            let _ = done_tx.send(outcome);
+        })?;
+    Ok(done)
+}
+
+fn run<S, B>(
+    runtime: tokio::runtime::Runtime,
+    handlers: Handlers<S>,
+    settings: Arc<Settings>,
+    ctx: &Context,
+    endpoints: Vec<String>,
+    stop: watch::Receiver<bool>,
+    done: &mut oneshot::Sender<Outcome>,
+) where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    runtime.block_on(async {
+        let mut running = JoinSet::new();
+        for endpoint in endpoints {
+            running.spawn(endpoint::run(
+                handlers.clone(),
+                settings.clone(),
+                ctx.clone(),
+                endpoint,
+                stop.clone(),
+            ));
+        }
+        let all_over = async {
+            while let Some(over) = running.join_next().await {
+                if let Err(e) = over
+                    && e.is_panic()
+                {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        };
+        tokio::select! {
+            () = all_over => {}
+            // The caller dropped `serve` (or its runtime shut down): nobody
+            // waits for a drain, so the sessions end now, as they did when
+            // they ran on the caller's runtime.
+            () = done.closed() => {}
+        }
+    });
+    // Sessions given up above close their sockets here.
+    drop(runtime);
+}
