@@ -126,14 +126,22 @@ async fn oversized_heads_are_431_and_logged() {
     served(&router, 1).await;
 }
 
-/// Bytes that are not HTTP get 400 and a closed connection, logged with the
-/// client's address; a request the router itself refuses (no Host) is logged
-/// the same way.
+/// A malformed HTTP/1 request gets 400 and a closed connection, logged with
+/// the client's address; bytes that are no request line at all get the
+/// connection closed without an answer (they are taken for an invalid HTTP/2
+/// preface, RFC 9113 §3.4), logged the same way; a request the router itself
+/// refuses (no Host) is logged too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_http_is_400_and_logged() {
     let (router, _app) = router_with_app(&[]).await;
-    let cases: [&[u8]; 4] = [
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
+    let not_http = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n";
+    let ((client, answer), ()) = tokio::join!(answer_to(&router, not_http), served(&router, 2));
+    assert_eq!(
+        answer, "",
+        "no HTTP/1.1 answer to bytes that are not HTTP/1"
+    );
+    rejection_logged(&router, client, "client rejected");
+    let cases: [&[u8]; 3] = [
         b"GET /hello HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",
         b"GET /hello HTTP/9.9\r\nHost: t\r\n\r\n",
         b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",

@@ -1,10 +1,11 @@
 //! The HTTP front: accept connections (cleartext, or TLS with ALPN h2 and
-//! http/1.1), serve HTTP/1.1 and HTTP/2 on them, hand each request to the
-//! proxy, and shut down gracefully.
+//! http/1.1), serve HTTP/1.1 or HTTP/2 on each (`protocol` decides which),
+//! hand each request to the proxy, and shut down gracefully.
 
 mod body;
 mod forwarding;
 mod linger;
+mod protocol;
 mod proxy;
 mod validate;
 
@@ -55,6 +56,12 @@ pub(crate) async fn serve(
         .max_pending_accept_reset_streams(config.h2_max_reset_streams)
         .keep_alive_interval(Some(config.idle_timeout / 2))
         .keep_alive_timeout(config.idle_timeout / 2);
+    // One builder per version: each connection is served the version that ALPN
+    // or its first line chose, never both (see `protocol`).
+    let builders = Arc::new(Builders {
+        http1: builder.clone().http1_only(),
+        http2: builder.http2_only(),
+    });
     // Set once shutdown starts; each connection then finishes what it has.
     let (draining_tx, draining) = watch::channel(false);
     // Every connection task holds a clone; `recv` ends when all are gone.
@@ -82,23 +89,40 @@ pub(crate) async fn serve(
                 async move { Ok::<_, Infallible>(proxy.handle(req, &hop).await) }
             })
         };
-        let builder = builder.clone();
+        let builders = builders.clone();
         let draining = draining.clone();
         let open = open_tx.clone();
         let tls = tls.clone();
+        let (head_limit, head_timeout) = (config.max_header_size, config.idle_timeout);
         tokio::spawn(async move {
             let _permit = permit;
             let _open = open;
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+            // Served with the version ALPN agreed on, else the one the
+            // client's first line asks for (`protocol`).
+            macro_rules! serve {
+                ($version:expr, $stream:expr) => {{
+                    let conn = builders
+                        .get($version)
+                        .serve_connection(TokioIo::new($stream), service);
                     drive(conn, requested, draining).await
-                }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        drive(conn, requested, draining).await
+                }};
+            }
+            macro_rules! sniff_and_serve {
+                ($stream:expr) => {{
+                    let give_up = first_request_deadline(draining.clone());
+                    match protocol::sniff($stream, head_limit, head_timeout, give_up).await {
+                        Ok((version, stream)) => serve!(version, stream),
+                        Err(e) => return refused(client, &e),
                     }
+                }};
+            }
+            let result = match tls {
+                None => sniff_and_serve!(stream),
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => match protocol::from_alpn(stream.get_ref().1.alpn_protocol()) {
+                        Some(version) => serve!(version, stream),
+                        None => sniff_and_serve!(stream),
+                    },
                     Err(e) => {
                         debug!(%client, error = %e, "TLS handshake failed");
                         return;
@@ -164,11 +188,44 @@ pub(crate) async fn serve(
     }
 }
 
+/// The HTTP/1.1-only and HTTP/2-only servers, configured alike.
+struct Builders {
+    http1: Builder<TokioExecutor>,
+    http2: Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn get(&self, version: protocol::Version) -> &Builder<TokioExecutor> {
+        match version {
+            protocol::Version::Http1 => &self.http1,
+            protocol::Version::Http2 => &self.http2,
+        }
+    }
+}
+
+/// Logs a connection closed before any HTTP was served.
+fn refused(client: SocketAddr, why: &protocol::Refused) {
+    match why {
+        protocol::Refused::Io(_) => debug!(%client, error = %why, "connection ended"),
+        _ => info!(%client, error = %why, "client rejected"),
+    }
+}
+
 /// How long shutdown lets a connection that has not sent a request yet send
 /// its first one. Its request may already be on its way (the client connected
 /// just before shutdown): closing the connection at once would reset it. Go's
 /// net/http grants new connections the same 5 s.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves [`FIRST_REQUEST_GRACE`] after shutdown starts: a connection
+/// still without a request line by then is closed.
+async fn first_request_deadline(mut draining: watch::Receiver<bool>) {
+    if draining.wait_for(|draining| *draining).await.is_ok() {
+        tokio::time::sleep(FIRST_REQUEST_GRACE).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// Serves `conn` until it ends; once `draining`, lets it finish the request in
 /// progress (or its first one, within [`FIRST_REQUEST_GRACE`]) and closes it.
