@@ -209,6 +209,21 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_ROUTER_ID")]
     pub router_id: Option<String>,
 
+    /// Unix socket for zero-downtime upgrades (docs/deploy.md): a router
+    /// started while another listens on it takes over that router's HTTP and
+    /// admin listeners, and shares its worker ports, instead of binding its
+    /// own; the old router then hands over and exits [default: off].
+    #[arg(long, env = "ZROUTE_UPGRADE_SOCKET", value_name = "PATH")]
+    pub upgrade_socket: Option<PathBuf>,
+
+    /// During an upgrade, how long the old router keeps its workers while
+    /// its open client connections send one more request each (answered
+    /// with `Connection: close`); then the workers move to the new router.
+    /// Below --startup-grace [default: 1s].
+    #[arg(long, env = "ZROUTE_HANDOVER_GRACE", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub handover_grace: Option<Duration>,
+
     /// Record every worker session, every frame both ways, to one trace file
     /// per session in this directory (spec Appendix D) [default: off].
     #[arg(long, env = "ZROUTE_RECORD", value_name = "DIR")]
@@ -287,6 +302,9 @@ pub struct Config {
     pub log_level: String,
     pub access_log: bool,
     pub router_id: String,
+    /// The --upgrade-socket path; `None`: no upgrades.
+    pub upgrade_socket: Option<PathBuf>,
+    pub handover_grace: Duration,
     /// The --record directory; `None`: recording is off.
     pub record: Option<PathBuf>,
     pub record_max_bytes: u64,
@@ -334,6 +352,8 @@ impl Default for Config {
             log_level: "info".to_owned(),
             access_log: true,
             router_id: "zroute".to_owned(),
+            upgrade_socket: None,
+            handover_grace: Duration::from_secs(1),
             record: None,
             record_max_bytes: 64 << 20,
             record_max_files: 100,
@@ -427,6 +447,8 @@ impl Options {
             log_level: self.log_level.or(file.log_level).unwrap_or(d.log_level),
             access_log: pick!(access_log),
             router_id: self.router_id.or(file.router_id).unwrap_or(d.router_id),
+            upgrade_socket: self.upgrade_socket.or(file.upgrade_socket),
+            handover_grace: pick!(handover_grace),
             record: self.record.or(file.record),
             record_max_bytes: pick!(record_max_bytes),
             record_max_files: pick!(record_max_files),
@@ -491,6 +513,23 @@ impl Config {
         if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
             return Err((*msg).to_owned());
         }
+        if self.upgrade_socket.is_some() {
+            // The new router holds requests for --startup-grace while the
+            // old one keeps the workers for --handover-grace.
+            if self.handover_grace >= self.startup_grace {
+                return Err("handover-grace must be below startup-grace".to_owned());
+            }
+            // A successor can share a worker port only if it is the same one.
+            if let Some(endpoint) = self
+                .workers
+                .iter()
+                .find(|e| e.starts_with("tcp://") && upgrade_tcp_addr(e).is_none())
+            {
+                return Err(format!(
+                    "--upgrade-socket needs tcp:// worker endpoints with an IP address and a                      fixed port (a successor shares the port): {endpoint}"
+                ));
+            }
+        }
         if self.curve.is_none()
             && !self.insecure
             && let Some(endpoint) = self.exposed_endpoints().next()
@@ -547,6 +586,13 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
         "localhost" | "lo" => true,
         _ => host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
     }
+}
+
+/// The address of a `tcp://IP:PORT` worker endpoint with a fixed port, which
+/// an upgrade's two routers can share (SO_REUSEPORT).
+pub fn upgrade_tcp_addr(endpoint: &str) -> Option<SocketAddr> {
+    let addr: SocketAddr = endpoint.strip_prefix("tcp://")?.parse().ok()?;
+    (addr.port() != 0).then_some(addr)
 }
 
 /// `250ms`, `30s`, `2m`; a bare number is seconds.
@@ -691,6 +737,38 @@ mod tests {
         assert_eq!(off.record, None);
         let opts = Options::parse_from(["zroute-router", "--record", "d", "--record-queue", "10"]);
         assert!(opts.resolve().unwrap_err().contains("record-queue"));
+    }
+
+    #[test]
+    fn upgrade_settings() {
+        let opts = Options::parse_from(["zroute-router"]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(config.upgrade_socket, None);
+        assert_eq!(config.handover_grace, Duration::from_secs(1));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(
+            &path,
+            "upgrade-socket = \"/run/zroute/upgrade.sock\"\nhandover-grace = \"500ms\"\n",
+        )
+        .unwrap();
+        let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(
+            config.upgrade_socket,
+            Some(PathBuf::from("/run/zroute/upgrade.sock"))
+        );
+        assert_eq!(config.handover_grace, Duration::from_millis(500));
+        for (bad, why) in [
+            (["--workers", "tcp://127.0.0.1:*"], "fixed port"),
+            (["--workers", "tcp://localhost:8000"], "IP address"),
+            (["--handover-grace", "2s"], "below startup-grace"),
+        ] {
+            let mut args = vec!["zroute-router", "--upgrade-socket", "/tmp/u.sock"];
+            args.extend(bad);
+            let err = Options::parse_from(args).resolve().unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod metrics;
 mod record;
 mod security;
 mod tls;
+mod upgrade;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,9 +34,18 @@ use self::metrics::Metrics;
 
 /// Runs the router until `shutdown` resolves, then drains: no new streams,
 /// GOAWAY to every worker, open requests finish up to the shutdown timeout,
-/// the rest are cancelled.
+/// the rest are cancelled. With `--upgrade-socket`, it also ends when a new
+/// router takes over (see `upgrade`).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let config = Arc::new(config);
+    // An upgrade takes the running router's listeners before anything is bound.
+    let inherited = match &config.upgrade_socket {
+        Some(path) => upgrade::take_over(path.clone(), config.shutdown_timeout * 2).await?,
+        None => None,
+    };
+    if let Some(inherited) = &inherited {
+        inherited.check(config.http, config.admin)?;
+    }
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
@@ -69,20 +79,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut sockets = Vec::new();
     let mut endpoints = Vec::new();
     for endpoint in &config.workers {
-        let socket = Socket::router(&ctx, &options).map_err(|e| format!("ROUTER socket: {e}"))?;
-        let bound = socket
-            .bind(endpoint)
-            .map_err(|e| format!("cannot bind {endpoint}: {e}"))?;
+        let mut socket =
+            Socket::router(&ctx, &options).map_err(|e| format!("ROUTER socket: {e}"))?;
+        let bound = match config
+            .upgrade_socket
+            .as_ref()
+            .and(config::upgrade_tcp_addr(endpoint))
+        {
+            Some(addr) => bind_shared(&mut socket, endpoint, addr, inherited.is_some()),
+            None => socket.bind(endpoint),
+        }
+        .map_err(|e| format!("cannot bind {endpoint}: {e}"))?;
         info!(endpoint = %bound, curve = options.curve.is_some(), "workers endpoint bound");
         sockets.push(socket);
         endpoints.push(bound);
     }
-    let http_listener = TcpListener::bind(config.http)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
-    let admin_listener = TcpListener::bind(config.admin)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.admin))?;
+    let (http_listener, admin_listener, predecessor) = match inherited {
+        Some(inherited) => {
+            let adopt = |l: std::net::TcpListener| {
+                TcpListener::from_std(l).map_err(|e| format!("upgrade: {e}"))
+            };
+            let (http, admin) = (adopt(inherited.http)?, adopt(inherited.admin)?);
+            (http, admin, Some(inherited.predecessor))
+        }
+        None => {
+            let http = TcpListener::bind(config.http)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
+            let admin = TcpListener::bind(config.admin)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.admin))?;
+            (http, admin, None)
+        }
+    };
 
     let session_config = RouterConfig {
         router_id: config.router_id.clone(),
@@ -128,23 +157,76 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics: metrics.clone(),
         draining: draining.clone(),
     };
+    // Made before anything can fail after the old router hands over.
+    let offer = match &config.upgrade_socket {
+        Some(path) => Some(upgrade::Offer::prepare(
+            path,
+            &http_listener,
+            &admin_listener,
+        )?),
+        None => None,
+    };
+    // Accepting starts once the old router has let go: until then it may
+    // still decide to serve on (if this one fails), and the queues are shared.
+    let predecessor_gone = match predecessor {
+        Some(predecessor) => {
+            let gone = predecessor.confirm()?;
+            info!("upgrade: took over from the running router");
+            Some(gone)
+        }
+        None => None,
+    };
     info!(addr = %http::local_addr(&admin_listener), "admin listening");
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
+    if let Some(offer) = &offer {
+        offer.publish()?;
+    }
 
     info!(
         addr = %http::local_addr(&http_listener),
         tls = tls.is_some(),
         "http listening"
     );
+    upgrade::notify_systemd("READY=1");
     let proxy = Arc::new(http::Proxy::new(handle.clone(), config.clone(), metrics));
+    // Kept until this process ends: closing it tells the successor.
+    let successor_link = std::sync::Mutex::new(None);
     let on_shutdown = {
         let handle = handle.clone();
         let draining = draining.clone();
+        let admin_task = admin_task.abort_handle();
+        let config = config.clone();
+        let offer = offer.as_ref();
+        let successor_link = &successor_link;
         async move {
-            shutdown.await;
-            info!("shutting down");
+            let successor = async {
+                match offer {
+                    Some(offer) => offer.successor(predecessor_gone).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let successor = tokio::select! {
+                () = shutdown => None,
+                successor = successor => Some(successor),
+            };
             draining.store(true, Ordering::Relaxed);
-            handle.send(Msg::Drain);
+            upgrade::notify_systemd("STOPPING=1");
+            let Some(successor) = successor else {
+                info!("shutting down");
+                handle.send(Msg::Drain);
+                return http::Stop::Now;
+            };
+            info!("handing over to the new router");
+            *successor_link.lock().expect("not poisoned") = Some(successor);
+            // The new router accepts admin connections from the shared queue.
+            admin_task.abort();
+            http::Stop::Handover {
+                grace: config.handover_grace,
+                release: Box::new(move || {
+                    info!("handover: the workers go to the new router");
+                    handle.send(Msg::Handover);
+                }),
+            }
         }
     };
     http::serve(http_listener, tls, proxy, config.clone(), on_shutdown).await;
@@ -164,6 +246,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     for task in security_tasks {
         task.abort();
     }
+    if let Some(offer) = &offer {
+        offer.remove();
+    }
     info!("stopped");
+    drop(successor_link);
     Ok(())
+}
+
+/// Worker connections that may wait to be accepted on a shared worker port
+/// (libzmq's own default is 100): at a handover every worker reconnects at once.
+const WORKER_BACKLOG: u32 = 1024;
+
+/// Binds a worker endpoint on a listener that a successor can share
+/// (`SO_REUSEPORT`); a successor also steers new connections to itself.
+fn bind_shared(
+    socket: &mut Socket,
+    endpoint: &str,
+    addr: std::net::SocketAddr,
+    successor: bool,
+) -> std::io::Result<String> {
+    let listener = zroute_transport::reuseport_listener(addr, WORKER_BACKLOG).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse && successor {
+            std::io::Error::new(
+                e.kind(),
+                format!("{e} (the running router must have --upgrade-socket too)"),
+            )
+        } else {
+            e
+        }
+    })?;
+    if successor {
+        zroute_transport::steer_to_newest(std::os::fd::AsFd::as_fd(&listener))?;
+    }
+    socket.bind_listener(endpoint, listener)
 }

@@ -33,12 +33,15 @@
 //!
 //! Sockets must be created inside a tokio runtime with I/O enabled.
 
-// The one unsafe call registers libzmq's ZMQ_FD with tokio's reactor; see `socket::register`.
+// Unsafe calls, each allowed where it is: registering libzmq's ZMQ_FD with
+// tokio's reactor (`socket::register`), ZMQ_USE_FD (`Socket::bind_listener`)
+// and SO_ATTACH_REUSEPORT_CBPF (`listener::steer_to_newest`).
 #![deny(unsafe_code)]
 
 mod context;
 mod curve;
 mod error;
+mod listener;
 mod message;
 mod options;
 mod socket;
@@ -47,6 +50,7 @@ mod zap;
 pub use context::Context;
 pub use curve::{CurveKey, CurveKeyPair, KEY_LEN, Z85_KEY_LEN, curve_available, parse_key_list};
 pub use error::SendError;
+pub use listener::{reuseport_listener, steer_to_newest};
 pub use message::{Multipart, PeerId};
 pub use options::{CurveClient, CurveServer, DealerOptions, Heartbeat, RouterOptions};
 pub use socket::{Socket, SocketKind};

@@ -2,7 +2,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -98,8 +98,7 @@ impl Socket {
 
     // Registering a descriptor this code does not own is an I/O-safety
     // obligation that tokio (since 1.53.3) makes the caller state with
-    // `unsafe`; its older safe constructors are deprecated as unsound. This is
-    // the crate's only unsafe code.
+    // `unsafe`; its older safe constructors are deprecated as unsound.
     #[allow(unsafe_code)]
     fn register(sock: zmq::Socket, kind: SocketKind, recv_copy_max: usize) -> io::Result<Self> {
         let raw = sock.get_fd().map_err(io_err)?;
@@ -136,6 +135,52 @@ impl Socket {
         self.sock.bind(endpoint).map_err(io_err)?;
         let bound = self.sock.get_last_endpoint().map_err(io_err)?;
         Ok(bound.unwrap_or_else(|raw| String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    /// Binds to a listening TCP socket made by the caller (`ZMQ_USE_FD`), such
+    /// as [`reuseport_listener`](crate::reuseport_listener)'s; libzmq takes
+    /// it over and closes it with the socket. `endpoint` names it (libzmq
+    /// does not parse it). Returns the endpoint bound, as
+    /// [`bind`](Self::bind) does.
+    pub fn bind_listener(&mut self, endpoint: &str, listener: OwnedFd) -> io::Result<String> {
+        check_endpoint(endpoint)?;
+        let fd = listener.into_raw_fd();
+        let set = |sock: &mut zmq::Socket, value: libc::c_int| -> io::Result<()> {
+            // SAFETY: `sock` is a live socket (the `zmq::Socket` owns it),
+            // and the option value is a `c_int`, the size passed, which
+            // libzmq copies before returning.
+            #[allow(unsafe_code)]
+            let rc = unsafe {
+                zmq_sys::zmq_setsockopt(
+                    sock.as_mut_ptr(),
+                    zmq_sys::ZMQ_USE_FD as libc::c_int,
+                    (&raw const value).cast(),
+                    std::mem::size_of::<libc::c_int>(),
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            // SAFETY: reads libzmq's thread-local error number, no arguments.
+            #[allow(unsafe_code)]
+            let errno = unsafe { zmq_sys::zmq_errno() };
+            Err(io_err(zmq::Error::from_raw(errno)))
+        };
+        let bound = set(&mut self.sock, fd)
+            .and_then(|()| self.sock.bind(endpoint).map_err(io_err))
+            .and_then(|()| self.sock.get_last_endpoint().map_err(io_err));
+        // Later binds of this socket create their own listeners again.
+        let _ = set(&mut self.sock, -1);
+        match bound {
+            Ok(bound) => Ok(bound.unwrap_or_else(|raw| String::from_utf8_lossy(&raw).into_owned())),
+            Err(e) => {
+                // SAFETY: libzmq did not take the descriptor (the bind
+                // failed), so this is its only owner again.
+                #[allow(unsafe_code)]
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                Err(e)
+            }
+        }
     }
 
     /// Connects to `endpoint` (`tcp://host:port` or `ipc://path`). Returns at

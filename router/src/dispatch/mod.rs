@@ -76,6 +76,9 @@ pub(crate) enum Msg {
     Workers(oneshot::Sender<Vec<WorkerInfo>>),
     /// Stop taking new streams and drain every session.
     Drain,
+    /// The same, for a new router that takes over: at the stop, wait for the
+    /// workers to leave (see `let_workers_leave`).
+    Handover,
     /// Reset what is left and stop.
     Stop(oneshot::Sender<()>),
 }
@@ -241,6 +244,10 @@ pub(crate) struct Dispatcher {
     grace_until: Option<Instant>,
     refusals: RefusalLog,
     draining: bool,
+    /// When GOAWAY went to every worker (`drain`).
+    drained_at: Option<Instant>,
+    /// A new router takes over: its workers are to reach it at once.
+    handing_over: bool,
     sessions_made: u64,
     /// Peers whose sessions have frames or events to handle.
     dirty: Vec<PeerKey>,
@@ -281,6 +288,8 @@ impl Dispatcher {
             grace_until: Some(Instant::now() + limits.startup_grace),
             refusals: RefusalLog::default(),
             draining: false,
+            drained_at: None,
+            handing_over: false,
             sessions_made: 0,
             dirty: Vec::new(),
             ended: Vec::new(),
@@ -300,6 +309,7 @@ impl Dispatcher {
                 msg = self.rx.recv() => match msg {
                     Some(Msg::Stop(done)) => {
                         self.stop();
+                        self.let_workers_leave().await;
                         let _ = done.send(());
                         return;
                     }
@@ -309,6 +319,7 @@ impl Dispatcher {
                         while let Ok(msg) = self.rx.try_recv() {
                             if let Msg::Stop(done) = msg {
                                 self.stop();
+                                self.let_workers_leave().await;
                                 let _ = done.send(());
                                 return;
                             }
@@ -595,6 +606,10 @@ impl Dispatcher {
                 let _ = reply.send(self.worker_list());
             }
             Msg::Drain => self.drain(),
+            Msg::Handover => {
+                self.handing_over = true;
+                self.drain();
+            }
             Msg::Stop(_) => unreachable!("handled by the loop"),
         }
     }
@@ -1113,6 +1128,7 @@ impl Dispatcher {
             return;
         }
         self.draining = true;
+        self.drained_at = Some(Instant::now());
         info!(
             workers = self.peers.len(),
             "draining: no new streams, GOAWAY to every worker"
@@ -1140,6 +1156,53 @@ impl Dispatcher {
             self.handle_msg(Msg::Cancel { key });
         }
         self.settle();
+        // The GOAWAYs and RST_STREAMs just queued are what tells each worker
+        // to register again at once (with the router that replaces this one)
+        // rather than a heartbeat period later: give libzmq time to deliver
+        // them when the sockets close, instead of the default linger of 0
+        // that drops them.
+        for socket in &self.sockets {
+            let _ = socket.set_linger(self.leave_time());
+        }
+    }
+
+    /// Up to one heartbeat interval, at most 1 s: how long workers get, at
+    /// the end, to read their GOAWAY and close their connections.
+    fn leave_time(&self) -> Duration {
+        self.session_config
+            .heartbeat_interval
+            .min(Duration::from_secs(1))
+    }
+
+    /// After a handover, keeps the sockets open and read until
+    /// [`leave_time`](Self::leave_time) after the drain began, so that the
+    /// workers, which close their connection once they have their GOAWAY(0,
+    /// OK), go first. Closed first here, a connection whose worker's last PING
+    /// was still unread would be reset, and the reset can discard the GOAWAY
+    /// on its way: that worker would then find the new router only a
+    /// heartbeat later (seen in router/tests/upgrade.rs, 200 ms). Not after
+    /// SIGTERM: there the replacement can bind the worker port only once this
+    /// process has exited, so waiting would only delay it.
+    async fn let_workers_leave(&mut self) {
+        let (true, Some(drained_at)) = (self.handing_over, self.drained_at) else {
+            return;
+        };
+        let until = drained_at + self.leave_time();
+        loop {
+            tokio::select! {
+                ready = recv_any(&mut self.sockets) => match ready {
+                    Ok((index, msg)) => {
+                        self.handle_message(index, msg);
+                        self.drain_sockets();
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "worker socket receive failed");
+                        return;
+                    }
+                },
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
     }
 
     fn worker_list(&self) -> Vec<WorkerInfo> {

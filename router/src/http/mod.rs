@@ -3,6 +3,7 @@
 //! hand each request to the proxy, and shut down gracefully.
 
 mod body;
+mod drain;
 mod forwarding;
 mod linger;
 mod protocol;
@@ -12,32 +13,31 @@ mod validate;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+pub(crate) use self::drain::Stop;
+use self::drain::{Activity, Draining, drive, first_request_deadline};
 use self::forwarding::ClientHop;
 use self::linger::{LingerLimits, LingeringStream};
 pub(crate) use self::proxy::Proxy;
 use crate::config::Config;
 
 /// Accepts and serves clients until `shutdown` resolves, then lets open
-/// requests finish for up to the shutdown timeout.
+/// requests finish for up to the shutdown timeout (see [`Stop`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     config: Arc<Config>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = Stop>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -63,7 +63,7 @@ pub(crate) async fn serve(
         http2: builder.http2_only(),
     });
     // Set once shutdown starts; each connection then finishes what it has.
-    let (draining_tx, draining) = watch::channel(false);
+    let (draining_tx, draining) = watch::channel(Draining::No);
     // Every connection task holds a clone; `recv` ends when all are gone.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     let connections = Arc::new(Semaphore::new(config.max_connections));
@@ -77,16 +77,20 @@ pub(crate) async fn serve(
     let serve_connection = |stream: TcpStream, client: SocketAddr, permit: OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
-        let requested = Arc::new(Notify::new());
+        let activity = Arc::new(Activity::default());
         let hop = Arc::new(ClientHop::new(client, scheme));
         let stream = LingeringStream::new(stream, hop.unread.clone(), linger.clone());
         let service = {
-            let requested = requested.clone();
+            let activity = activity.clone();
             service_fn(move |req| {
-                requested.notify_one();
+                let busy = activity.begin();
                 let proxy = proxy.clone();
                 let hop = hop.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(req, &hop).await) }
+                async move {
+                    let response = proxy.handle(req, &hop).await;
+                    drop(busy);
+                    Ok::<_, Infallible>(response)
+                }
             })
         };
         let builders = builders.clone();
@@ -104,7 +108,7 @@ pub(crate) async fn serve(
                     let conn = builders
                         .get($version)
                         .serve_connection(TokioIo::new($stream), service);
-                    drive(conn, requested, draining).await
+                    drive(conn, activity, draining).await
                 }};
             }
             macro_rules! sniff_and_serve {
@@ -139,10 +143,10 @@ pub(crate) async fn serve(
         });
     };
     tokio::pin!(shutdown);
-    loop {
+    let stop = loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("never closed"),
-            () = &mut shutdown => break,
+            stop = &mut shutdown => break stop,
         };
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -152,17 +156,27 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            stop = &mut shutdown => break stop,
         };
         serve_connection(stream, client, permit);
-    }
-    let _ = draining_tx.send(true);
+    };
+    let release = match stop {
+        Stop::Now => {
+            let _ = draining_tx.send(Draining::Stop);
+            None
+        }
+        Stop::Handover { grace, release } => {
+            let _ = draining_tx.send(Draining::Handover(grace));
+            Some((grace, release))
+        }
+    };
     // Connections the kernel already completed may carry requests: serve
     // them (answered 503 "shutting down" if no worker session can take them)
     // rather than reset them when the listener closes. Only what arrives in
     // the instant between this and the close is still refused.
     let listener = listener.into_std();
-    if let Ok(listener) = &listener {
+    // After a handover the new router accepts from this queue: leave it.
+    if let (Ok(listener), None) = (&listener, &release) {
         while let Ok((stream, client)) = listener.accept() {
             let Ok(permit) = connections.clone().try_acquire_owned() else {
                 break;
@@ -182,6 +196,13 @@ pub(crate) async fn serve(
     drop(listener);
     info!("no longer accepting connections; waiting for open requests");
     drop(open_tx);
+    if let Some((grace, release)) = release {
+        tokio::select! {
+            _ = open_rx.recv() => info!("handover: every connection closed"),
+            () = tokio::time::sleep(grace) => info!("handover: grace over"),
+        }
+        release();
+    }
     tokio::select! {
         _ = open_rx.recv() => info!("every connection closed"),
         () = tokio::time::sleep(config.shutdown_timeout) => warn!("shutdown timeout: closing what is left"),
@@ -209,53 +230,6 @@ fn refused(client: SocketAddr, why: &protocol::Refused) {
         protocol::Refused::Io(_) => debug!(%client, error = %why, "connection ended"),
         _ => info!(%client, error = %why, "client rejected"),
     }
-}
-
-/// How long shutdown lets a connection that has not sent a request yet send
-/// its first one. Its request may already be on its way (the client connected
-/// just before shutdown): closing the connection at once would reset it. Go's
-/// net/http grants new connections the same 5 s.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(5);
-
-/// Resolves [`FIRST_REQUEST_GRACE`] after shutdown starts: a connection
-/// still without a request line by then is closed.
-async fn first_request_deadline(mut draining: watch::Receiver<bool>) {
-    if draining.wait_for(|draining| *draining).await.is_ok() {
-        tokio::time::sleep(FIRST_REQUEST_GRACE).await;
-    } else {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Serves `conn` until it ends; once `draining`, lets it finish the request in
-/// progress (or its first one, within [`FIRST_REQUEST_GRACE`]) and closes it.
-fn drive<'a, C>(
-    conn: C,
-    requested: Arc<Notify>,
-    mut draining: watch::Receiver<bool>,
-) -> Pin<Box<dyn Future<Output = Result<(), C::Error>> + Send + 'a>>
-where
-    C: GracefulConnection + Send + 'a,
-{
-    // Boxed with `Send` stated here: rustc cannot prove it at the spawn for an
-    // async fn generic over a connection that borrows its builder.
-    Box::pin(async move {
-        tokio::pin!(conn);
-        tokio::select! {
-            result = conn.as_mut() => return result,
-            // Changed (to true) since the clone this connection got, or gone:
-            // the value starts false and is set once.
-            _ = draining.changed() => {}
-        }
-        // A stored notification means a request came already: no wait.
-        tokio::select! {
-            result = conn.as_mut() => return result,
-            () = requested.notified() => {}
-            () = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
-        }
-        conn.as_mut().graceful_shutdown();
-        conn.await
-    })
 }
 
 /// Whether a connection ended because the client broke a rule (invalid or
