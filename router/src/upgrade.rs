@@ -173,8 +173,9 @@ pub(crate) struct Offer {
     temporary: PathBuf,
     /// The socket file's inode: removed at exit only if still this one.
     inode: u64,
-    http: OwnedFd,
-    admin: OwnedFd,
+    /// Copies of the HTTP and admin listeners; dropped once given away, so
+    /// that a successor that dies later leaves no socket nobody accepts on.
+    listeners: std::sync::Mutex<Option<(OwnedFd, OwnedFd)>>,
 }
 
 impl Offer {
@@ -196,8 +197,10 @@ impl Offer {
             path: path.to_owned(),
             temporary,
             inode,
-            http: http.as_fd().try_clone_to_owned().map_err(fail)?,
-            admin: admin.as_fd().try_clone_to_owned().map_err(fail)?,
+            listeners: std::sync::Mutex::new(Some((
+                http.as_fd().try_clone_to_owned().map_err(fail)?,
+                admin.as_fd().try_clone_to_owned().map_err(fail)?,
+            ))),
         })
     }
 
@@ -229,7 +232,10 @@ impl Offer {
                 }
             };
             match self.hand_to(stream).await {
-                Ok(link) => return Successor { _link: link },
+                Ok(link) => {
+                    self.listeners.lock().expect("not poisoned").take();
+                    return Successor { _link: link };
+                }
                 Err(e) => {
                     warn!(error = %e, "upgrade: the new router did not take over; serving on")
                 }
@@ -239,7 +245,13 @@ impl Offer {
 
     async fn hand_to(&self, stream: tokio::net::UnixStream) -> io::Result<UnixStream> {
         let mut link = stream.into_std()?;
-        let (http, admin) = (self.http.try_clone()?, self.admin.try_clone()?);
+        let (http, admin) = {
+            let listeners = self.listeners.lock().expect("not poisoned");
+            let (http, admin) = listeners
+                .as_ref()
+                .ok_or_else(|| io::Error::other("given away"))?;
+            (http.try_clone()?, admin.try_clone()?)
+        };
         tokio::task::spawn_blocking(move || {
             link.set_nonblocking(false)?;
             link.set_read_timeout(Some(READY_WITHIN))?;

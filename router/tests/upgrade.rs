@@ -358,3 +358,71 @@ async fn a_new_router_takes_over_under_load_and_nobody_notices() {
     // old router, rather than finding its connection closed under a request.
     assert!(tally.closed_by_router >= KEEP_ALIVE_CLIENTS, "{tally:?}");
 }
+
+/// A new router that cannot take over (here: set to another HTTP address)
+/// exits with an error before the old one lets go: the old one serves on,
+/// and a correct one takes over afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_takeover_leaves_the_old_router_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("upgrade.sock");
+    let socket = socket.to_str().unwrap();
+    let endpoint = free_tcp_endpoint();
+    let base = [
+        "--admin",
+        "127.0.0.1:0",
+        "--workers",
+        &endpoint,
+        "--upgrade-socket",
+        socket,
+    ];
+    let mut old = Router::launch(&[&["--http", "127.0.0.1:0"][..], &base].concat(), &[]);
+    let _w1 = worker("hello", "w1", &endpoint, &[]);
+    old.wait_workers(1, STARTUP).await;
+
+    let elsewhere = free_tcp_endpoint();
+    let elsewhere = elsewhere.trim_start_matches("tcp://");
+    let output = tokio::task::spawn_blocking({
+        let args: Vec<String> = [&["--http", elsewhere][..], &base]
+            .concat()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_zroute-router"))
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("router binary runs")
+        }
+    });
+    let output = tokio::time::timeout(STARTUP, output)
+        .await
+        .expect("the misconfigured router exits")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("an upgrade keeps the addresses"),
+        "{stderr}"
+    );
+    old.proc
+        .logs
+        .wait_for(&["the new router did not take over; serving on"], STARTUP);
+    let (status, body) = support::get(&old.url("/"))
+        .await
+        .expect("the old router serves");
+    assert_eq!((status, &body[..]), (200, &b"Hello from w1"[..]));
+
+    let new = tokio::task::block_in_place(|| {
+        Router::launch(&[&["--http", "127.0.0.1:0"][..], &base].concat(), &[])
+    });
+    assert_eq!(new.http, old.http);
+    new.wait_workers(1, STARTUP).await;
+    let exit = tokio::task::block_in_place(|| old.proc.wait_exit(STARTUP));
+    assert_eq!(exit, Some(0));
+    let (status, _) = support::get(&new.url("/"))
+        .await
+        .expect("the new router serves");
+    assert_eq!(status, 200);
+}
