@@ -51,6 +51,7 @@ mod body;
 mod builder;
 mod driver;
 mod endpoint;
+mod handshake;
 mod service;
 mod stream;
 
