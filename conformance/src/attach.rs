@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::process::Child;
-use zroute_transport::{Context, RouterOptions, Socket};
+use zroute_transport::{Context, Socket};
 
 use crate::case::Case;
 use crate::runner::{CaseResult, Outcome, RunConfig};
+use crate::spawn::suite_router_options;
 
 /// The ROUTER socket of an attached run: bound by the first case, handed
 /// from case to case. Its socket belongs to the tokio runtime of the first
@@ -47,7 +48,7 @@ impl Attached {
             return Ok(pair);
         }
         let ctx = Context::new();
-        let socket = Socket::router(&ctx, &RouterOptions::default())
+        let socket = Socket::router(&ctx, &suite_router_options())
             .map_err(|e| format!("cannot create ROUTER socket: {e}"))?;
         socket
             .bind(&self.endpoint)

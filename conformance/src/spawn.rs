@@ -51,7 +51,7 @@ pub(crate) fn spawn_worker(
     stderr: Arc<Mutex<Vec<u8>>>,
 ) -> Result<Spawned, SpawnError> {
     let ctx = Context::new();
-    let socket = Socket::router(&ctx, &RouterOptions::default())
+    let socket = Socket::router(&ctx, &suite_router_options())
         .map_err(|e| SpawnError::Suite(format!("cannot create ROUTER socket: {e}")))?;
     let endpoint = socket
         .bind("tcp://127.0.0.1:*")
@@ -96,4 +96,15 @@ pub(crate) fn spawn_worker(
         stderr_task,
         argv,
     })
+}
+
+/// The suite's ROUTER: a router's defaults, but a worker's 1 MiB part limit
+/// instead of the router's 65,544 bytes, so that a worker that sends an
+/// oversized frame is reported for it (spec #frame-size) rather than just
+/// losing its connection.
+pub(crate) fn suite_router_options() -> RouterOptions {
+    RouterOptions {
+        max_msg_size: Some(1 << 20),
+        ..RouterOptions::default()
+    }
 }

@@ -155,6 +155,37 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_HELLO_RATE")]
     pub hello_rate: Option<u32>,
 
+    /// Most HELLOs accepted per second from one source (an IPv4 address, an
+    /// IPv6 /64, or the user of an ipc:// peer), with bursts of as many;
+    /// more are refused (GOAWAY REFUSED) [default: 100].
+    #[arg(long, env = "ZROUTE_HELLO_RATE_PER_SOURCE")]
+    pub hello_rate_per_source: Option<u32>,
+
+    /// Most worker sessions at once from one source (as for
+    /// --hello-rate-per-source); a HELLO beyond it is refused (GOAWAY
+    /// REFUSED). On loopback every worker is the same source [default: 1024].
+    #[arg(long, env = "ZROUTE_MAX_WORKERS_PER_SOURCE")]
+    pub max_workers_per_source: Option<usize>,
+
+    /// Largest message part (one frame) a peer may send to a --workers
+    /// endpoint, bytes: libzmq drops the connection at the first larger
+    /// part, before buffering it. At least 65544, the largest valid frame
+    /// [default: 65544].
+    #[arg(long, env = "ZROUTE_MAX_PART_SIZE")]
+    pub max_part_size: Option<u64>,
+
+    /// File mode of ipc:// --workers sockets, octal: who may connect, and so
+    /// register (connecting needs write permission). Set before any process
+    /// can reach the socket [default: 0600].
+    #[arg(long, env = "ZROUTE_IPC_MODE", value_parser = parse_mode)]
+    #[serde(default, deserialize_with = "de_mode")]
+    pub ipc_mode: Option<u32>,
+
+    /// Group of ipc:// --workers sockets, a name from /etc/group or a number;
+    /// with --ipc-mode 0660 its members may register [default: the router's group].
+    #[arg(long, env = "ZROUTE_IPC_GROUP")]
+    pub ipc_group: Option<String>,
+
     /// Most concurrent streams per HTTP/2 client connection [default: 200].
     #[arg(long, env = "ZROUTE_H2_MAX_STREAMS")]
     pub h2_max_streams: Option<u32>,
@@ -290,6 +321,13 @@ pub struct Config {
     pub max_streams_per_worker: u32,
     pub max_workers: usize,
     pub hello_rate: u32,
+    pub hello_rate_per_source: u32,
+    pub max_workers_per_source: usize,
+    pub max_part_size: u64,
+    /// Mode of ipc:// workers socket files.
+    pub ipc_mode: u32,
+    /// Group (gid) of ipc:// workers socket files; `None` leaves the router's.
+    pub ipc_group: Option<u32>,
     pub h2_max_streams: u32,
     pub h2_max_reset_streams: usize,
     pub queue_size: usize,
@@ -340,6 +378,11 @@ impl Default for Config {
             max_streams_per_worker: 1024,
             max_workers: 4096,
             hello_rate: 1000,
+            hello_rate_per_source: 100,
+            max_workers_per_source: 1024,
+            max_part_size: zroute_transport::ROUTER_MAX_MSG_SIZE,
+            ipc_mode: 0o600,
+            ipc_group: None,
             h2_max_streams: 200,
             h2_max_reset_streams: 20,
             queue_size: 1024,
@@ -435,6 +478,14 @@ impl Options {
             max_streams_per_worker: pick!(max_streams_per_worker),
             max_workers: pick!(max_workers),
             hello_rate: pick!(hello_rate),
+            hello_rate_per_source: pick!(hello_rate_per_source),
+            max_workers_per_source: pick!(max_workers_per_source),
+            max_part_size: pick!(max_part_size),
+            ipc_mode: pick!(ipc_mode),
+            ipc_group: match self.ipc_group.or(file.ipc_group) {
+                Some(group) => Some(resolve_group(&group)?),
+                None => None,
+            },
             h2_max_streams: pick!(h2_max_streams),
             h2_max_reset_streams: pick!(h2_max_reset_streams),
             queue_size: pick!(queue_size),
@@ -461,7 +512,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 14] = [
+        let checks: [(bool, &str); 18] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -493,6 +544,22 @@ impl Config {
             ),
             (self.max_workers >= 1, "max-workers must be at least 1"),
             (self.hello_rate >= 1, "hello-rate must be at least 1"),
+            (
+                self.hello_rate_per_source >= 1,
+                "hello-rate-per-source must be at least 1",
+            ),
+            (
+                self.max_workers_per_source >= 1,
+                "max-workers-per-source must be at least 1",
+            ),
+            (
+                self.max_part_size >= zroute_transport::ROUTER_MAX_MSG_SIZE,
+                "max-part-size must be at least 65544 (the largest frame)",
+            ),
+            (
+                self.ipc_mode <= 0o777,
+                "ipc-mode must be permission bits only (0 to 0777)",
+            ),
             (
                 self.h2_max_streams >= 1,
                 "h2-max-streams must be at least 1",
@@ -593,6 +660,44 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
 pub fn upgrade_tcp_addr(endpoint: &str) -> Option<SocketAddr> {
     let addr: SocketAddr = endpoint.strip_prefix("tcp://")?.parse().ok()?;
     (addr.port() != 0).then_some(addr)
+}
+
+/// A file mode in octal, as chmod takes it: `0660`, `660`, `0o660`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim().trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("invalid file mode {text:?}: octal digits, as 0660"))
+}
+
+fn de_mode<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
+    let text = Option::<String>::deserialize(de)?;
+    text.map(|t| parse_mode(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// A group given by number, or by name from /etc/group (groups only a name
+/// service knows, LDAP say, need their number).
+pub fn resolve_group(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let table = std::fs::read_to_string("/etc/group")
+        .map_err(|e| format!("--ipc-group {group}: /etc/group: {e}"))?;
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let gid = fields.nth(1)?.parse().ok()?;
+            Some((name, gid))
+        })
+        .find(|(name, _)| *name == group)
+        .map(|(_, gid)| gid)
+        .ok_or_else(|| {
+            format!("--ipc-group {group}: no such group in /etc/group (give its number instead)")
+        })
 }
 
 /// `250ms`, `30s`, `2m`; a bare number is seconds.
@@ -769,6 +874,40 @@ mod tests {
             let err = Options::parse_from(args).resolve().unwrap_err();
             assert!(err.contains(why), "{err}");
         }
+    }
+
+    #[test]
+    fn worker_port_limits_from_flag_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zroute.toml");
+        std::fs::write(
+            &path,
+            "ipc-mode = \"0660\"\nipc-group = \"root\"\nhello-rate-per-source = 7\n",
+        )
+        .unwrap();
+        let opts = Options::parse_from(["zroute-router", "--config", path.to_str().unwrap()]);
+        let config = opts.resolve().unwrap();
+        assert_eq!(config.ipc_mode, 0o660);
+        assert_eq!(config.ipc_group, Some(0));
+        assert_eq!(config.hello_rate_per_source, 7);
+        assert_eq!(config.max_workers_per_source, 1024);
+        assert_eq!(config.max_part_size, 65_544);
+        let defaults = Options::parse_from(["zroute-router"]).resolve().unwrap();
+        assert_eq!(defaults.ipc_mode, 0o600);
+        assert_eq!(defaults.ipc_group, None);
+        for bad in [
+            &["--max-part-size", "65543"][..],
+            &["--hello-rate-per-source", "0"],
+            &["--max-workers-per-source", "0"],
+            &["--ipc-mode", "4755"],
+            &["--ipc-group", "no-such-group-here"],
+        ] {
+            let opts =
+                Options::parse_from(std::iter::once("zroute-router").chain(bad.iter().copied()));
+            assert!(opts.resolve().is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_mode("0o640"), Ok(0o640));
+        assert!(parse_mode("0999").is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::info;
 use zroute_proto::session::RouterConfig;
 use zroute_transport::{Context, CurveServer, RouterOptions, Socket};
 
@@ -52,7 +52,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let ctx = Context::new();
     let metrics = Arc::new(Metrics::new());
-    let mut options = RouterOptions::default();
+    let mut options = RouterOptions {
+        max_msg_size: Some(config.max_part_size),
+        // The source a HELLO counts against (--hello-rate-per-source).
+        origin_prefix: Some(dispatch::hello_prefix()),
+        ..RouterOptions::default()
+    };
     // The ZAP handler must be bound before the first CURVE socket.
     let security_tasks = match &config.curve {
         Some(curve) => {
@@ -67,32 +72,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         None => Vec::new(),
     };
-    if config.curve.is_none() {
-        for endpoint in config.exposed_endpoints() {
-            warn!(
-                endpoint,
-                "--insecure: workers are not authenticated and traffic is not encrypted; \
-                 any host that can reach this endpoint can register as a worker and receive requests"
-            );
-        }
-    }
     let mut sockets = Vec::new();
     let mut endpoints = Vec::new();
+    let mut bound_files = Vec::new();
+    let ipc = security::IpcPermissions {
+        mode: config.ipc_mode,
+        gid: config.ipc_group,
+    };
     for endpoint in &config.workers {
         let mut socket =
             Socket::router(&ctx, &options).map_err(|e| format!("ROUTER socket: {e}"))?;
+        // Before the bind, so that no connection goes unseen.
+        socket
+            .watch(&ctx)
+            .map_err(|e| format!("ROUTER socket monitor: {e}"))?;
         let bound = match config
             .upgrade_socket
             .as_ref()
             .and(config::upgrade_tcp_addr(endpoint))
         {
-            Some(addr) => bind_shared(&mut socket, endpoint, addr, inherited.is_some()),
-            None => socket.bind(endpoint),
-        }
-        .map_err(|e| format!("cannot bind {endpoint}: {e}"))?;
-        info!(endpoint = %bound, curve = options.curve.is_some(), "workers endpoint bound");
+            Some(addr) => bind_shared(&mut socket, endpoint, addr, inherited.is_some())
+                .map(|endpoint| security::Bound {
+                    endpoint,
+                    file: None,
+                })
+                .map_err(|e| format!("cannot bind {endpoint}: {e}"))?,
+            None => security::bind(&socket, endpoint, ipc)?,
+        };
+        info!(endpoint = %bound.endpoint, curve = options.curve.is_some(), "workers endpoint bound");
+        security::announce_who_can_register(&bound.endpoint, options.curve.is_some());
         sockets.push(socket);
-        endpoints.push(bound);
+        endpoints.push(bound.endpoint.clone());
+        bound_files.push(bound);
     }
     let (http_listener, admin_listener, predecessor) = match inherited {
         Some(inherited) => {
@@ -137,13 +148,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (dispatcher, handle) = Dispatcher::new(
         sockets,
         endpoints,
+        config.curve.is_some(),
         session_config,
         dispatch::Limits {
             queue: config.queue_size,
             frames_per_message: config.max_frames_per_message,
             streams_per_worker: config.max_streams_per_worker,
             workers: config.max_workers,
+            workers_per_source: config.max_workers_per_source,
             hello_rate: config.hello_rate,
+            hello_rate_per_source: config.hello_rate_per_source,
             startup_grace: config.startup_grace,
         },
         metrics.clone(),
@@ -236,6 +250,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let _ = done_rx.await;
     }
     let _ = dispatcher.await;
+    for bound in &bound_files {
+        bound.remove_file();
+    }
     // The dispatcher, and with it the recorder's channel, is gone: the writer
     // thread ends every open trace file and exits.
     if let Some(thread) = record_thread {

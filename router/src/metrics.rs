@@ -16,6 +16,12 @@ pub(crate) struct RequestLabels {
     pub(crate) route: String,
 }
 
+/// Why something was refused or failed: one label, a fixed set of values.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReasonLabels {
+    pub(crate) reason: &'static str,
+}
+
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
@@ -31,8 +37,14 @@ pub(crate) struct Metrics {
     pub(crate) record_dropped: Counter,
     /// Worker connections refused by the CURVE allowlist.
     pub(crate) auth_rejections: Counter,
-    /// HELLOs answered GOAWAY(REFUSED): --max-workers or --hello-rate.
-    pub(crate) registrations_refused: Counter,
+    /// HELLOs answered GOAWAY(REFUSED), by which limit refused them.
+    pub(crate) registrations_refused: Family<ReasonLabels, Counter>,
+    /// Connections accepted on the workers endpoints.
+    pub(crate) connections_accepted: Counter,
+    /// Connections on the workers endpoints that ended, for any reason.
+    pub(crate) connections_closed: Counter,
+    /// ZMTP handshakes on the workers endpoints that failed, by reason.
+    pub(crate) handshake_failures: Family<ReasonLabels, Counter>,
     /// Keys in the CURVE allowlist now in force.
     pub(crate) allowed_keys: Gauge,
 }
@@ -50,7 +62,10 @@ impl Metrics {
         let record_dropped = Counter::default();
         let auth_rejections = Counter::default();
         let allowed_keys = Gauge::default();
-        let registrations_refused = Counter::default();
+        let registrations_refused = Family::<ReasonLabels, Counter>::default();
+        let connections_accepted = Counter::default();
+        let connections_closed = Counter::default();
+        let handshake_failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -94,8 +109,26 @@ impl Metrics {
         );
         registry.register(
             "worker_registrations_refused",
-            "HELLOs refused because of --max-workers or --hello-rate",
+            "HELLOs refused, by the limit that refused them (--max-workers, \
+             --max-workers-per-source, --hello-rate, --hello-rate-per-source)",
             registrations_refused.clone(),
+        );
+        registry.register(
+            "worker_connections_accepted",
+            "Connections accepted on the workers endpoints",
+            connections_accepted.clone(),
+        );
+        registry.register(
+            "worker_connections_closed",
+            "Connections on the workers endpoints that ended: the peer left, or the \
+             router dropped it (a part over --max-part-size, a ZMTP error, a heartbeat timeout)",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "worker_handshake_failures",
+            "ZMTP handshakes on the workers endpoints that failed, by reason \
+             (mechanism-mismatch: CURVE on one side only; cryptographic; protocol; auth; no-detail)",
+            handshake_failures.clone(),
         );
         registry.register(
             "worker_allowlist_keys",
@@ -114,6 +147,9 @@ impl Metrics {
             record_dropped,
             auth_rejections,
             registrations_refused,
+            connections_accepted,
+            connections_closed,
+            handshake_failures,
             allowed_keys,
         }
     }

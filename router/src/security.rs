@@ -1,16 +1,20 @@
-//! Worker authentication (spec section 14.1): the ZAP handler that admits a
-//! CURVE client only if its public key is in the allowlist file, which
-//! SIGHUP reloads.
+//! Who may become a worker (spec sections 14.1 and 14.2): the ZAP handler
+//! that admits a CURVE client only if its public key is in the allowlist
+//! file, which SIGHUP reloads; ipc:// sockets that only the allowed users
+//! can reach from the moment they exist; and the startup lines that say who
+//! can register on each endpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use zroute_transport::{Context, CurveKey, ZapHandler, ZapRequest, parse_key_list};
+use zroute_transport::{Context, CurveKey, Socket, ZapHandler, ZapRequest, parse_key_list};
 
 use crate::metrics::Metrics;
 
@@ -168,4 +172,195 @@ impl RejectionLog {
         );
         *entry = (Some(now), 0);
     }
+}
+
+/// The permissions of ipc:// workers sockets (--ipc-mode, --ipc-group).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IpcPermissions {
+    pub(crate) mode: u32,
+    pub(crate) gid: Option<u32>,
+}
+
+/// A bound workers endpoint.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    /// As workers connect to it.
+    pub(crate) endpoint: String,
+    /// The socket file this router put in place, with its device and inode:
+    /// libzmq removes only the path it bound, which the file left.
+    pub(crate) file: Option<(PathBuf, u64, u64)>,
+}
+
+impl Bound {
+    /// Removes the socket file, unless another process has put its own in
+    /// its place since (a router restarted on the same path).
+    pub(crate) fn remove_file(&self) {
+        if let Some((path, dev, ino)) = &self.file
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == *dev && m.ino() == *ino)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds `socket` to `endpoint`. A file-system ipc:// endpoint gets its mode
+/// and group before any process can connect: the socket is bound in a new
+/// directory only this user can enter (0700), given its permissions there,
+/// then renamed to its path, which is atomic. (A chmod after a bind in place
+/// would leave a window in which anyone the umask lets in could connect and
+/// register.)
+pub(crate) fn bind(socket: &Socket, endpoint: &str, ipc: IpcPermissions) -> Result<Bound, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot bind {endpoint}: {e}");
+    let Some(path) = endpoint
+        .strip_prefix("ipc://")
+        .filter(|p| *p != "*" && !p.starts_with('@'))
+    else {
+        // tcp://; an abstract ipc:// name (no file, no permissions); or
+        // ipc://*, which libzmq puts in a private directory of its own.
+        let bound = socket.bind(endpoint).map_err(|e| fail(&e))?;
+        return Ok(Bound {
+            endpoint: bound,
+            file: None,
+        });
+    };
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = PathBuf::from(path);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let private = dir.join(format!(
+        ".zroute-bind-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| fail(&format!("{}: {e}", private.display())))?;
+    let staged = private.join("s");
+    let result = (|| {
+        socket
+            .bind(&format!("ipc://{}", staged.display()))
+            .map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(ipc.mode))
+            .map_err(|e| format!("--ipc-mode: {e}"))?;
+        if let Some(gid) = ipc.gid {
+            std::os::unix::fs::chown(&staged, None, Some(gid))
+                .map_err(|e| format!("--ipc-group {gid}: {e}"))?;
+        }
+        std::fs::rename(&staged, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))
+    })();
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    let meta = result.map_err(|e| fail(&e))?;
+    Ok(Bound {
+        endpoint: format!("ipc://{}", path.display()),
+        file: Some((path, meta.dev(), meta.ino())),
+    })
+}
+
+/// Says who can register as a worker on `endpoint` (spec section 14.2): a
+/// warning when anyone beyond this user can, with how to restrict it.
+pub(crate) fn announce_who_can_register(endpoint: &str, curve: bool) {
+    if curve {
+        // The allowlist decides; start() said so.
+        return;
+    }
+    const RESTRICT: &str = "restrict with --curve-key/--curve-allow, or an ipc:// endpoint \
+                            with --ipc-mode 0600 (or 0660 and --ipc-group)";
+    let Some(path) = endpoint.strip_prefix("ipc://") else {
+        if crate::config::is_local_endpoint(endpoint) {
+            warn!(
+                endpoint,
+                "any local process can register as a worker on {endpoint} and receive requests; \
+                 {RESTRICT}"
+            );
+        } else {
+            warn!(
+                endpoint,
+                "--insecure: workers are not authenticated and traffic is not encrypted; \
+                 any host that can reach {endpoint} can register as a worker and receive \
+                 requests; {RESTRICT}"
+            );
+        }
+        return;
+    };
+    if path.starts_with('@') {
+        warn!(
+            endpoint,
+            "any local process (of this network namespace) can register as a worker on \
+             {endpoint}: an abstract socket name has no file permissions; use a file path, \
+             or --curve-key/--curve-allow"
+        );
+        return;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        // ipc://*: in a directory of libzmq's own, which only this user can enter.
+        info!(
+            endpoint,
+            "only this user (and root) can register as a worker on {endpoint}"
+        );
+        return;
+    };
+    // Connecting to a Unix socket takes write permission on its file.
+    let mode = meta.permissions().mode();
+    let mut who = vec![format!(
+        "processes of uid {} ({})",
+        meta.uid(),
+        user_name(meta.uid())
+    )];
+    if mode & 0o020 != 0 {
+        who.push(format!(
+            "processes of group {} ({})",
+            meta.gid(),
+            group_name(meta.gid())
+        ));
+    }
+    let who = who.join(" and ");
+    let and_root = if meta.uid() == 0 { "" } else { " (and root)" };
+    if mode & 0o002 != 0 {
+        warn!(
+            endpoint,
+            mode = %format!("{:04o}", mode & 0o777),
+            "any local process can register as a worker on {endpoint} (its file mode lets \
+             anyone write); {RESTRICT}"
+        );
+    } else if mode & 0o020 != 0 {
+        warn!(
+            endpoint,
+            mode = %format!("{:04o}", mode & 0o777),
+            "{who}{and_root} can register as workers on {endpoint}; to allow this user \
+             only: --ipc-mode 0600"
+        );
+    } else {
+        info!(
+            endpoint,
+            mode = %format!("{:04o}", mode & 0o777),
+            "only {who}{and_root} can register as workers on {endpoint}"
+        );
+    }
+}
+
+/// The name of a uid or gid in an /etc file, or "?".
+fn name_in(file: &str, id: u32) -> String {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|table| {
+            table.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn user_name(uid: u32) -> String {
+    name_in("/etc/passwd", uid)
+}
+
+fn group_name(gid: u32) -> String {
+    name_in("/etc/group", gid)
 }

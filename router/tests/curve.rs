@@ -178,3 +178,77 @@ async fn an_exposed_endpoint_needs_curve_or_insecure() {
     let _w = worker("hello", "plain", &format!("tcp://127.0.0.1:{port}"), &[]);
     router.wait_workers(1, DEADLINE).await;
 }
+
+/// The handshake failure both sides log for CURVE on one side only, and
+/// the router's count of them.
+async fn mismatch_is_told_on_both_sides(
+    router: &Router,
+    worker: &support::Proc,
+    router_says: &str,
+    worker_says: &str,
+) {
+    let line = router.proc.logs.wait_for(
+        &["WARN", router_says, "\"reason\":\"mechanism-mismatch\""],
+        DEADLINE,
+    );
+    assert!(line.contains("\"peer\":"), "{line}");
+    worker
+        .logs
+        .wait_for(&["ERROR", worker_says, "new socket"], DEADLINE);
+    let failures = metric(
+        &router.metrics().await,
+        "zroute_worker_handshake_failures_total{reason=\"mechanism-mismatch\"}",
+    );
+    assert!(failures.is_some_and(|n| n >= 1.0), "{failures:?}");
+    assert_eq!(worker_ids(router).await, Vec::<String>::new());
+}
+
+// spec: #security-curve — a worker without CURVE at a CURVE endpoint used
+// to wait forever on both sides, saying nothing.
+#[tokio::test]
+async fn a_plaintext_worker_at_a_curve_router_is_told_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (router_key, _) = keygen(dir.path(), "router");
+    let (_, worker_public) = keygen(dir.path(), "worker");
+    let allow = dir.path().join("workers.allow");
+    std::fs::write(&allow, format!("{worker_public}\n")).unwrap();
+    let router = Router::start(
+        "tcp://127.0.0.1:*",
+        &[
+            "--curve-key",
+            router_key.to_str().unwrap(),
+            "--curve-allow",
+            allow.to_str().unwrap(),
+        ],
+    );
+    let plain = worker("hello", "plain", &router.endpoint, &[]);
+    mismatch_is_told_on_both_sides(
+        &router,
+        &plain,
+        "a worker without CURVE tried to connect, but this endpoint requires CURVE",
+        "the router requires CURVE and this worker does not use it",
+    )
+    .await;
+}
+
+// spec: #security-curve — and the reverse.
+#[tokio::test]
+async fn a_curve_worker_at_a_plaintext_router_is_told_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "router");
+    let (worker_key, _) = keygen(dir.path(), "worker");
+    let router = Router::start("tcp://127.0.0.1:*", &[]);
+    let curved = curve_worker(
+        &router,
+        "curved",
+        &dir.path().join("router.pub"),
+        &worker_key,
+    );
+    mismatch_is_told_on_both_sides(
+        &router,
+        &curved,
+        "a worker using CURVE tried to connect, but this endpoint does not use CURVE",
+        "this worker uses CURVE but the router does not",
+    )
+    .await;
+}

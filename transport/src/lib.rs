@@ -33,9 +33,12 @@
 //!
 //! Sockets must be created inside a tokio runtime with I/O enabled.
 
-// Unsafe calls, each allowed where it is: registering libzmq's ZMQ_FD with
-// tokio's reactor (`socket::register`), ZMQ_USE_FD (`Socket::bind_listener`)
-// and SO_ATTACH_REUSEPORT_CBPF (`listener::steer_to_newest`).
+// Unsafe code, each with its reason: registering libzmq's ZMQ_FD with tokio's
+// reactor (`socket::register_fd`), ZMQ_USE_FD (`Socket::bind_listener`),
+// SO_ATTACH_REUSEPORT_CBPF (`listener::steer_to_newest`), stopping a socket
+// monitor, which the zmq crate cannot (`socket::stop_monitor`), and asking the
+// kernel who is at the other end of a connection libzmq owns
+// (`monitor::peer_of`).
 #![deny(unsafe_code)]
 
 mod context;
@@ -43,6 +46,7 @@ mod curve;
 mod error;
 mod listener;
 mod message;
+mod monitor;
 mod options;
 mod socket;
 mod zap;
@@ -51,9 +55,12 @@ pub use context::Context;
 pub use curve::{CurveKey, CurveKeyPair, KEY_LEN, Z85_KEY_LEN, curve_available, parse_key_list};
 pub use error::SendError;
 pub use listener::{reuseport_listener, steer_to_newest};
-pub use message::{Multipart, PeerId};
-pub use options::{CurveClient, CurveServer, DealerOptions, Heartbeat, RouterOptions};
-pub use socket::{Socket, SocketKind};
+pub use message::{Multipart, Origin, PeerId};
+pub use monitor::{HandshakeFailure, PeerAddr, SocketEvent};
+pub use options::{
+    CurveClient, CurveServer, DealerOptions, Heartbeat, ROUTER_MAX_MSG_SIZE, RouterOptions,
+};
+pub use socket::{Incoming, Socket, SocketKind};
 pub use zap::{ZAP_ENDPOINT, ZapHandler, ZapRequest};
 
 /// The version of the libzmq this crate was built against, as `(major, minor, patch)`.

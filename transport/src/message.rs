@@ -1,5 +1,6 @@
 use std::fmt;
 use std::ops::Deref;
+use std::os::fd::RawFd;
 
 use bytes::Bytes;
 
@@ -11,6 +12,23 @@ use bytes::Bytes;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Multipart {
     parts: Vec<Bytes>,
+    // Boxed: most messages carry none, and a message is moved often.
+    origin: Option<Box<Origin>>,
+}
+
+/// Where a received message came from, as libzmq's message metadata tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// libzmq's `Peer-Address` of the connection: the peer's IP address for
+    /// tcp:// (without the port), `:uid:gid:pid` for ipc:// on Linux.
+    pub address: String,
+    /// The connection's descriptor, as [`SocketEvent::Accepted`] and
+    /// [`SocketEvent::Disconnected`] name it (libzmq's private `__fd`
+    /// property, which backs the deprecated `ZMQ_SRCFD`).
+    ///
+    /// [`SocketEvent::Accepted`]: crate::SocketEvent::Accepted
+    /// [`SocketEvent::Disconnected`]: crate::SocketEvent::Disconnected
+    pub fd: Option<RawFd>,
 }
 
 impl Multipart {
@@ -23,7 +41,18 @@ impl Multipart {
     pub fn with_capacity(n: usize) -> Self {
         Self {
             parts: Vec::with_capacity(n),
+            origin: None,
         }
+    }
+
+    /// Where the message came from, if the socket was asked to find out for
+    /// this message (see `RouterOptions::origin_prefix`).
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
+    }
+
+    pub(crate) fn set_origin(&mut self, origin: Option<Box<Origin>>) {
+        self.origin = origin;
     }
 
     /// Appends a part.
@@ -68,7 +97,10 @@ impl AsRef<[Bytes]> for Multipart {
 
 impl From<Vec<Bytes>> for Multipart {
     fn from(parts: Vec<Bytes>) -> Self {
-        Self { parts }
+        Self {
+            parts,
+            origin: None,
+        }
     }
 }
 
@@ -82,6 +114,7 @@ impl<B: Into<Bytes>> FromIterator<B> for Multipart {
     fn from_iter<I: IntoIterator<Item = B>>(iter: I) -> Self {
         Self {
             parts: iter.into_iter().map(Into::into).collect(),
+            origin: None,
         }
     }
 }
@@ -168,6 +201,13 @@ impl AsRef<[u8]> for ZmqBuf {
     fn as_ref(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// Reads where `msg` came from out of its metadata.
+pub(crate) fn origin_of(msg: &mut zmq::Message) -> Option<Box<Origin>> {
+    let address = msg.gets("Peer-Address")?.to_owned();
+    let fd = msg.gets("__fd").and_then(|fd| fd.parse().ok());
+    Some(Box::new(Origin { address, fd }))
 }
 
 /// Takes a received part out of libzmq.

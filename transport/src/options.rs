@@ -53,10 +53,17 @@ impl Default for Heartbeat {
     }
 }
 
-/// Default `ZMQ_MAXMSGSIZE`: 1 MiB, above the largest zroute frame (65,544
-/// bytes), so an oversized frame reaches the protocol layer instead of
-/// silently costing the connection.
+/// Default `ZMQ_MAXMSGSIZE` of a DEALER: 1 MiB, above the largest zroute
+/// frame, so that a worker answers an oversized frame with the protocol's
+/// precise error instead of silently losing the connection.
 pub(crate) const DEFAULT_MAX_MSG_SIZE: u64 = 1 << 20;
+/// Default `ZMQ_MAXMSGSIZE` of a ROUTER: the largest zroute frame (8 header
+/// bytes and 65,536 payload bytes). libzmq buffers every part of a message
+/// before it hands over the first, so the part limit is the only bound it
+/// puts on what one peer can make the router hold: a larger part can never
+/// be valid, and its sender is disconnected at its first byte instead of
+/// after its last.
+pub const ROUTER_MAX_MSG_SIZE: u64 = 65_544;
 const DEFAULT_HWM: u32 = 10_000;
 /// See `message::take_part`: 8 KiB is libzmq's receive batch, above which a
 /// part always has its own allocation and zero copy pins nothing extra.
@@ -74,8 +81,11 @@ pub struct RouterOptions {
     /// [`SendError::WouldBlock`]: crate::SendError::WouldBlock
     pub mandatory: bool,
     /// `ZMQ_MAXMSGSIZE`: the largest inbound part accepted; a peer that sends a
-    /// larger one is disconnected (silently, by libzmq). `None` means no
-    /// limit. Default 1 MiB.
+    /// larger one is disconnected (silently, by libzmq: a watched socket sees
+    /// [`SocketEvent::Disconnected`]). `None` means no limit. Default
+    /// [`ROUTER_MAX_MSG_SIZE`] (65,544 bytes).
+    ///
+    /// [`SocketEvent::Disconnected`]: crate::SocketEvent::Disconnected
     pub max_msg_size: Option<u64>,
     /// `ZMQ_SNDHWM`, in messages, per peer; 0 means no limit. Default 10,000.
     pub sndhwm: u32,
@@ -94,19 +104,29 @@ pub struct RouterOptions {
     /// CURVE authentication and encryption; `None` (the default) is the NULL
     /// mechanism, neither authenticated nor encrypted.
     pub curve: Option<CurveServer>,
+    /// Which received messages say where they came from
+    /// ([`Multipart::origin`]): those with a payload part that starts with
+    /// these bytes (an empty prefix selects every message). Each answer costs
+    /// two metadata lookups and an allocation, so a router asks only about the
+    /// messages it needs to place (HELLOs, say). Default `None`: no message
+    /// carries its origin.
+    ///
+    /// [`Multipart::origin`]: crate::Multipart::origin
+    pub origin_prefix: Option<Vec<u8>>,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
         Self {
             mandatory: true,
-            max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
+            max_msg_size: Some(ROUTER_MAX_MSG_SIZE),
             sndhwm: DEFAULT_HWM,
             rcvhwm: DEFAULT_HWM,
             heartbeat: Some(Heartbeat::default()),
             linger: Duration::ZERO,
             recv_copy_max: DEFAULT_RECV_COPY_MAX,
             curve: None,
+            origin_prefix: None,
         }
     }
 }

@@ -3,6 +3,8 @@ use std::future::poll_fn;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +14,8 @@ use tokio::task::coop;
 
 use crate::context::Context;
 use crate::error::{SendError, io_err};
-use crate::message::{Multipart, PeerId, take_part};
+use crate::message::{Multipart, Origin, PeerId, origin_of, take_part};
+use crate::monitor::{self, HandshakeFailure, SocketEvent};
 use crate::options::{DealerOptions, RouterOptions, millis};
 
 /// Which end of the zroute transport a [`Socket`] is.
@@ -62,7 +65,32 @@ pub struct Socket {
     // Parts of a message whose receive an error interrupted; the next receive
     // completes it rather than returning a headless message.
     partial: Vec<Bytes>,
+    // `RouterOptions::origin_prefix`, and what it found in `partial` so far.
+    origin_prefix: Option<Vec<u8>>,
+    partial_origin: Option<Box<Origin>>,
+    // The reading end of libzmq's monitor of this socket, while watched.
+    watch: Option<Watch>,
 }
+
+/// The PAIR socket libzmq's monitor sends this socket's events to.
+struct Watch {
+    // Before `sock`, as in `Socket`.
+    fd: AsyncFd<ZmqFd>,
+    sock: zmq::Socket,
+}
+
+/// What [`Socket::next`] found first.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A message, as [`Socket::recv`] returns it.
+    Message(Multipart),
+    /// An event of a watched socket.
+    Event(SocketEvent),
+}
+
+/// Events a watched socket's reader may fall behind by before libzmq's I/O
+/// thread waits for it (the monitor's own queue holds 1,000 more).
+const WATCH_RCVHWM: i32 = 100_000;
 
 /// libzmq's signalling descriptor, borrowed: libzmq owns and closes it.
 struct ZmqFd(RawFd);
@@ -82,7 +110,9 @@ impl Socket {
     pub fn router(ctx: &Context, opts: &RouterOptions) -> io::Result<Self> {
         let sock = ctx.zmq().socket(zmq::ROUTER).map_err(io_err)?;
         opts.apply(&sock).map_err(io_err)?;
-        Self::register(sock, SocketKind::Router, opts.recv_copy_max)
+        let mut socket = Self::register(sock, SocketKind::Router, opts.recv_copy_max)?;
+        socket.origin_prefix.clone_from(&opts.origin_prefix);
+        Ok(socket)
     }
 
     /// A DEALER socket with `opts` applied. Connect (or bind) it next.
@@ -96,30 +126,164 @@ impl Socket {
         Self::register(sock, SocketKind::Dealer, opts.recv_copy_max)
     }
 
-    // Registering a descriptor this code does not own is an I/O-safety
-    // obligation that tokio (since 1.53.3) makes the caller state with
-    // `unsafe`; its older safe constructors are deprecated as unsound.
-    #[allow(unsafe_code)]
     fn register(sock: zmq::Socket, kind: SocketKind, recv_copy_max: usize) -> io::Result<Self> {
-        let raw = sock.get_fd().map_err(io_err)?;
-        // READABLE only: the descriptor is a signaller that is only ever read;
-        // write interest would report it ready all the time.
-        //
-        // SAFETY: the descriptor must stay open, and name the same open file
-        // description, for as long as the `AsyncFd` lives. It is the mailbox
-        // signaller of `sock`, which libzmq closes only when it reaps the
-        // socket after `zmq_close`; `zmq_close` runs when `sock` is dropped,
-        // and `Socket` declares `fd` before `sock`, so the `AsyncFd` is
-        // dropped (and deregistered) first. Nothing in this crate closes or
-        // replaces the descriptor, and `ZmqFd` always returns the same one.
-        let fd = unsafe { AsyncFd::register_with_interest(ZmqFd(raw), Interest::READABLE) }?;
+        let fd = register_fd(&sock)?;
         Ok(Self {
             fd,
             sock,
             kind,
             recv_copy_max,
             partial: Vec::new(),
+            origin_prefix: None,
+            partial_origin: None,
+            watch: None,
         })
+    }
+
+    /// Starts reporting this socket's connection events ([`SocketEvent`]),
+    /// which [`next`](Self::next), [`try_event`](Self::try_event) and
+    /// [`connected`](Self::connected) then return. Call it before
+    /// [`bind`](Self::bind) or [`connect`](Self::connect) to see every
+    /// connection.
+    ///
+    /// Read the events for as long as the socket is watched, or
+    /// [`unwatch`](Self::unwatch) it: libzmq queues them (up to about
+    /// 100,000), and past that its I/O thread waits for the reader, which
+    /// stalls every socket of the context.
+    pub fn watch(&mut self, ctx: &Context) -> io::Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        if self.watch.is_some() {
+            return Ok(());
+        }
+        let endpoint = format!(
+            "inproc://zroute-transport-watch-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.sock
+            .monitor(&endpoint, i32::from(monitor::WATCHED))
+            .map_err(io_err)?;
+        // libzmq's monitor blocks on its first event until this end is
+        // connected; connecting at once, before the caller binds or connects
+        // the watched socket, means no event can come earlier.
+        let reader = ctx.zmq().socket(zmq::PAIR).map_err(io_err);
+        let reader = reader.and_then(|r| {
+            r.set_rcvhwm(WATCH_RCVHWM).map_err(io_err)?;
+            r.set_linger(0).map_err(io_err)?;
+            r.connect(&endpoint).map_err(io_err)?;
+            Ok(r)
+        });
+        match reader.and_then(|sock| Ok((register_fd(&sock)?, sock))) {
+            Ok((fd, sock)) => {
+                self.watch = Some(Watch { fd, sock });
+                Ok(())
+            }
+            Err(e) => {
+                stop_monitor(&mut self.sock);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops reporting connection events and drops those not read yet.
+    pub fn unwatch(&mut self) {
+        if self.watch.is_some() {
+            // Before the reader goes: a monitor whose reader is gone blocks
+            // libzmq at its next event.
+            stop_monitor(&mut self.sock);
+            self.watch = None;
+        }
+    }
+
+    /// Takes the next connection event if one is queued, without waiting;
+    /// `None` also if the socket is not watched.
+    pub fn try_event(&mut self) -> io::Result<Option<SocketEvent>> {
+        let Some(watch) = &self.watch else {
+            return Ok(None);
+        };
+        loop {
+            let first = match watch.sock.recv_bytes(zmq::DONTWAIT) {
+                Ok(first) => first,
+                Err(zmq::Error::EINTR) => continue,
+                Err(zmq::Error::EAGAIN) => return Ok(None),
+                Err(e) => return Err(io_err(e)),
+            };
+            // The rest (the socket's own endpoint) says nothing about the
+            // peer; a message arrives whole, so it is there already.
+            while watch.sock.get_rcvmore().map_err(io_err)? {
+                match watch.sock.recv_bytes(zmq::DONTWAIT) {
+                    Ok(_) | Err(zmq::Error::EINTR) => {}
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+            if let Some(event) = monitor::decode(&first) {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Waits for the next message or, on a watched socket, connection event,
+    /// whichever is there first (events first).
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv).
+    pub async fn next(&mut self) -> io::Result<Incoming> {
+        loop {
+            let budget = poll_fn(coop::poll_proceed).await;
+            if let Some(event) = self.try_event()? {
+                budget.made_progress();
+                return Ok(Incoming::Event(event));
+            }
+            if let Some(msg) = self.try_recv()? {
+                budget.made_progress();
+                return Ok(Incoming::Message(msg));
+            }
+            drop(budget);
+            // Both failed non-blocking receives applied every pending command.
+            self.wait_any().await?;
+        }
+    }
+
+    /// Waits until the socket is writable, as [`writable`](Self::writable),
+    /// or, on a watched socket, until libzmq gives a connection up for good
+    /// ([`HandshakeFailure::is_final`]): a DEALER then never connects, and
+    /// the failure says why. Consumes the events it reads.
+    pub async fn connected(&mut self) -> io::Result<Result<(), HandshakeFailure>> {
+        loop {
+            while let Some(event) = self.try_event()? {
+                if let SocketEvent::HandshakeFailed(failure) = event
+                    && failure.is_final()
+                {
+                    return Ok(Err(failure));
+                }
+            }
+            if self.events()?.contains(zmq::POLLOUT) {
+                return Ok(Ok(()));
+            }
+            self.wait_any().await?;
+        }
+    }
+
+    /// Waits for a signal on the socket's or the watch's descriptor, and
+    /// clears it: the caller then tries its operations again, so a signal
+    /// that comes after the clear sets readiness again and none is lost.
+    // `&mut self`: a future holding `&Socket` would need `Socket: Sync`.
+    async fn wait_any(&mut self) -> io::Result<()> {
+        // The descriptors only: a borrow of `Watch` would need `zmq::Socket: Sync`.
+        let fd = &self.fd;
+        let watch_fd = self.watch.as_ref().map(|w| &w.fd);
+        poll_fn(|cx| {
+            if let Poll::Ready(ready) = fd.poll_read_ready(cx) {
+                ready?.clear_ready();
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(watch_fd) = watch_fd
+                && let Poll::Ready(ready) = watch_fd.poll_read_ready(cx)
+            {
+                ready?.clear_ready();
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// ROUTER or DEALER.
@@ -239,9 +403,19 @@ impl Socket {
                 Err(e) => return Err(io_err(e)),
             }
             let more = msg.get_more();
+            // A ROUTER's first part is the routing id it made up itself.
+            if let Some(prefix) = &self.origin_prefix
+                && self.partial_origin.is_none()
+                && (self.kind == SocketKind::Dealer || !self.partial.is_empty())
+                && msg.starts_with(prefix)
+            {
+                self.partial_origin = origin_of(&mut msg);
+            }
             self.partial.push(take_part(msg, self.recv_copy_max));
             if !more {
-                return Ok(Some(Multipart::from(mem::take(&mut self.partial))));
+                let mut msg = Multipart::from(mem::take(&mut self.partial));
+                msg.set_origin(self.partial_origin.take());
+                return Ok(Some(msg));
             }
         }
     }
@@ -370,6 +544,7 @@ impl Socket {
         }
         let total = usize::from(head.is_some()) + parts.len();
         let all = head.into_iter().chain(parts.iter().map(AsRef::as_ref));
+        let mut failed = None;
         for (i, part) in all.enumerate() {
             let flags = if i + 1 < total {
                 zmq::DONTWAIT | zmq::SNDMORE
@@ -380,15 +555,25 @@ impl Socket {
                 match self.sock.send(part, flags) {
                     Ok(()) => break,
                     Err(zmq::Error::EINTR) => continue,
-                    // libzmq decides on the first part; later parts of an
-                    // accepted message are never refused for lack of room or
-                    // peer, only if the context is being torn down.
+                    // libzmq decides on the first part for lack of room or peer.
                     Err(e) if i == 0 => return Err(SendError::from_zmq(e)),
-                    Err(e) => return Err(SendError::Io(io_err(e))),
+                    // A later part fails if the connection the message
+                    // started on goes meanwhile (EAGAIN), or the context is
+                    // torn down. A DEALER then drops the parts that follow,
+                    // up to the last: they must still be sent, or the next
+                    // message would be taken for the rest of this one and
+                    // silently dropped.
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        break;
+                    }
                 }
             }
         }
-        Ok(())
+        match failed {
+            None => Ok(()),
+            Some(e) => Err(SendError::Io(io_err(e))),
+        }
     }
 
     /// Waits until `ZMQ_EVENTS` contains one of `want`. `fresh` says that the
@@ -423,6 +608,44 @@ impl Socket {
             }
         }
     }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.unwatch();
+    }
+}
+
+// Registering a descriptor this code does not own is an I/O-safety
+// obligation that tokio (since 1.53.3) makes the caller state with `unsafe`;
+// its older safe constructors are deprecated as unsound.
+#[allow(unsafe_code)]
+fn register_fd(sock: &zmq::Socket) -> io::Result<AsyncFd<ZmqFd>> {
+    let raw = sock.get_fd().map_err(io_err)?;
+    // READABLE only: the descriptor is a signaller that is only ever read;
+    // write interest would report it ready all the time.
+    //
+    // SAFETY: the descriptor must stay open, and name the same open file
+    // description, for as long as the `AsyncFd` lives. It is the mailbox
+    // signaller of `sock`, which libzmq closes only when it reaps the socket
+    // after `zmq_close`; `zmq_close` runs when `sock` is dropped, and both
+    // `Socket` and `Watch` declare their `AsyncFd` before their `zmq::Socket`,
+    // so the `AsyncFd` is dropped (and deregistered) first. Nothing in this
+    // crate closes or replaces the descriptor, and `ZmqFd` always returns the
+    // same one.
+    unsafe { AsyncFd::register_with_interest(ZmqFd(raw), Interest::READABLE) }.map_err(Into::into)
+}
+
+/// `zmq_socket_monitor(s, NULL, 0)`, which the `zmq` crate cannot express:
+/// stops the monitor at once, under libzmq's monitor lock, so that no event
+/// is sent after it returns.
+#[allow(unsafe_code)]
+fn stop_monitor(sock: &mut zmq::Socket) {
+    // SAFETY: the pointer is the live socket that `sock` owns (closed only
+    // when `sock` is dropped, after this call), and a NULL endpoint is
+    // libzmq's documented way to stop monitoring; it fails only on a
+    // terminated context, when no more events are sent either.
+    let _ = unsafe { zmq_sys::zmq_socket_monitor(sock.as_mut_ptr(), std::ptr::null(), 0) };
 }
 
 impl fmt::Debug for Socket {

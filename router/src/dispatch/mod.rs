@@ -13,10 +13,12 @@
 //! which the HTTP task reopens as the client takes them.
 
 mod admission;
+mod connections;
 mod table;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,12 +30,15 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zroute_proto::frame::{Frame, Hello};
 use zroute_proto::session::{CloseReason, Event, ResetOrigin, RouterConfig, Session, UnknownPeer};
-use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
-use zroute_transport::{Multipart, PeerId, SendError, Socket};
+use zroute_proto::{FrameType, GoAwayStatus, HeaderBlock, RstCode, StreamId, http};
+use zroute_transport::{
+    HandshakeFailure, Incoming, Multipart, Origin, PeerId, SendError, Socket, SocketEvent,
+};
 
-use self::admission::{Admission, RefusalLog};
+use self::admission::{Admission, AdmissionLimits, RefusalLog, Source};
+use self::connections::{Connections, LogLimit, log_key};
 use self::table::{Entry, Table};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReasonLabels};
 use crate::record::Recorder;
 use zroute_trace::Direction;
 
@@ -42,6 +47,20 @@ type PeerKey = Bytes;
 
 /// Most frames sent to one worker in one message.
 const MAX_PARTS_PER_MESSAGE: usize = 256;
+
+/// How a part that is a HELLO starts (spec #frame-header, #frame-types): a
+/// control frame of version 3 and type HELLO. The workers sockets read the
+/// origin of such messages only: the source a HELLO is counted against.
+pub(crate) fn hello_prefix() -> Vec<u8> {
+    let [hi, lo] = FrameType::HELLO.to_wire().to_be_bytes();
+    vec![0x80, 0x03, hi, lo]
+}
+
+/// A connection's lines (closes, failed handshakes) are logged per peer host
+/// in bursts of this many, then one a second: a peer that is refused or
+/// dropped reconnects at once, and the first few lines say the most.
+const CONNECTION_LOG_BURST: u32 = 5;
+const CONNECTION_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// One stream as the HTTP side names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -182,6 +201,10 @@ struct Peer {
     /// Protocol errors logged in the current second, for rate-limiting them
     /// (spec #error-reporting).
     reports: (Instant, u32),
+    /// Where its HELLO came from, as --max-workers-per-source counts it.
+    source: Source,
+    /// The descriptor of its connection, if libzmq said.
+    fd: Option<RawFd>,
 }
 
 /// Most protocol errors logged per worker session per second.
@@ -215,8 +238,12 @@ pub(crate) struct Limits {
     pub(crate) streams_per_worker: u32,
     /// Worker sessions at once.
     pub(crate) workers: usize,
+    /// Worker sessions at once from one source (host, or ipc:// user).
+    pub(crate) workers_per_source: usize,
     /// New worker sessions per second (and per burst).
     pub(crate) hello_rate: u32,
+    /// New worker sessions per second (and per burst) from one source.
+    pub(crate) hello_rate_per_source: u32,
     /// After start, how long a request no worker serves yet waits in the queue.
     pub(crate) startup_grace: Duration,
 }
@@ -235,8 +262,15 @@ pub(crate) struct Dispatcher {
     /// Most streams open on one worker session, whatever capacity it declares.
     max_streams_per_worker: u32,
     session_config: RouterConfig,
-    /// --max-workers and --hello-rate.
+    /// --max-workers, --hello-rate and their per-source forms.
     admission: Admission,
+    /// Every workers endpoint uses CURVE: what a failed handshake means.
+    curve: bool,
+    /// The connections the sockets' monitors reported.
+    connections: Connections,
+    /// Sessions by their connection, to name the worker whose connection closed.
+    by_fd: HashMap<(usize, RawFd), PeerKey>,
+    connection_logs: LogLimit,
     /// Until then (--startup-grace after start) a request no registered
     /// worker serves waits in the queue: after a router restart, the
     /// workers are on their way back. None once it has ended and the
@@ -263,16 +297,29 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// `sockets` should be watched (`Socket::watch`) and ask for the origin
+    /// of HELLOs ([`hello_prefix`]); `curve` says whether they use CURVE.
     pub(crate) fn new(
         sockets: Vec<Socket>,
         endpoints: Vec<String>,
+        curve: bool,
         session_config: RouterConfig,
         limits: Limits,
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> (Self, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let admission = AdmissionLimits {
+            max_workers: limits.workers,
+            max_per_source: limits.workers_per_source,
+            rate: limits.hello_rate,
+            rate_per_source: limits.hello_rate_per_source,
+        };
         let dispatcher = Self {
+            connections: Connections::new(sockets.len()),
+            curve,
+            by_fd: HashMap::default(),
+            connection_logs: LogLimit::new(CONNECTION_LOG_BURST, CONNECTION_LOG_EVERY),
             sockets,
             endpoints,
             rx,
@@ -284,7 +331,7 @@ impl Dispatcher {
             max_frames_per_message: limits.frames_per_message,
             max_streams_per_worker: limits.streams_per_worker,
             session_config,
-            admission: Admission::new(limits.workers, limits.hello_rate, Instant::now()),
+            admission: Admission::new(admission, Instant::now()),
             grace_until: Some(Instant::now() + limits.startup_grace),
             refusals: RefusalLog::default(),
             draining: false,
@@ -329,8 +376,12 @@ impl Dispatcher {
                     None => return,
                 },
                 ready = recv_any(&mut self.sockets) => match ready {
-                    Ok((index, msg)) => {
+                    Ok((index, Incoming::Message(msg))) => {
                         self.handle_message(index, msg);
+                        self.drain_sockets();
+                    }
+                    Ok((index, Incoming::Event(event))) => {
+                        self.handle_event(index, event);
                         self.drain_sockets();
                     }
                     Err(e) => {
@@ -349,9 +400,19 @@ impl Dispatcher {
     fn drain_sockets(&mut self) {
         for index in 0..self.sockets.len() {
             // Bounded, so one chatty socket cannot starve the HTTP side.
+            // Events first, as `Socket::next` returns them: a connection's
+            // accept comes before its messages.
             for _ in 0..1024 {
-                match self.sockets[index].try_recv() {
-                    Ok(Some(msg)) => self.handle_message(index, msg),
+                let next = match self.sockets[index].try_event() {
+                    Ok(Some(event)) => Ok(Some(Incoming::Event(event))),
+                    Ok(None) => self.sockets[index]
+                        .try_recv()
+                        .map(|m| m.map(Incoming::Message)),
+                    Err(e) => Err(e),
+                };
+                match next {
+                    Ok(Some(Incoming::Message(msg))) => self.handle_message(index, msg),
+                    Ok(Some(Incoming::Event(event))) => self.handle_event(index, event),
                     Ok(None) => break,
                     Err(e) => {
                         warn!(error = %e, "worker socket receive failed");
@@ -362,7 +423,137 @@ impl Dispatcher {
         }
     }
 
+    /// Messages only: what a connection sent before it closed.
+    fn drain_messages(&mut self, index: usize) {
+        for _ in 0..1024 {
+            match self.sockets[index].try_recv() {
+                Ok(Some(msg)) => self.handle_message(index, msg),
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "worker socket receive failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A connection event of socket `index` (see `connections`).
+    fn handle_event(&mut self, index: usize, event: SocketEvent) {
+        let now = Instant::now();
+        match event {
+            SocketEvent::Accepted { fd, peer } => {
+                self.metrics.connections_accepted.inc();
+                debug!(endpoint = %self.endpoints[index], peer = %display_peer(peer.as_ref()), "worker connection accepted");
+                self.connections.accepted(index, fd, peer, now);
+            }
+            SocketEvent::HandshakeFailed(failure) => {
+                self.metrics
+                    .handshake_failures
+                    .get_or_create(&ReasonLabels {
+                        reason: failure.as_str(),
+                    })
+                    .inc();
+                self.connections.handshake_failed(index, failure);
+            }
+            SocketEvent::Disconnected { fd } => {
+                self.metrics.connections_closed.inc();
+                // Whatever the connection sent before it closed is handled
+                // first, so that its session, if it made one, is known.
+                self.drain_messages(index);
+                let closed = self.connections.closed(index, fd, now);
+                let peer = display_peer(closed.peer.as_ref());
+                let endpoint = self.endpoints[index].as_str();
+                let quiet = closed.failure.is_some_and(|f| {
+                    matches!(f, HandshakeFailure::Auth(_) | HandshakeFailure::NoDetail(_))
+                });
+                if quiet {
+                    // The ZAP handler logs a refused key; a connection lost
+                    // mid-handshake says nothing an operator can act on.
+                    debug!(endpoint, %peer, failure = ?closed.failure, "worker handshake failed");
+                    return;
+                }
+                let Some(unlogged) = self
+                    .connection_logs
+                    .take(&log_key(closed.peer.as_ref()), now)
+                else {
+                    return;
+                };
+                match closed.failure {
+                    Some(failure) => self.report_handshake_failure(index, failure, &peer, unlogged),
+                    None => {
+                        let session = self.by_fd.get(&(index, fd)).and_then(|key| {
+                            let peer = self.peers.get(key)?;
+                            let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                            Some(format!("{} ({worker})", peer.session_id))
+                        });
+                        info!(
+                            endpoint,
+                            %peer,
+                            lived_ms = closed.lived.map(|d| d.as_millis() as u64),
+                            session = session.as_deref().unwrap_or("none"),
+                            unlogged,
+                            "worker connection closed"
+                        );
+                    }
+                }
+            }
+            // A success says nothing the session does not; a ROUTER never connects.
+            _ => {}
+        }
+    }
+
+    /// Says what a failed handshake means and what to do about it. A key
+    /// refused by the allowlist is the ZAP handler's to log.
+    fn report_handshake_failure(
+        &self,
+        index: usize,
+        failure: HandshakeFailure,
+        peer: &str,
+        unlogged: u64,
+    ) {
+        let endpoint = self.endpoints[index].as_str();
+        let reason = failure.as_str();
+        match failure {
+            HandshakeFailure::MechanismMismatch if self.curve => warn!(
+                endpoint,
+                peer,
+                reason,
+                unlogged,
+                "a worker without CURVE tried to connect, but this endpoint requires CURVE: \
+                 give the worker the router's public key and a key pair of its own \
+                 (--curve-server-key router.pub --curve-key worker.key, or ZROUTE_CURVE_SERVER_KEY \
+                 and ZROUTE_CURVE_KEY), and add its public key to the --curve-allow file"
+            ),
+            HandshakeFailure::MechanismMismatch => warn!(
+                endpoint,
+                peer,
+                reason,
+                unlogged,
+                "a worker using CURVE tried to connect, but this endpoint does not use CURVE: \
+                 start the router with --curve-key and --curve-allow, or the worker without CURVE keys"
+            ),
+            HandshakeFailure::Cryptographic => warn!(
+                endpoint,
+                peer,
+                reason,
+                unlogged,
+                "a worker's CURVE handshake failed: it is probably configured with another \
+                 router public key than this router's (--curve-server-key)"
+            ),
+            HandshakeFailure::Protocol(_) => warn!(
+                endpoint, peer, reason, unlogged, error = %failure,
+                "a peer's ZMTP handshake failed: not a zroute worker, or a broken one"
+            ),
+            HandshakeFailure::Auth(_) | HandshakeFailure::NoDetail(_) => {}
+            _ => warn!(
+                endpoint, peer, reason, unlogged, error = %failure,
+                "a peer's ZMTP handshake failed"
+            ),
+        }
+    }
+
     fn handle_message(&mut self, index: usize, msg: Multipart) {
+        let origin = msg.origin().cloned();
         let Some((routing_id, parts)) = msg.split_peer() else {
             return;
         };
@@ -393,7 +584,7 @@ impl Dispatcher {
                     // first: its streams fail and its GOAWAY goes out, and
                     // this part then comes from an unknown peer.
                     self.retire(&key);
-                    self.handle_unknown(index, &key, &routing_id, part, now);
+                    self.handle_unknown(index, &key, &routing_id, origin.as_ref(), part, now);
                 }
             }
         }
@@ -466,6 +657,7 @@ impl Dispatcher {
         index: usize,
         key: &PeerKey,
         routing_id: &PeerId,
+        origin: Option<&Origin>,
         part: Bytes,
         now: Instant,
     ) {
@@ -495,12 +687,22 @@ impl Dispatcher {
             self.refuse_hello(index, routing_id, GoAwayStatus::OK);
             return;
         }
-        if let Err(refusal) = self.admission.admit(self.peers.len(), now) {
-            self.metrics.registrations_refused.inc();
+        let source = origin.map_or(Source::Unknown, |o| Source::from_peer_address(&o.address));
+        let fd = origin.and_then(|o| o.fd);
+        if let Err(refusal) = self.admission.admit(self.peers.len(), &source, now) {
+            self.metrics
+                .registrations_refused
+                .get_or_create(&ReasonLabels {
+                    reason: refusal.as_str(),
+                })
+                .inc();
             if let Some(unlogged) = self.refusals.take(now) {
+                let address = fd.and_then(|fd| self.connections.peer(index, fd));
                 warn!(
                     peer = %hex(routing_id),
                     worker = %worker_id(&hello),
+                    %source,
+                    address = %display_peer(address.as_ref()),
                     reason = refusal.as_str(),
                     sessions = self.peers.len(),
                     unlogged,
@@ -523,12 +725,15 @@ impl Dispatcher {
                     in_flight: 0,
                     draining: false,
                 };
+                let address = fd.and_then(|fd| self.connections.peer(index, fd));
                 info!(
                     worker = %worker_id,
                     session = %session_id,
                     capacity = entry.capacity,
                     routes = ?entry.routes.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                     endpoint = %self.endpoints[index],
+                    %source,
+                    address = %display_peer(address.as_ref()),
                     "worker registered"
                 );
                 if let Some(recorder) = &mut self.recorder {
@@ -548,8 +753,14 @@ impl Dispatcher {
                         outbox: VecDeque::new(),
                         blocked_since: None,
                         reports: (now, 0),
+                        source: source.clone(),
+                        fd,
                     },
                 );
+                self.admission.opened(&source);
+                if let Some(fd) = fd {
+                    self.by_fd.insert((index, fd), key.clone());
+                }
                 self.metrics.workers.set(self.table.len() as i64);
                 self.mark_dirty(key);
                 self.serve_queue();
@@ -1115,8 +1326,16 @@ impl Dispatcher {
     }
 
     fn forget(&mut self, key: &PeerKey) {
-        if let (Some(peer), Some(recorder)) = (self.peers.remove(key), &mut self.recorder) {
-            recorder.close(&peer.session_id);
+        if let Some(peer) = self.peers.remove(key) {
+            self.admission.closed(&peer.source);
+            if let Some(fd) = peer.fd
+                && self.by_fd.get(&(peer.socket, fd)) == Some(key)
+            {
+                self.by_fd.remove(&(peer.socket, fd));
+            }
+            if let Some(recorder) = &mut self.recorder {
+                recorder.close(&peer.session_id);
+            }
         }
         if self.table.remove(key).is_some() {
             self.metrics.workers.set(self.table.len() as i64);
@@ -1191,8 +1410,12 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 ready = recv_any(&mut self.sockets) => match ready {
-                    Ok((index, msg)) => {
+                    Ok((index, Incoming::Message(msg))) => {
                         self.handle_message(index, msg);
+                        self.drain_sockets();
+                    }
+                    Ok((index, Incoming::Event(event))) => {
+                        self.handle_event(index, event);
                         self.drain_sockets();
                     }
                     Err(e) => {
@@ -1239,13 +1462,14 @@ fn event_is_refused(code: RstCode, origin: zroute_proto::session::ResetOrigin) -
     .is_retry_safe_reset()
 }
 
-/// Waits for a message on any of the sockets. The receive futures live as long
-/// as this future does, so each keeps its registration with the reactor.
-async fn recv_any(sockets: &mut [Socket]) -> std::io::Result<(usize, Multipart)> {
+/// Waits for a message or a connection event on any of the sockets. The
+/// receive futures live as long as this future does, so each keeps its
+/// registration with the reactor.
+async fn recv_any(sockets: &mut [Socket]) -> std::io::Result<(usize, Incoming)> {
     if let [only] = sockets {
-        return only.recv().await.map(|msg| (0, msg));
+        return only.next().await.map(|msg| (0, msg));
     }
-    let mut futures: Vec<_> = sockets.iter_mut().map(|s| Box::pin(s.recv())).collect();
+    let mut futures: Vec<_> = sockets.iter_mut().map(|s| Box::pin(s.next())).collect();
     std::future::poll_fn(|cx| {
         for (index, fut) in futures.iter_mut().enumerate() {
             if let std::task::Poll::Ready(result) = fut.as_mut().poll(cx) {
@@ -1267,6 +1491,11 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// The `id` attribute of a HELLO, as logged.
 fn worker_id(hello: &Hello) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(hello.attributes().get("id").map_or(&b""[..], |v| v))
+}
+
+/// A peer's address for a log line.
+fn display_peer(peer: Option<&zroute_transport::PeerAddr>) -> String {
+    peer.map_or_else(|| "unknown".to_owned(), ToString::to_string)
 }
 
 fn hex(id: &PeerId) -> String {

@@ -13,10 +13,11 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 use zroute_proto::Session;
 use zroute_proto::session::Backoff;
-use zroute_transport::{Context, Socket};
+use zroute_transport::{Context, HandshakeFailure, Socket};
 
 use crate::builder::Settings;
 use crate::driver::{Driver, End, Handlers};
+use crate::handshake::report_handshake_failure;
 use crate::{Body, BoxError, Service};
 
 pub(crate) async fn run<S, B>(
@@ -71,8 +72,13 @@ pub(crate) async fn run<S, B>(
             let curve_key = settings.dealer.curve.as_ref().map(|c| c.keypair.public());
             tokio::select! {
                 ready = connected(&mut socket, curve_key.is_some()) => match ready {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(Connection::Up) => socket.unwatch(),
+                    Ok(Connection::Failed(failure)) => {
+                        report_handshake_failure(failure, curve_key.as_ref());
+                        backoff.failed();
+                        continue;
+                    }
+                    Ok(Connection::TimedOut) => {
                         warn!(
                             public_key = %curve_key.expect("only CURVE connections time out"),
                             "no connection to the router within {CURVE_CONNECT_TIMEOUT:?}: \
@@ -134,20 +140,32 @@ pub(crate) async fn run<S, B>(
 /// allowlist later is then picked up. Without CURVE the wait is unbounded.
 const CURVE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Waits for a completed connection: `Ok(false)` if CURVE is on and none came
-/// within [`CURVE_CONNECT_TIMEOUT`].
-async fn connected(socket: &mut Socket, curve: bool) -> std::io::Result<bool> {
+enum Connection {
+    Up,
+    /// libzmq gave the connection up for good: a new socket must try again.
+    Failed(HandshakeFailure),
+    /// With CURVE, no connection within [`CURVE_CONNECT_TIMEOUT`].
+    TimedOut,
+}
+
+/// Waits for a completed connection, or for libzmq to give it up.
+async fn connected(socket: &mut Socket, curve: bool) -> std::io::Result<Connection> {
+    let outcome =
+        |r: Result<(), HandshakeFailure>| r.map_or_else(Connection::Failed, |()| Connection::Up);
     if !curve {
-        return socket.writable().await.map(|()| true);
+        return socket.connected().await.map(outcome);
     }
-    match tokio::time::timeout(CURVE_CONNECT_TIMEOUT, socket.writable()).await {
-        Ok(ready) => ready.map(|()| true),
-        Err(_) => Ok(false),
+    match tokio::time::timeout(CURVE_CONNECT_TIMEOUT, socket.connected()).await {
+        Ok(ready) => ready.map(outcome),
+        Err(_) => Ok(Connection::TimedOut),
     }
 }
 
 fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Result<Socket> {
-    let socket = Socket::dealer(ctx, &settings.dealer)?;
+    let mut socket = Socket::dealer(ctx, &settings.dealer)?;
+    // Until connected: libzmq gives some connections up for good (CURVE on
+    // one side only, a refused key) and only its monitor says why.
+    socket.watch(ctx)?;
     socket.connect(endpoint)?;
     Ok(socket)
 }

@@ -63,6 +63,7 @@ mod body;
 mod builder;
 mod driver;
 mod endpoint;
+mod handshake;
 mod service;
 mod sessions;
 mod stream;
