@@ -376,14 +376,7 @@ impl Dispatcher {
                     None => return,
                 },
                 ready = recv_any(&mut self.sockets) => match ready {
-                    Ok((index, Incoming::Message(msg))) => {
-                        self.handle_message(index, msg);
-                        self.drain_sockets();
-                    }
-                    Ok((index, Incoming::Event(event))) => {
-                        self.handle_event(index, event);
-                        self.drain_sockets();
-                    }
+                    Ok((index, incoming)) => self.handle_incoming(index, incoming),
                     Err(e) => {
                         warn!(error = %e, "worker socket receive failed");
                     }
@@ -550,6 +543,15 @@ impl Dispatcher {
                 "a peer's ZMTP handshake failed"
             ),
         }
+    }
+
+    /// What woke the dispatcher on a socket, then whatever else is ready there.
+    fn handle_incoming(&mut self, index: usize, incoming: Incoming) {
+        match incoming {
+            Incoming::Message(msg) => self.handle_message(index, msg),
+            Incoming::Event(event) => self.handle_event(index, event),
+        }
+        self.drain_sockets();
     }
 
     fn handle_message(&mut self, index: usize, msg: Multipart) {
@@ -1410,14 +1412,7 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 ready = recv_any(&mut self.sockets) => match ready {
-                    Ok((index, Incoming::Message(msg))) => {
-                        self.handle_message(index, msg);
-                        self.drain_sockets();
-                    }
-                    Ok((index, Incoming::Event(event))) => {
-                        self.handle_event(index, event);
-                        self.drain_sockets();
-                    }
+                    Ok((index, incoming)) => self.handle_incoming(index, incoming),
                     Err(e) => {
                         warn!(error = %e, "worker socket receive failed");
                         return;
