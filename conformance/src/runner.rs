@@ -616,7 +616,21 @@ impl Run {
             .unwrap_or_default();
         self.vars.capacity = hello.max_concurrent_streams();
         if let Some(why) = case.hello.mismatch(&view, &self.vars) {
-            return Err(verdict(Outcome::Fail, format!("HELLO {}", case.hello), why));
+            // A case that passes options fails here first when the app ignores
+            // them: say that, not only what the HELLO lacked.
+            let happened = if case.worker_args.is_empty() {
+                why
+            } else {
+                format!(
+                    "the case started the worker with {}; its HELLO announced capacity {} and \
+                     initial window {} ({why}): a test app must accept the options of \
+                     spec/PROTOCOL.md#test-app-command-line",
+                    case.worker_args.join(" "),
+                    hello.max_concurrent_streams(),
+                    hello.initial_window_size(),
+                )
+            };
+            return Err(verdict(Outcome::Fail, case.hello.to_string(), happened));
         }
         if let Some(feature) = &case.feature {
             let announced = hello

@@ -119,3 +119,48 @@ fn a_missing_pong_times_out() {
         &[("heartbeat/echo-router-ping", Outcome::Timeout)],
     );
 }
+
+/// A test app that ignores the options a case passes (Appendix A.1) fails
+/// that case with a message that names the options and what its HELLO said,
+/// not only the HELLO field that differs.
+#[test]
+fn ignoring_the_cases_options_is_named() {
+    let Some(worker) = support::broken_worker() else {
+        return;
+    };
+    let all = load_dir(&default_cases_dir()).expect("cases load");
+    let case = all
+        .iter()
+        .find(|c| c.id == "capacity/freed-after-stream-ends")
+        .expect("the case exists");
+    assert_eq!(case.worker_args, ["--capacity", "1"]);
+    // sh takes the options the suite appends as its own positional
+    // parameters, and the worker never sees them.
+    let inner = support::broken_worker_cmd(&worker, "none")
+        .join(" ")
+        .replace("{endpoint}", "\"$ZROUTE_CONNECT\"");
+    let cfg = RunConfig {
+        worker: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec {inner}"),
+            "sh".into(),
+        ],
+        timeout_scale: 2.0,
+        ..RunConfig::default()
+    };
+    let result = run_suite(&[case], &cfg, 1, &|_, _| {}).remove(0);
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    assert!(
+        result.happened.contains(
+            "the case started the worker with --capacity 1; its HELLO announced capacity"
+        ),
+        "{}",
+        result.happened
+    );
+    assert!(
+        !result.expected.starts_with("HELLO HELLO"),
+        "{}",
+        result.expected
+    );
+}
