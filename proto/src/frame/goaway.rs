@@ -70,7 +70,7 @@ impl GoAway {
     }
 
     pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::GOAWAY, self.flags, 8, dst);
+        encode_control(FrameType::GOAWAY, self.flags, self.payload_len(), dst);
         dst.put_u32(self.last_good_stream_id.get());
         dst.put_u32(self.status.to_wire());
     }

@@ -83,16 +83,23 @@ impl Head {
     }
 }
 
+/// The prologue every control frame's encoder writes; its first word is the
+/// only place the two header layouts differ.
 pub(crate) fn encode_control(ty: FrameType, flags: u8, len: usize, dst: &mut impl BufMut) {
-    debug_assert!(len < 1 << 24, "payload length exceeds the 24-bit field");
     dst.put_u16(0x8000 | SPDY_VERSION);
     dst.put_u16(ty.to_wire());
-    dst.put_u32(((flags as u32) << 24) | len as u32);
+    put_flags_len(flags, len, dst);
 }
 
 pub(crate) fn encode_data(id: StreamId, flags: u8, len: usize, dst: &mut impl BufMut) {
-    debug_assert!(len < 1 << 24, "payload length exceeds the 24-bit field");
     dst.put_u32(id.get());
+    put_flags_len(flags, len, dst);
+}
+
+fn put_flags_len(flags: u8, len: usize, dst: &mut impl BufMut) {
+    // Callers keep payloads under MAX_PAYLOAD_LEN; a longer one would spill
+    // into the flags byte rather than fail.
+    debug_assert!(len < 1 << 24, "payload length exceeds the 24-bit field");
     dst.put_u32(((flags as u32) << 24) | len as u32);
 }
 

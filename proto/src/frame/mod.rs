@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 mod data;
 mod error;
 mod goaway;
+mod handshake;
 mod head;
 mod header_block;
 mod headers;
@@ -167,6 +168,38 @@ impl Frame {
         }
     }
 }
+
+/// The methods of a frame that keeps its fields in an inner `block` (a
+/// [`stream_block::StreamBlock`] or a [`handshake::Handshake`]). A macro
+/// rather than a trait, so that they stay inherent methods with the
+/// signatures callers already use.
+macro_rules! block_frame {
+    ($frame:ident, $block:ty, $ty:expr) => {
+        impl $frame {
+            pub fn flags(&self) -> u8 {
+                self.block.flags
+            }
+
+            pub fn set_flags(&mut self, flags: u8) -> &mut Self {
+                self.block.flags = flags;
+                self
+            }
+
+            pub(super) fn load(flags: u8, payload: ::bytes::Bytes) -> Result<Self, super::Error> {
+                <$block>::load(flags, payload).map(|block| Self { block })
+            }
+
+            pub(super) fn payload_len(&self) -> usize {
+                self.block.payload_len()
+            }
+
+            pub(super) fn encode(&self, dst: &mut impl ::bytes::BufMut) {
+                self.block.encode($ty, dst);
+            }
+        }
+    };
+}
+use block_frame;
 
 macro_rules! from_frame {
     ($($variant:ident),*) => {$(

@@ -56,7 +56,7 @@ impl Ping {
     }
 
     pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::PING, self.flags, 4, dst);
+        encode_control(FrameType::PING, self.flags, self.payload_len(), dst);
         dst.put_u32(self.id);
     }
 }

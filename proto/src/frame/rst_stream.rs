@@ -72,7 +72,7 @@ impl RstStream {
     }
 
     pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::RST_STREAM, self.flags, 8, dst);
+        encode_control(FrameType::RST_STREAM, self.flags, self.payload_len(), dst);
         dst.put_u32(self.stream_id.get());
         dst.put_u32(self.code.to_wire());
     }

@@ -18,22 +18,24 @@
 //! +----------------------------------+
 //! ```
 
-use bytes::{BufMut, Bytes};
-
-use super::head::{be_u32, encode_control};
-use super::{Error, ErrorKind, HeaderBlock};
+use super::HeaderBlock;
+use super::handshake::Handshake;
 use crate::codes::FrameType;
 
-const FIXED_LEN: usize = 16;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Welcome {
-    version: u16,
-    heartbeat_interval_ms: u32,
-    heartbeat_liveness: u32,
-    initial_window_size: u32,
-    attributes: HeaderBlock,
-    flags: u8,
+    /// `words`: the heartbeat interval, then the liveness.
+    block: Handshake<2>,
+}
+
+super::handshake::handshake_frame! {
+    frame: Welcome,
+    block: Handshake<2>,
+    ty: FrameType::WELCOME,
+    words: ["heartbeat_interval_ms", "heartbeat_liveness"],
+    version: "The protocol version the session uses.",
+    initial_window_size: "The router's receive window for each response stream.",
+    attributes: "`router`, `session` and free-form labels.",
 }
 
 impl Welcome {
@@ -45,72 +47,20 @@ impl Welcome {
         attributes: HeaderBlock,
     ) -> Self {
         Self {
-            version,
-            heartbeat_interval_ms,
-            heartbeat_liveness,
-            initial_window_size: initial_window_size & 0x7fff_ffff,
-            attributes,
-            flags: 0,
+            block: Handshake::new(
+                version,
+                [heartbeat_interval_ms, heartbeat_liveness],
+                initial_window_size,
+                attributes,
+            ),
         }
-    }
-
-    /// The protocol version the session uses.
-    pub fn version(&self) -> u16 {
-        self.version
     }
 
     pub fn heartbeat_interval_ms(&self) -> u32 {
-        self.heartbeat_interval_ms
+        self.block.words[0]
     }
 
     pub fn heartbeat_liveness(&self) -> u32 {
-        self.heartbeat_liveness
-    }
-
-    /// The router's receive window for each response stream.
-    pub fn initial_window_size(&self) -> u32 {
-        self.initial_window_size
-    }
-
-    /// `router`, `session` and free-form labels.
-    pub fn attributes(&self) -> &HeaderBlock {
-        &self.attributes
-    }
-
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
-    pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
-        if payload.len() < FIXED_LEN {
-            return Err(Error::new(ErrorKind::BadPayloadSize));
-        }
-        Ok(Self {
-            version: u16::from_be_bytes([payload[0], payload[1]]),
-            heartbeat_interval_ms: be_u32(&payload, 4),
-            heartbeat_liveness: be_u32(&payload, 8),
-            initial_window_size: be_u32(&payload, 12) & 0x7fff_ffff,
-            attributes: HeaderBlock::decode(payload.slice(FIXED_LEN..))?,
-            flags,
-        })
-    }
-
-    pub(super) fn payload_len(&self) -> usize {
-        FIXED_LEN + self.attributes.encoded_len()
-    }
-
-    pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::WELCOME, self.flags, self.payload_len(), dst);
-        dst.put_u16(self.version);
-        dst.put_u16(0);
-        dst.put_u32(self.heartbeat_interval_ms);
-        dst.put_u32(self.heartbeat_liveness);
-        dst.put_u32(self.initial_window_size);
-        self.attributes.encode(dst);
+        self.block.words[1]
     }
 }

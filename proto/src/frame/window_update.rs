@@ -82,7 +82,12 @@ impl WindowUpdate {
     }
 
     pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::WINDOW_UPDATE, self.flags, 8, dst);
+        encode_control(
+            FrameType::WINDOW_UPDATE,
+            self.flags,
+            self.payload_len(),
+            dst,
+        );
         dst.put_u32(self.stream_id.get());
         dst.put_u32(self.delta);
     }
