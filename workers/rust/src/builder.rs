@@ -6,18 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
-use http_body::Body as HttpBody;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-use tower_service::Service;
 use tracing::info;
 use zroute_proto::session::{DEFAULT_WINDOW, Session, WorkerConfig};
 use zroute_transport::{Context, CurveClient, CurveKey, CurveKeyPair, DealerOptions, Socket};
 
+use crate::HttpService;
 use crate::driver::Handlers;
 use crate::sessions;
-use crate::{Body, BoxError};
 
 /// The router endpoint used when none is configured (spec #transport-sockets).
 const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:8000";
@@ -205,14 +202,9 @@ impl Builder {
 
     /// Serves `service` until SIGTERM or ctrl-c, then drains: see
     /// [`serve_with_shutdown`](Self::serve_with_shutdown).
-    pub async fn serve<S, B>(self, service: S) -> Result<(), Error>
+    pub async fn serve<S>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: HttpBody + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService,
     {
         self.serve_with_shutdown(service, shutdown_signal()).await
     }
@@ -231,14 +223,9 @@ impl Builder {
     /// endpoints) or if it is not polled within a tokio runtime; after that,
     /// connection and registration problems are logged and retried, never
     /// returned.
-    pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> Result<(), Error>
+    pub async fn serve_with_shutdown<S, F>(self, service: S, signal: F) -> Result<(), Error>
     where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: HttpBody + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService,
         F: Future<Output = ()> + Send,
     {
         let (settings, endpoints) = self.finish()?;

@@ -18,8 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::uri::Scheme;
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body as HttpBody;
+use http::{Method, Response, StatusCode};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -30,12 +29,12 @@ use zroute_proto::session::{CloseReason, ResetOrigin};
 use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, Session, StreamId, mapping};
 use zroute_transport::{Multipart, SendError, Socket};
 
+use crate::HttpService;
 use crate::blocking::{self, Blocking, PollWatch};
 use crate::body::{Body, BodyError, Chunk, Credit};
 use crate::builder::Settings;
 use crate::endpoint::stopped;
 use crate::stream::{self, Command, Done, Outbound, Refusal, Responder, Shared};
-use crate::{BoxError, Service};
 
 /// How many messages one wakeup takes from the socket before the driver
 /// acts on them and sends: bounds the work and the frames queued per turn
@@ -179,14 +178,9 @@ pub(crate) struct Driver<S> {
     window_opened: bool,
 }
 
-impl<S, B> Driver<S>
+impl<S> Driver<S>
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: HttpBody + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     pub(crate) fn new(
         handlers: Handlers<S>,

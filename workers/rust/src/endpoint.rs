@@ -6,8 +6,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
-use http_body::Body as HttpBody;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
@@ -15,24 +13,19 @@ use zroute_proto::Session;
 use zroute_proto::session::Backoff;
 use zroute_transport::{Context, HandshakeFailure, Socket};
 
+use crate::HttpService;
 use crate::builder::Settings;
 use crate::driver::{Driver, End, Handlers};
 use crate::handshake::report_handshake_failure;
-use crate::{Body, BoxError, Service};
 
-pub(crate) async fn run<S, B>(
+pub(crate) async fn run<S>(
     handlers: Handlers<S>,
     settings: Arc<Settings>,
     ctx: Context,
     endpoint: String,
     mut stop: watch::Receiver<bool>,
 ) where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: HttpBody + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     let span = info_span!("endpoint", worker = %settings.config.id, endpoint = %endpoint);
     async move {

@@ -70,7 +70,7 @@ mod stream;
 
 pub use body::{Body, BodyError};
 pub use builder::{Builder, Error, Worker};
-pub use service::{BoxError, ServiceFn, service_fn};
+pub use service::{BoxError, HttpService, ServiceFn, service_fn};
 pub use stream::PreserveChunks;
 
 /// Re-exported so that handlers can name the trait without a dependency of their own.

@@ -10,15 +10,13 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use http::{Request, Response};
-use http_body::Body as HttpBody;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use zroute_transport::Context;
 
 use crate::builder::Settings;
 use crate::driver::Handlers;
-use crate::{Body, BoxError, Service, endpoint};
+use crate::{HttpService, endpoint};
 
 /// How the session thread ended: `Err` carries a panic to resume.
 pub(crate) type Outcome = Result<(), Box<dyn Any + Send + 'static>>;
@@ -26,7 +24,7 @@ pub(crate) type Outcome = Result<(), Box<dyn Any + Send + 'static>>;
 /// Starts the session thread, serving `endpoints` until `stop` turns true
 /// (then draining) or the returned receiver is dropped (then at once). The
 /// receiver hears once every session is over and `ctx` is terminated.
-pub(crate) fn start<S, B>(
+pub(crate) fn start<S>(
     handlers: Handlers<S>,
     settings: Arc<Settings>,
     ctx: Context,
@@ -34,12 +32,7 @@ pub(crate) fn start<S, B>(
     stop: watch::Receiver<bool>,
 ) -> io::Result<oneshot::Receiver<Outcome>>
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: HttpBody + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,7 +65,7 @@ where
     Ok(done)
 }
 
-fn run<S, B>(
+fn run<S>(
     runtime: tokio::runtime::Runtime,
     handlers: Handlers<S>,
     settings: Arc<Settings>,
@@ -81,12 +74,7 @@ fn run<S, B>(
     stop: watch::Receiver<bool>,
     done: &mut oneshot::Sender<Outcome>,
 ) where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: HttpBody + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     runtime.block_on(async {
         let mut running = JoinSet::new();

@@ -12,13 +12,12 @@ use http::{Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
-use tower_service::Service;
 use tracing::debug;
 use zroute_proto::session::CommandError;
 use zroute_proto::{HeaderBlock, StreamId, mapping};
 
 use crate::blocking::PollCount;
-use crate::{Body, BoxError};
+use crate::{Body, BoxError, HttpService};
 
 /// A response extension: send each data frame of the body as exactly one
 /// DATA frame, waiting for flow-control room rather than splitting it.
@@ -249,13 +248,12 @@ impl Drop for Responder {
 }
 
 /// Runs one request, and tells the driver how it ended (see [`Command`]).
-pub(crate) async fn serve<S, B>(service: S, req: Request<Body>, mut out: Responder, is_head: bool)
-where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: HttpBody,
-    B::Error: Into<BoxError>,
-{
+pub(crate) async fn serve<S: HttpService>(
+    service: S,
+    req: Request<Body>,
+    mut out: Responder,
+    is_head: bool,
+) {
     match call(service, req, &mut out, is_head).await {
         Ok(()) => out.end(None),
         Err(Stop::Gone) => {
@@ -266,18 +264,12 @@ where
     }
 }
 
-async fn call<S, B>(
+async fn call<S: HttpService>(
     mut service: S,
     req: Request<Body>,
     out: &mut Responder,
     is_head: bool,
-) -> Result<(), Stop>
-where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: HttpBody,
-    B::Error: Into<BoxError>,
-{
+) -> Result<(), Stop> {
     poll_fn(|cx| service.poll_ready(cx)).await.map_err(failed)?;
     let res = service.call(req).await.map_err(failed)?;
     respond(res, out, is_head).await

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zroute_proto::session::CommandError;
 use zroute_proto::{Event, GoAwayStatus, RstCode};
-use zroute_worker::{Body, BoxError, Builder, Error, Service, Worker, service_fn};
+use zroute_worker::{Body, BoxError, Builder, Error, HttpService, Service, Worker, service_fn};
 
 use support::{Options, TestRouter, request, within};
 
@@ -29,14 +29,9 @@ struct Running {
 }
 
 impl Running {
-    fn start<S, B>(router: &TestRouter, builder: Builder, service: S) -> Self
+    fn start<S>(router: &TestRouter, builder: Builder, service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: HttpBody + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService,
     {
         support::init_tracing();
         let (stop, stopped) = oneshot::channel::<()>();
