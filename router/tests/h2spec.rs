@@ -39,15 +39,15 @@ fn run(mode: &[&str]) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let cert = support::cert::self_signed();
     let mut extra = Vec::new();
     let tls = mode.contains(&"--tls");
     if tls {
-        let (cert, key) = self_signed(dir.path());
         extra = vec![
             "--tls-cert".to_owned(),
-            cert.display().to_string(),
+            cert.cert.display().to_string(),
             "--tls-key".to_owned(),
-            key.display().to_string(),
+            cert.key.display().to_string(),
         ];
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
@@ -169,15 +169,4 @@ fn find_h2spec() -> PathBuf {
          H2SPEC=$PWD/target/h2spec cargo test -p zroute-router --test h2spec\n\
          (scripts/test does this)"
     );
-}
-
-/// A self-signed certificate for `localhost`, written as PEM files in `dir`.
-fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let cert_path = dir.join("cert.pem");
-    let key_path = dir.join("key.pem");
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
-    (cert_path, key_path)
 }

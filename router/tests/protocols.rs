@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::cert::{TestCert, self_signed};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -199,30 +201,6 @@ async fn read_to_end<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8>
             return all;
         }
         all.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// A self-signed certificate for `localhost`, written as PEM files.
-struct TestCert {
-    _dir: tempfile::TempDir,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-    der: rustls_pki_types::CertificateDer<'static>,
-}
-
-fn self_signed() -> TestCert {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let dir = tempfile::tempdir().unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
-    TestCert {
-        _dir: dir,
-        cert: cert_path,
-        key: key_path,
-        der: cert.der().clone(),
     }
 }
 

@@ -12,13 +12,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{Logs, Proc, Router, client, get, metric, request, worker};
+use support::{Proc, Router, client, get, metric, request, worker};
 use zroute_proto::frame::{Frame, Hello};
 use zroute_proto::{GoAwayStatus, HeaderBlock};
 use zroute_transport::{Context, DealerOptions, Socket};
@@ -455,19 +455,9 @@ async fn sessions_beyond_the_cap_of_one_source_are_refused() {
 
 /// `hello` run as another user (the test runs as root: `Command::uid`).
 fn worker_as(uid: u32, gid: u32, id: &str, endpoint: &str) -> Proc {
-    let mut child = Command::new(support::example("hello"))
-        .arg(id)
-        .args(["--connect", endpoint])
-        .env("RUST_LOG", "debug")
-        .uid(uid)
-        .gid(gid)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("worker example starts");
-    let logs = Logs::collect(&mut child);
-    Proc { child, logs }
+    let mut command = support::worker_command("hello", id, endpoint);
+    command.uid(uid).gid(gid);
+    support::spawn_worker(command)
 }
 
 /// Connects to a Unix socket as `uid`/`gid`, in a process of its own (the

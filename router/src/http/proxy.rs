@@ -136,9 +136,10 @@ impl Proxy {
                 // naming the client; a worker's failure is logged where seen.
                 let request_id = access.request_id.as_str();
                 if status.is_client_error()
-                    || status.is_server_error()
-                        && status != StatusCode::BAD_GATEWAY
-                        && status != StatusCode::GATEWAY_TIMEOUT
+                    || matches!(
+                        status,
+                        StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_IMPLEMENTED
+                    )
                 {
                     info!(%client, %status, why, request_id, "request rejected");
                 } else {

@@ -6,6 +6,7 @@
 #![allow(unreachable_pub, reason = "test-only module")]
 
 pub mod bad_worker;
+pub mod cert;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -320,11 +321,24 @@ fn field(line: &str, name: &str) -> String {
 
 /// Starts a worker example (`hello`, `testapp`) with `args`, connected to `endpoint`.
 pub fn worker(example_name: &str, id: &str, endpoint: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(example(example_name))
+    let mut command = worker_command(example_name, id, endpoint);
+    command.args(args);
+    spawn_worker(command)
+}
+
+/// The command line of a worker example, for callers that add to it.
+pub fn worker_command(example_name: &str, id: &str, endpoint: &str) -> Command {
+    let mut command = Command::new(example(example_name));
+    command
         .arg(id)
         .args(["--connect", endpoint])
-        .args(args)
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", "debug");
+    command
+}
+
+/// Starts `command` with its output collected.
+pub fn spawn_worker(mut command: Command) -> Proc {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
