@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[path = "../tests/support/vectors.rs"]
+#[path = "../tests/support/vectors/mod.rs"]
 mod vectors;
 
 fn main() -> ExitCode {

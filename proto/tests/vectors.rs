@@ -21,10 +21,11 @@ use zroute_proto::frame::{
 };
 use zroute_proto::{Frame, HeaderBlock, StreamId};
 
-#[path = "support/vectors.rs"]
+#[path = "support/vectors/mod.rs"]
 mod support;
 
-use support::{FORMAT, GENERATED_BY, Json, SECTIONS};
+use support::json::Json;
+use support::{FORMAT, GENERATED_BY, SECTIONS};
 
 const FILES: [&str; 14] = [
     "data.json",
@@ -47,7 +48,7 @@ const MIN_VECTORS: usize = 60;
 
 fn regenerate_hint() -> String {
     format!(
-        "If the change to the codec or to tests/support/vectors.rs is intended, regenerate the files with `{GENERATED_BY}` and review the diff."
+        "If the change to the codec or to tests/support/vectors/ is intended, regenerate the files with `{GENERATED_BY}` and review the diff."
     )
 }
 
@@ -199,7 +200,7 @@ fn vector_files_match_the_generator() {
     );
     assert!(
         stale.is_empty(),
-        "spec/vectors is out of date with tests/support/vectors.rs: {}. Run `{GENERATED_BY}` and commit the result.",
+        "spec/vectors is out of date with tests/support/vectors/: {}. Run `{GENERATED_BY}` and commit the result.",
         stale.join(", ")
     );
 }
@@ -216,7 +217,7 @@ fn check_vector(v: &Value) -> Result<(), String> {
             };
             let got =
                 decoded.map_err(|e| format!("decode: expected a valid frame, got error {e}"))?;
-            let got_json = json_to_value(&support::frame_to_json(&got));
+            let got_json = json_to_value(&support::json::frame_to_json(&got));
             if got_json != *want {
                 return Err(format!(
                     "decode: hex decodes to\n    {got_json}\n  but the vector says\n    {want}"
@@ -240,7 +241,7 @@ fn check_vector(v: &Value) -> Result<(), String> {
             match (canonical, encoded[..] == bytes[..]) {
                 (true, false) => Err(format!(
                     "encode: the frame encodes to {} instead of the vector's hex",
-                    support::hex(&encoded)
+                    support::json::hex(&encoded)
                 )),
                 (false, true) => {
                     Err("encode: marked canonical: false but encodes to the same hex".into())
@@ -259,7 +260,7 @@ fn check_vector(v: &Value) -> Result<(), String> {
                 Ok(f) => return Err(format!("reject: expected error {error}, decoded {f:?}")),
                 Err(e) => e,
             };
-            let (got_reaction, got_stream) = support::reaction_to_json(e.reaction());
+            let (got_reaction, got_stream) = support::json::reaction_to_json(e.reaction());
             if e.name() != error
                 || got_reaction != reaction
                 || got_stream.map(u64::from) != stream_id
