@@ -5,8 +5,6 @@
 
 mod fuzzing;
 mod ops;
-mod pair;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 

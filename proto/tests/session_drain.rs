@@ -1,16 +1,15 @@
 //! Spec sections: #drain, #router-shutdown, #frame-goaway, #id-exhaustion.
 
-mod pair;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use pair::{Dir, Pair, request, response};
 use zroute_proto::frame::{Frame, GoAway};
 use zroute_proto::session::{
     CloseReason, CommandError, Event, ResetOrigin, RouterConfig, WorkerConfig,
 };
 use zroute_proto::{GoAwayStatus, RstCode, StreamId};
+use zroute_test_support::fields::{request, response};
+use zroute_test_support::pair::{Dir, Pair};
 
 /// spec: #drain — a worker's GOAWAY: no new streams, in-flight ones finish, then both sides end.
 #[test]

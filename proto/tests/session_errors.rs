@@ -1,14 +1,13 @@
 //! Spec sections: #errors, #error-table, #frame-unknown, #frame-header, #transport,
 //! #frame-decoding, #stream-closed, #rst-codes, #goaway-codes.
 
-mod pair;
-
 use bytes::Bytes;
-use pair::{Dir, Pair, request};
 use proptest::prelude::*;
 use zroute_proto::frame::{Data, Frame, RstStream, SynReply, SynStream, Unknown, Welcome};
 use zroute_proto::session::{CloseReason, Event, ResetOrigin};
 use zroute_proto::{FrameType, GoAwayStatus, HeaderBlock, RstCode, StreamId};
+use zroute_test_support::fields::{request, response};
+use zroute_test_support::pair::{Dir, Pair};
 
 fn goaway_sent(pair: &Pair, dir: Dir) -> Option<GoAwayStatus> {
     pair.sent(dir).find_map(|f| match f {
@@ -176,7 +175,7 @@ fn syn_reply_to_worker_is_a_stream_error() {
     let sid = pair.open_get("/");
     pair.inject(
         Dir::ToWorker,
-        Frame::from(SynReply::new(sid, pair::response(200, &[]))).to_bytes(),
+        Frame::from(SynReply::new(sid, response(200, &[]))).to_bytes(),
     );
     pair.drive();
     assert_eq!(
@@ -195,7 +194,7 @@ fn closed_session_ignores_input() {
     let now = pair.now;
     pair.router().handle_part(
         now,
-        Frame::from(SynReply::new(StreamId::new(1), pair::response(200, &[]))).to_bytes(),
+        Frame::from(SynReply::new(StreamId::new(1), response(200, &[]))).to_bytes(),
     );
     assert!(pair.router().poll_transmit(now).is_none());
 }
@@ -235,9 +234,7 @@ proptest! {
 fn malformed_frame_on_closed_stream_is_ignored() {
     let mut pair = Pair::established();
     let sid = pair.open_get("/");
-    pair.worker
-        .reply(sid, pair::response(204, &[]), true)
-        .unwrap();
+    pair.worker.reply(sid, response(204, &[]), true).unwrap();
     pair.drive();
     pair.clear_wire();
     pair.inject(

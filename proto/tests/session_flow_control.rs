@@ -1,12 +1,11 @@
 //! Spec sections: #flow-control, #flow-control-windows, #flow-control-errors.
 
-mod pair;
-
 use bytes::Bytes;
-use pair::{Dir, Pair, body_of, request, response};
 use zroute_proto::frame::{Data, Frame, Settings, WindowUpdate};
 use zroute_proto::session::{CloseReason, CommandError, Event, RouterConfig, WorkerConfig};
 use zroute_proto::{GoAwayStatus, RstCode, SettingId, StreamId};
+use zroute_test_support::fields::{request, response};
+use zroute_test_support::pair::{Dir, Pair, body_of};
 
 /// Sends as much of `body` as the windows allow; returns how much went.
 fn push(pair: &mut Pair, from_router: bool, sid: StreamId, body: &mut Bytes) -> usize {

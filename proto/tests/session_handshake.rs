@@ -1,13 +1,12 @@
 //! Spec sections: #handshake, #unknown-peer, #reregistration, #frame-hello, #frame-welcome.
 
-mod pair;
-
 use std::time::Duration;
 
-use pair::{Dir, Pair};
 use zroute_proto::frame::{Frame, Hello};
 use zroute_proto::session::{Backoff, CloseReason, Event, RouterConfig, Session, WorkerConfig};
 use zroute_proto::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION};
+use zroute_test_support::fields::block;
+use zroute_test_support::pair::{Dir, Pair};
 
 /// spec: #handshake — HELLO first, WELCOME answers, with the router's heartbeat and window.
 /// spec: #session-states
@@ -93,7 +92,7 @@ fn rejected(hello: Hello) -> GoAwayStatus {
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> HeaderBlock {
-    pair::block(pairs)
+    block(pairs)
 }
 
 /// spec: #handshake — what a router refuses, and with which status.

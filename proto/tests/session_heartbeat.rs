@@ -1,12 +1,10 @@
 //! Spec sections: #heartbeat, #frame-ping.
 
-mod pair;
-
 use std::time::Duration;
 
-use pair::{Dir, Pair};
 use zroute_proto::frame::{Frame, Ping};
 use zroute_proto::session::{CloseReason, Event, RouterConfig, WorkerConfig};
+use zroute_test_support::pair::{Dir, Pair};
 
 fn pings(pair: &Pair, dir: Dir) -> Vec<u32> {
     pair.sent(dir)

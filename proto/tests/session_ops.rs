@@ -2,8 +2,6 @@
 //! commands, deliveries, timeouts and garbage against both roles.
 
 mod ops;
-mod pair;
-
 use proptest::prelude::*;
 
 proptest! {

@@ -2,15 +2,14 @@
 //! #stream-reset, #stream-closed, #capacity, #http-request, #http-response, #http-body,
 //! #frame-size, #header-block-limits.
 
-mod pair;
-
 use bytes::Bytes;
-use pair::{Dir, Pair, block, body_of, request, response};
 use zroute_proto::frame::{Data, Frame, Headers, RstStream, SynReply, SynStream};
 use zroute_proto::session::{
     CommandError, Event, ResetOrigin, RouterConfig, StreamState, WorkerConfig,
 };
 use zroute_proto::{HeaderBlock, RstCode, StreamId};
+use zroute_test_support::fields::{block, request, response};
+use zroute_test_support::pair::{Dir, Pair, body_of};
 
 fn id(n: u32) -> StreamId {
     StreamId::new(n)

@@ -5,20 +5,20 @@
 //!
 //! Real processes on loopback: the router binary and the test app.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use support::{Router, get, h2_client, worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zroute_test_support::http::{get, h2_client};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::Router;
 
 const STARTUP: Duration = Duration::from_secs(20);
 
-async fn router_with_app(extra: &[&str]) -> (Router, support::Proc) {
+async fn router_with_app(extra: &[&str]) -> (Router, Proc) {
     let router = Router::start("tcp://127.0.0.1:*", extra);
     let app = worker("testapp", "app", &router.endpoint, &[]);
     router.wait_workers(1, STARTUP).await;

@@ -5,17 +5,18 @@
 //! never a clean truncated success), the router logs the problem, and the
 //! good worker keeps answering.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use support::bad_worker::{BadWorker, WAIT, hello, ok_head};
-use support::{Proc, Router, client, get, h2_client, metric, request, wait_until, worker};
 use zroute_proto::frame::{Data, Frame, Ping, RstStream, SynReply};
 use zroute_proto::{GoAwayStatus, HeaderBlock, RstCode, StreamId};
+use zroute_test_support::bad_worker::{BadWorker, WAIT, hello, ok_head};
+use zroute_test_support::http::{client, get, h2_client, request};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::{Router, metric};
+use zroute_test_support::wait::wait_until;
 
 const STARTUP: Duration = Duration::from_secs(20);
 

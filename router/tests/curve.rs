@@ -4,14 +4,14 @@
 //! expose an unauthenticated endpoint. Every wait is for an event (a log
 //! line, the worker list, a metric) under a deadline.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Router, get, metric, worker};
+use zroute_test_support::http::get;
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::{Router, metric};
 use zroute_transport::{CurveKey, CurveKeyPair};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -35,7 +35,7 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, CurveKey) {
     (key_file, public)
 }
 
-fn curve_worker(router: &Router, id: &str, server_pub: &Path, key: &Path) -> support::Proc {
+fn curve_worker(router: &Router, id: &str, server_pub: &Path, key: &Path) -> Proc {
     worker(
         "hello",
         id,
@@ -183,7 +183,7 @@ async fn an_exposed_endpoint_needs_curve_or_insecure() {
 /// the router's count of them.
 async fn mismatch_is_told_on_both_sides(
     router: &Router,
-    worker: &support::Proc,
+    worker: &Proc,
     router_says: &str,
     worker_says: &str,
 ) {

@@ -1,15 +1,15 @@
 //! End to end: the router binary, worker processes, a real HTTP client, all
 //! on loopback. Each test starts its own processes on ports the OS picks.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{Router, client, free_tcp_endpoint, get, request, worker};
+use zroute_test_support::http::{client, get, request};
+use zroute_test_support::process::{free_tcp_endpoint, worker};
+use zroute_test_support::router_process::Router;
 
 const STARTUP: Duration = Duration::from_secs(20);
 

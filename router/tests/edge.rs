@@ -10,17 +10,17 @@
 //! Further down: what a worker's broken response framing gives the client,
 //! answers to clients still sending (lingering close), and the retry cap.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::bad_worker::{BadWorker, WAIT, ok_head};
-use support::{Proc, RawConn, Router, worker};
 use zroute_proto::HeaderBlock;
 use zroute_proto::frame::{Data, Frame, SynReply};
+use zroute_test_support::bad_worker::{BadWorker, WAIT, ok_head};
+use zroute_test_support::http::{RawConn, RawResponse, get};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::{Router, metric};
 
 const STARTUP: Duration = Duration::from_secs(20);
 
@@ -33,7 +33,7 @@ async fn router_with_app(extra: &[&str]) -> (Router, Proc) {
 
 /// Sends `request` on a new connection; returns the answer and whether the
 /// router closed the connection after it.
-async fn exchange(addr: SocketAddr, request: &[u8]) -> (support::RawResponse, bool) {
+async fn exchange(addr: SocketAddr, request: &[u8]) -> (RawResponse, bool) {
     let mut conn = RawConn::connect(addr).await;
     conn.send(request).await;
     let res = conn.read_response(false).await;
@@ -237,7 +237,7 @@ async fn ambiguous_requests_are_refused_and_the_connection_closes() {
     // None of them reached the worker.
     let metrics = router.metrics().await;
     assert!(
-        support::metric(&metrics, "zroute_requests_total{class=\"2xx\"").is_none(),
+        metric(&metrics, "zroute_requests_total{class=\"2xx\"").is_none(),
         "a refused request was forwarded:\n{metrics}"
     );
 }
@@ -594,7 +594,7 @@ async fn a_query_of_death_is_retried_once() {
     }
     router.wait_workers(3, STARTUP).await;
     let url = router.url("/death");
-    let client = tokio::spawn(async move { support::get(&url).await });
+    let client = tokio::spawn(async move { get(&url).await });
     // Each worker that gets the request dies (its socket closes).
     let deadline = std::time::Instant::now() + WAIT;
     let mut died = 0;
@@ -628,7 +628,7 @@ async fn a_query_of_death_is_retried_once() {
     // The survivor never saw it: its first request is the next one.
     let survivor = &mut pool[0];
     let url = router.url("/after");
-    let next = tokio::spawn(async move { support::get(&url).await });
+    let next = tokio::spawn(async move { get(&url).await });
     let syn = survivor.expect_syn().await;
     assert_eq!(
         syn.headers().get(":path").map(|v| v.to_vec()),

@@ -7,13 +7,12 @@
 //! scripts/h2spec/go.mod and passes it in `H2SPEC`; otherwise the test looks
 //! on PATH and in `$(go env GOPATH)/bin`, and fails saying how to install it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use support::{Router, worker};
+use zroute_test_support::cert::self_signed;
+use zroute_test_support::process::worker;
+use zroute_test_support::router_process::Router;
 
 const STARTUP: Duration = Duration::from_secs(20);
 /// h2spec's own bound is 2 s per case; 145 cases pass in about a second.
@@ -39,7 +38,7 @@ fn run(mode: &[&str]) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cert = support::cert::self_signed();
+    let cert = self_signed();
     let mut extra = Vec::new();
     let tls = mode.contains(&"--tls");
     if tls {

@@ -7,10 +7,6 @@
 //! Where a client library would hide what is tested (no Host, hop-by-hop
 //! fields, the exact bytes of a response) the test speaks HTTP/1 by hand.
 
-mod support;
-
-use support::cert::{TestCert, self_signed};
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +14,11 @@ use bytes::Bytes;
 use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{RawConn, Router, client, get, h2_client, metric, request, wait_until, worker};
+use zroute_test_support::cert::{TestCert, self_signed};
+use zroute_test_support::http::{RawConn, client, get, h2_client, request};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::{Router, metric};
+use zroute_test_support::wait::wait_until;
 
 const STARTUP: Duration = Duration::from_secs(20);
 
@@ -40,7 +40,7 @@ fn seen(json: &serde_json::Value, name: &str) -> Option<String> {
 }
 
 /// A router with one test app worker (`app`), ready to serve.
-async fn router_with_app(extra: &[&str], app_args: &[&str]) -> (Router, support::Proc) {
+async fn router_with_app(extra: &[&str], app_args: &[&str]) -> (Router, Proc) {
     let router = Router::start("tcp://127.0.0.1:*", extra);
     let app = worker("testapp", "app", &router.endpoint, app_args);
     router.wait_workers(1, STARTUP).await;

@@ -6,10 +6,6 @@
 //! Real processes on loopback: the router binary and the `hello` worker; the
 //! client side is raw bytes over TCP or rustls, so that nothing is hidden.
 
-mod support;
-
-use support::cert::{TestCert, self_signed};
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,15 +13,18 @@ use bytes::Bytes;
 use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{RawConn, Router, worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zroute_test_support::cert::{TestCert, self_signed};
+use zroute_test_support::http::{RawConn, h2_client, request};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::Router;
 
 const STARTUP: Duration = Duration::from_secs(20);
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// What h2spec sends in http2/3.5/2 ("Sends invalid connection preface").
 const INVALID_PREFACE: &[u8] = b"INVALID CONNECTION PREFACE\r\n\r\n";
 
-async fn router_with_hello(extra: &[&str]) -> (Router, support::Proc) {
+async fn router_with_hello(extra: &[&str]) -> (Router, Proc) {
     let router = Router::start("tcp://127.0.0.1:*", extra);
     let hello = worker("hello", "w1", &router.endpoint, &[]);
     router.wait_workers(1, STARTUP).await;
@@ -76,7 +75,7 @@ async fn cleartext_closes_an_invalid_preface_and_serves_http1_and_h2c() {
         4,
         "the router's first frame is SETTINGS: {answer:?}"
     );
-    let res = support::request(&support::h2_client(), "GET", &router.url("/"), Bytes::new())
+    let res = request(&h2_client(), "GET", &router.url("/"), Bytes::new())
         .await
         .expect("h2c request");
     assert_eq!(res, (200, Bytes::from_static(b"Hello from w1")));

@@ -2,14 +2,15 @@
 //! worker sessions, driven by real HTTP requests, to trace files that the
 //! zroute-trace reader reads back; and its file limits hold.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{Proc, Router, client, request, worker};
 use zroute_proto::Frame;
+use zroute_test_support::http::{client, request};
+use zroute_test_support::process::{Proc, example, worker};
+use zroute_test_support::router_process::{Router, metric};
+use zroute_test_support::wait::wait_until;
 use zroute_trace::{Direction, EndReason, Trace, read_trace};
 
 const STARTUP: Duration = Duration::from_secs(20);
@@ -189,7 +190,7 @@ async fn record_writes_each_frame_of_a_session_in_order() {
     // What the router recorded replays against a fresh worker (spec #trace-replay).
     let cfg = zroute_conformance::replay::ReplayConfig {
         worker: vec![
-            support::example("testapp").display().to_string(),
+            example("testapp").display().to_string(),
             "w2".into(),
             "--connect".into(),
             "{endpoint}".into(),
@@ -291,7 +292,7 @@ async fn record_max_bytes_stops_the_file_and_says_so() {
     // The writer kept up: the limit, not the queue, stopped the file.
     let metrics = router.metrics().await;
     assert_eq!(
-        support::metric(&metrics, "zroute_record_dropped_frames_total"),
+        metric(&metrics, "zroute_record_dropped_frames_total"),
         Some(0.0),
         "{metrics}"
     );
@@ -324,7 +325,7 @@ async fn a_killed_router_leaves_readable_traces_without_an_end() {
         .unwrap();
     assert_eq!(status, 200);
     // The writer flushes after each burst: wait until the response's frames are on disk.
-    support::wait_until("the response is recorded", Duration::from_secs(10), || {
+    wait_until("the response is recorded", Duration::from_secs(10), || {
         let dir = dir.path().to_owned();
         async move {
             traces(&dir).first().is_some_and(|path| {

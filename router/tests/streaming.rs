@@ -1,8 +1,6 @@
 //! Bodies stream through the router under flow control: 100 MiB each way,
 //! with the router's memory bounded by the windows, not the body size.
 
-mod support;
-
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use support::{Proc, Router, worker};
+use zroute_test_support::process::{Proc, worker};
+use zroute_test_support::router_process::Router;
 
 const SIZE: u64 = 100 << 20;
 /// The router's resident memory may not pass this while 100 MiB flow through.

@@ -9,16 +9,16 @@
 //! an HTTP/1.1 client written out here so that every connect and every byte
 //! is accounted for (no retries: a request that fails counts as failed).
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Router, free_tcp_endpoint, worker};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use zroute_test_support::http::get;
+use zroute_test_support::process::{free_tcp_endpoint, worker};
+use zroute_test_support::router_process::Router;
 
 const STARTUP: Duration = Duration::from_secs(20);
 /// How long the load runs, and when the second router starts within it.
@@ -409,9 +409,7 @@ async fn a_failed_takeover_leaves_the_old_router_serving() {
     old.proc
         .logs
         .wait_for(&["the new router did not take over; serving on"], STARTUP);
-    let (status, body) = support::get(&old.url("/"))
-        .await
-        .expect("the old router serves");
+    let (status, body) = get(&old.url("/")).await.expect("the old router serves");
     assert_eq!((status, &body[..]), (200, &b"Hello from w1"[..]));
 
     let new = tokio::task::block_in_place(|| {
@@ -421,8 +419,6 @@ async fn a_failed_takeover_leaves_the_old_router_serving() {
     new.wait_workers(1, STARTUP).await;
     let exit = tokio::task::block_in_place(|| old.proc.wait_exit(STARTUP));
     assert_eq!(exit, Some(0));
-    let (status, _) = support::get(&new.url("/"))
-        .await
-        .expect("the new router serves");
+    let (status, _) = get(&new.url("/")).await.expect("the new router serves");
     assert_eq!(status, 200);
 }

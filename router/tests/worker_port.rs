@@ -6,8 +6,6 @@
 //! frame, a process exit) under a deadline; RSS is sampled while an attack
 //! runs, which is a measurement, not a synchronisation.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -18,9 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{Proc, Router, client, get, metric, request, worker};
 use zroute_proto::frame::{Frame, Hello};
 use zroute_proto::{GoAwayStatus, HeaderBlock};
+use zroute_test_support::http::{client, get, request};
+use zroute_test_support::process::{Proc, spawn_worker, worker, worker_command};
+use zroute_test_support::router_process::{Router, metric};
 use zroute_transport::{Context, DealerOptions, Socket};
 
 const STARTUP: Duration = Duration::from_secs(20);
@@ -455,9 +455,9 @@ async fn sessions_beyond_the_cap_of_one_source_are_refused() {
 
 /// `hello` run as another user (the test runs as root: `Command::uid`).
 fn worker_as(uid: u32, gid: u32, id: &str, endpoint: &str) -> Proc {
-    let mut command = support::worker_command("hello", id, endpoint);
+    let mut command = worker_command("hello", id, endpoint);
     command.uid(uid).gid(gid);
-    support::spawn_worker(command)
+    spawn_worker(command)
 }
 
 /// Connects to a Unix socket as `uid`/`gid`, in a process of its own (the

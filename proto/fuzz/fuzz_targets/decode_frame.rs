@@ -3,9 +3,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/pair/mod.rs"]
-mod pair;
-
 #[path = "../../tests/fuzzing/mod.rs"]
 mod fuzzing;
 

@@ -4,9 +4,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/pair/mod.rs"]
-mod pair;
-
 #[path = "../../tests/ops/mod.rs"]
 mod ops;
 

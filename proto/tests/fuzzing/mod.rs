@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::pair::{block, request};
 use zroute_proto::frame::{
     Data, Frame, GoAway, HeaderBlock, Headers, Hello, MAX_PAYLOAD_LEN, MAX_WINDOW, Ping, RstStream,
     Setting, Settings, SynReply, WindowUpdate,
 };
 use zroute_proto::session::{Event, RouterConfig, UnknownPeer};
 use zroute_proto::{GoAwayStatus, RstCode, Session, SettingId, StreamId, http, mapping};
+use zroute_test_support::fields::{block, request};
 
 /// The names of the targets, as in proto/fuzz/Cargo.toml.
 pub const TARGETS: &[&str] = &["decode_frame", "header_block", "session", "router_frames"];

@@ -21,10 +21,11 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
-use super::pair::{Dir, Pair, block, request, response};
 use zroute_proto::frame::{Frame, MAX_PAYLOAD_LEN};
 use zroute_proto::session::{Event, RouterConfig, WorkerConfig};
 use zroute_proto::{GoAwayStatus, RstCode, StreamId};
+use zroute_test_support::fields::{block, request, response};
+use zroute_test_support::pair::{Dir, Pair};
 
 /// How the pair is set up: window sizes, concurrency, latency, reordering.
 #[derive(Arbitrary, Debug, Clone, Copy)]

@@ -13,9 +13,6 @@
 //! Where the machine forbids network namespaces the tests print
 //! `SKIPPED: network namespaces unavailable: …` and pass.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod load;
 mod netns;
 
@@ -24,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use load::{Ending, Load, Tally, describe_lost};
 use netns::Net;
-use support::{Logs, Proc, Router, worker};
+use zroute_test_support::process::{Logs, Proc, worker};
+use zroute_test_support::router_process::{Router, metric};
 
-/// The heartbeat interval `support::Router` gives every router.
+/// The heartbeat interval `Router` gives every router.
 const HEARTBEAT: Duration = Duration::from_millis(200);
 const LIVENESS: u32 = 3;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -210,7 +208,7 @@ fn worker_host_cut_off_mid_load() {
         let (outcomes, _) = load.finish().await;
         let tally = Tally::of(&outcomes);
         let metrics = router.metrics().await;
-        let retries = support::metric(&metrics, "zroute_retries_total").unwrap_or(0.0);
+        let retries = metric(&metrics, "zroute_retries_total").unwrap_or(0.0);
         println!(
             "fault-summary scenario=link-down {} retried={retries} detection_ms={} heartbeat_ms={} liveness={LIVENESS}",
             tally.fields(),

@@ -1,8 +1,6 @@
 //! The conformance test app (spec Appendix A, `examples/testapp`) route by
 //! route, through the worker library and a test router.
 
-mod support;
-
 #[path = "../examples/testapp/app.rs"]
 mod app;
 
@@ -14,9 +12,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use zroute_proto::{Event, RstCode};
+use zroute_test_support::fake_router::{PeerSession, TestResponse, TestRouter, TestStream};
+use zroute_test_support::fields::routed_request as request;
+use zroute_test_support::wait::{init_tracing, within};
 use zroute_worker::{Body, Error, Worker, service_fn};
-
-use support::{PeerSession, TestRouter, TestStream, request, within};
 
 struct App {
     router: TestRouter,
@@ -27,7 +26,7 @@ struct App {
 
 impl App {
     async fn start() -> Self {
-        support::init_tracing();
+        init_tracing();
         let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
         let id: Arc<str> = "app-1".into();
         let service = service_fn(move |req: Request<Body>| app::handle(id.clone(), req));
@@ -49,7 +48,7 @@ impl App {
         }
     }
 
-    async fn get(&self, path: &str) -> support::TestResponse {
+    async fn get(&self, path: &str) -> TestResponse {
         self.open("GET", path, &[], true)
             .await
             .response()

@@ -1,7 +1,5 @@
 //! The worker library against a test router over real ZeroMQ sockets.
 
-mod support;
-
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -18,9 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zroute_proto::session::CommandError;
 use zroute_proto::{Event, GoAwayStatus, RstCode};
+use zroute_test_support::fake_router::{Options, TestRouter};
+use zroute_test_support::fields::routed_request as request;
+use zroute_test_support::fields::routed_request;
+use zroute_test_support::wait::{init_tracing, within};
 use zroute_worker::{Body, BoxError, Builder, Error, HttpService, Service, Worker, service_fn};
-
-use support::{Options, TestRouter, request, within};
 
 /// A worker serving in the background until `shutdown`.
 struct Running {
@@ -33,7 +33,7 @@ impl Running {
     where
         S: HttpService,
     {
-        support::init_tracing();
+        init_tracing();
         let (stop, stopped) = oneshot::channel::<()>();
         let signal = async move {
             let _ = stopped.await;
@@ -197,7 +197,7 @@ async fn request_head_looks_like_hyper_would_give_it() {
     assert_eq!(headers["x-empty"], "");
     assert_eq!(scheme, Some(Scheme::HTTP));
 
-    let mut head = support::request("GET", "/", &[]);
+    let mut head = routed_request("GET", "/", &[]);
     head = replace(&head, ":scheme", "https");
     head = replace(&head, ":version", "HTTP/2");
     let mut stream = session.open(head, true).await;

@@ -5,17 +5,7 @@
 //! Every wait has a deadline ([`DEADLINE`]) and panics when it passes, so a
 //! broken worker fails a test instead of hanging it.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-#![allow(
-    unreachable_pub,
-    reason = "a test-only module shared by several test binaries"
-)]
-
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,27 +16,7 @@ use zroute_proto::session::{CommandError, RouterConfig, Session, UnknownPeer};
 use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, StreamId};
 use zroute_transport::{Context, Multipart, PeerId, RouterOptions, SendError, Socket};
 
-/// The longest any single wait in a test may take.
-pub const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Awaits `fut`, panicking with `what` after [`DEADLINE`].
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// Logs to the test output when `RUST_LOG`-style detail is wanted: set
-/// `ZROUTE_TEST_LOG=1`.
-pub fn init_tracing() {
-    if std::env::var_os("ZROUTE_TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_test_writer()
-            .try_init();
-    }
-}
+use crate::wait::within;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -79,7 +49,6 @@ impl Default for Options {
 
 pub struct TestRouter {
     endpoint: String,
-    commands: mpsc::UnboundedSender<Cmd>,
     sessions: mpsc::UnboundedReceiver<PeerSession>,
     /// When each accepted or refused HELLO arrived.
     hellos: mpsc::UnboundedReceiver<(Instant, bool)>,
@@ -116,7 +85,6 @@ impl TestRouter {
         );
         Self {
             endpoint,
-            commands,
             sessions,
             hellos,
             task,
@@ -413,28 +381,6 @@ impl TestStream {
             }
         }
     }
-}
-
-/// A request head with the five pseudo-headers, the router's `x-request-id`,
-/// and `extra`.
-pub fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> HeaderBlock {
-    let mut block = HeaderBlock::new();
-    for (name, value) in [
-        (":method", method),
-        (":path", path),
-        (":version", "HTTP/1.1"),
-        (":host", "example.com"),
-        (":scheme", "http"),
-        ("x-request-id", "0af7651916cd43dd8448eb211c80319c"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    {
-        block
-            .insert(name.to_owned(), value.to_owned())
-            .expect("valid header");
-    }
-    block
 }
 
 // ---- the router task ----

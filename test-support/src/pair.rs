@@ -6,22 +6,15 @@
 //! `reorder` (parts sent in one step may overtake each other), all from a
 //! seeded generator so every run is the same.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-#![allow(
-    unreachable_pub,
-    reason = "a test-only module shared by several test binaries"
-)]
-
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use zroute_proto::StreamId;
 use zroute_proto::frame::Frame;
 use zroute_proto::session::{Event, RouterConfig, Session, UnknownPeer, WorkerConfig};
-use zroute_proto::{HeaderBlock, StreamId};
+
+use crate::fields::request;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -339,46 +332,6 @@ fn pop_due(queue: &mut VecDeque<(Instant, Bytes)>, now: Instant) -> Option<Bytes
     } else {
         None
     }
-}
-
-/// A request head with the five pseudo-headers, plus `extra`.
-pub fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> HeaderBlock {
-    let mut block = HeaderBlock::new();
-    for (name, value) in [
-        (":method", method),
-        (":path", path),
-        (":version", "HTTP/1.1"),
-        (":host", "example.com"),
-        (":scheme", "http"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    {
-        block
-            .insert(name.to_owned(), value.to_owned())
-            .expect("valid header");
-    }
-    block
-}
-
-/// A response head with `:status` and `:version`, plus `extra`.
-pub fn response(status: u16, extra: &[(&str, &str)]) -> HeaderBlock {
-    let mut block = HeaderBlock::new();
-    block
-        .insert(":status", status.to_string())
-        .expect("valid header");
-    block.insert(":version", "HTTP/1.1").expect("valid header");
-    for (name, value) in extra {
-        block
-            .insert(name.to_string(), value.to_string())
-            .expect("valid header");
-    }
-    block
-}
-
-pub fn block(pairs: &[(&str, &str)]) -> HeaderBlock {
-    HeaderBlock::from_pairs(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
-        .expect("valid block")
 }
 
 /// All DATA delivered for `id` in `events`, concatenated, and whether FIN came.
