@@ -23,8 +23,15 @@ use tracing::info;
 use zroute_worker::{Body, BoxError, PreserveChunks};
 
 use crate::ClientDisconnected;
-use crate::mailbox::{Event, Mailbox};
-use crate::outbody::{Guard, Out, OutBody};
+use crate::mailbox;
+use crate::outbody::{Answering, Guard, Out};
+
+/// What the loop is told: new requests travel as their exchange.
+pub(crate) type Event = mailbox::Event<Arc<Exchange>>;
+/// The loop's mailbox of [`Event`]s.
+pub(crate) type Mailbox = mailbox::Mailbox<Arc<Exchange>>;
+/// The response body of an exchange.
+pub(crate) type OutBody = crate::outbody::OutBody<Exchange>;
 
 /// Response chunks queued between the app and the stream, beyond the one the
 /// stream is sending: small, so that a slow client slows the app down (the
@@ -203,10 +210,10 @@ impl From<Stop> for PyErr {
     }
 }
 
-impl Exchange {
+impl Answering for Exchange {
     /// The guard went: the stream was reset, the session ended, the request
     /// timed out, or the response went out in full.
-    pub(crate) fn on_disconnect(&self) {
+    fn on_disconnect(&self) {
         self.disconnected.store(true, Ordering::Release);
         // Whatever body the app left unread is discarded (and credited to the
         // router) now, however long Python keeps the exchange. A reader in
@@ -219,10 +226,12 @@ impl Exchange {
         }
     }
 
-    pub(crate) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
+}
 
+impl Exchange {
     /// Runs `fut` on this thread, up to the request's deadline.
     fn block_on<T>(&self, fut: impl Future<Output = T>) -> Result<T, Stop> {
         self.runtime.block_on(async {

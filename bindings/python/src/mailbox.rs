@@ -6,15 +6,14 @@
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use crate::exchange::Exchange;
-
-/// What the loop is told.
+/// What the loop is told. `R` is the request handed over; the mailbox does
+/// not look inside it.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Event<R> {
     /// A new request to run.
-    Request(Arc<Exchange>),
+    Request(R),
     /// The request body of exchange `id` may have a chunk (spurious wakes happen).
     Readable(u64),
     /// A response chunk that waited for room is queued.
@@ -26,13 +25,13 @@ pub(crate) enum Event {
 }
 
 #[derive(Debug)]
-pub(crate) struct Mailbox {
-    events: Mutex<Vec<Event>>,
+pub(crate) struct Mailbox<R> {
+    events: Mutex<Vec<Event<R>>>,
     bell: UnixStream,
     ear: UnixStream,
 }
 
-impl Mailbox {
+impl<R> Mailbox<R> {
     pub(crate) fn new() -> std::io::Result<Self> {
         let (bell, ear) = UnixStream::pair()?;
         bell.set_nonblocking(true)?;
@@ -49,7 +48,7 @@ impl Mailbox {
         self.ear.as_raw_fd()
     }
 
-    pub(crate) fn post(&self, event: Event) {
+    pub(crate) fn post(&self, event: Event<R>) {
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         let first = events.is_empty();
         events.push(event);
@@ -62,7 +61,7 @@ impl Mailbox {
 
     /// Everything posted so far. The bell is cleared first, so an event
     /// posted after it rings again.
-    pub(crate) fn drain(&self) -> Vec<Event> {
+    pub(crate) fn drain(&self) -> Vec<Event<R>> {
         let mut buf = [0u8; 256];
         loop {
             match (&self.ear).read(&mut buf) {

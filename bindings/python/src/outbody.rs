@@ -14,8 +14,6 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use zroute_worker::BoxError;
 
-use crate::exchange::Exchange;
-
 /// What the app queues after the response head.
 #[derive(Debug)]
 pub(crate) enum Out {
@@ -26,25 +24,35 @@ pub(crate) enum Out {
 /// Tells the app, when dropped, that the stream is over: the worker drops the
 /// request's future and body when the router resets the stream or the
 /// session ends, and once the response is out.
-#[derive(Debug)]
-pub(crate) struct Guard(Arc<Exchange>);
+/// What a response body needs from the request it answers. The exchange
+/// implements it; this module does not name the exchange, so the imports
+/// run one way (exchange -> outbody).
+pub(crate) trait Answering: Send + Sync + 'static {
+    /// The app returned: a closed queue is the end of the body, not a failure.
+    fn is_finished(&self) -> bool;
+    /// The stream is over: reset, session ended, or answered in full.
+    fn on_disconnect(&self);
+}
 
-impl Guard {
-    pub(crate) fn new(ex: Arc<Exchange>) -> Self {
+#[derive(Debug)]
+pub(crate) struct Guard<E: Answering>(Arc<E>);
+
+impl<E: Answering> Guard<E> {
+    pub(crate) fn new(ex: Arc<E>) -> Self {
         Self(ex)
     }
 }
 
-impl Drop for Guard {
+impl<E: Answering> Drop for Guard<E> {
     fn drop(&mut self) {
         self.0.on_disconnect();
     }
 }
 
 #[derive(Debug)]
-pub(crate) struct OutBody {
+pub(crate) struct OutBody<E: Answering> {
     kind: Kind,
-    _guard: Option<Guard>,
+    _guard: Option<Guard<E>>,
 }
 
 #[derive(Debug)]
@@ -58,7 +66,7 @@ enum Kind {
     },
 }
 
-impl OutBody {
+impl<E: Answering> OutBody<E> {
     pub(crate) fn empty() -> Self {
         Self {
             kind: Kind::Full(None),
@@ -66,7 +74,7 @@ impl OutBody {
         }
     }
 
-    pub(crate) fn full(body: Option<Bytes>, guard: Guard) -> Self {
+    pub(crate) fn full(body: Option<Bytes>, guard: Guard<E>) -> Self {
         Self {
             kind: Kind::Full(body),
             _guard: Some(guard),
@@ -76,7 +84,7 @@ impl OutBody {
     pub(crate) fn stream(
         first: Option<Bytes>,
         rx: mpsc::Receiver<Out>,
-        guard: Guard,
+        guard: Guard<E>,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
@@ -91,7 +99,7 @@ impl OutBody {
     }
 }
 
-impl http_body::Body for OutBody {
+impl<E: Answering> http_body::Body for OutBody<E> {
     type Data = Bytes;
     type Error = BoxError;
 

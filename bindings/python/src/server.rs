@@ -18,8 +18,7 @@ use pyo3::types::{PyList, PyTuple};
 use tokio::sync::oneshot;
 use zroute_worker::{Body, Worker, service_fn};
 
-use crate::exchange::{App, Dispatch, Exchange, Limits, PyExchange, handle};
-use crate::mailbox::{Event, Mailbox};
+use crate::exchange::{App, Dispatch, Event, Exchange, Limits, Mailbox, PyExchange, handle};
 
 /// How often a wait on the main thread returns to the interpreter to run
 /// signal handlers (SIGTERM, SIGINT).

@@ -19,7 +19,7 @@ from . import _zroute
 from ._zroute import ClientDisconnected
 from .access import access_logger
 from .config import Config
-from .serving import install_signals, server_for
+from .lifecycle import install_signals, server_for
 
 log = logging.getLogger("zroute")
 error_log = logging.getLogger("zroute.error")
