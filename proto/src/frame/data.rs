@@ -47,21 +47,12 @@ impl Data {
         self.payload
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
     pub fn is_fin(&self) -> bool {
         self.flags & Self::FLAG_FIN != 0
     }
 
     pub fn set_fin(&mut self, fin: bool) -> &mut Self {
         set_flag(&mut self.flags, Self::FLAG_FIN, fin);
-        self
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
         self
     }
 
@@ -84,3 +75,5 @@ impl Data {
         encode_data(self.stream_id, self.flags, self.payload.len(), dst);
     }
 }
+
+super::flags_field!(Data);

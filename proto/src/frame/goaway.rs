@@ -12,10 +12,10 @@
 //! +----------------------------------+
 //! ```
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 
-use super::head::{be_u32, encode_control};
-use super::{Error, ErrorKind};
+use super::Error;
+use super::head::be_u32;
 use crate::StreamId;
 use crate::codes::{FrameType, GoAwayStatus};
 
@@ -45,33 +45,18 @@ impl GoAway {
         self.status
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
-    pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
-        if payload.len() != 8 {
-            return Err(Error::new(ErrorKind::BadPayloadSize));
-        }
+    fn read(flags: u8, payload: &[u8]) -> Result<Self, Error> {
         Ok(Self {
-            last_good_stream_id: StreamId::new(be_u32(&payload, 0)),
-            status: GoAwayStatus::from_wire(be_u32(&payload, 4)),
+            last_good_stream_id: StreamId::new(be_u32(payload, 0)),
+            status: GoAwayStatus::from_wire(be_u32(payload, 4)),
             flags,
         })
     }
 
-    pub(super) fn payload_len(&self) -> usize {
-        8
-    }
-
-    pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::GOAWAY, self.flags, self.payload_len(), dst);
+    fn write(&self, dst: &mut impl BufMut) {
         dst.put_u32(self.last_good_stream_id.get());
         dst.put_u32(self.status.to_wire());
     }
 }
+
+super::fixed_control!(GoAway, FrameType::GOAWAY, 8);

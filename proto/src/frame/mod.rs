@@ -201,6 +201,56 @@ macro_rules! block_frame {
 }
 use block_frame;
 
+/// `flags()` and `set_flags()` of a frame that keeps its flags in a `flags`
+/// field (the frames without an inner block).
+macro_rules! flags_field {
+    ($frame:ident) => {
+        impl $frame {
+            pub fn flags(&self) -> u8 {
+                self.flags
+            }
+
+            /// Sets every flag bit, unknown ones included (for tests and vectors).
+            pub fn set_flags(&mut self, flags: u8) -> &mut Self {
+                self.flags = flags;
+                self
+            }
+        }
+    };
+}
+use flags_field;
+
+/// A control frame whose payload has one size (RST_STREAM, PING, GOAWAY,
+/// WINDOW_UPDATE): the size check its `load` starts with (a session error,
+/// spec #error-table) and the header its `encode` starts with. The frame
+/// itself writes `read` and `write` for its fields.
+macro_rules! fixed_control {
+    ($frame:ident, $ty:expr, $len:expr) => {
+        super::flags_field!($frame);
+
+        impl $frame {
+            const PAYLOAD_LEN: usize = $len;
+
+            pub(super) fn load(flags: u8, payload: ::bytes::Bytes) -> Result<Self, super::Error> {
+                if payload.len() != Self::PAYLOAD_LEN {
+                    return Err(super::Error::new(super::ErrorKind::BadPayloadSize));
+                }
+                Self::read(flags, &payload)
+            }
+
+            pub(super) fn payload_len(&self) -> usize {
+                Self::PAYLOAD_LEN
+            }
+
+            pub(super) fn encode(&self, dst: &mut impl ::bytes::BufMut) {
+                super::head::encode_control($ty, self.flags, Self::PAYLOAD_LEN, dst);
+                self.write(dst);
+            }
+        }
+    };
+}
+use fixed_control;
+
 macro_rules! from_frame {
     ($($variant:ident),*) => {$(
         impl From<$variant> for Frame {

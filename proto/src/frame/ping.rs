@@ -10,10 +10,10 @@
 //! +----------------------------------+
 //! ```
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 
-use super::head::{be_u32, encode_control};
-use super::{Error, ErrorKind};
+use super::Error;
+use super::head::be_u32;
 use crate::codes::FrameType;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,31 +32,16 @@ impl Ping {
         self.id
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
-    pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
-        if payload.len() != 4 {
-            return Err(Error::new(ErrorKind::BadPayloadSize));
-        }
+    fn read(flags: u8, payload: &[u8]) -> Result<Self, Error> {
         Ok(Self {
-            id: be_u32(&payload, 0),
+            id: be_u32(payload, 0),
             flags,
         })
     }
 
-    pub(super) fn payload_len(&self) -> usize {
-        4
-    }
-
-    pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::PING, self.flags, self.payload_len(), dst);
+    fn write(&self, dst: &mut impl BufMut) {
         dst.put_u32(self.id);
     }
 }
+
+super::fixed_control!(Ping, FrameType::PING, 4);

@@ -12,9 +12,9 @@
 //! +----------------------------------+
 //! ```
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 
-use super::head::{be_u32, encode_control};
+use super::head::be_u32;
 use super::{Error, ErrorKind};
 use crate::StreamId;
 use crate::codes::{FrameType, RstCode};
@@ -43,37 +43,22 @@ impl RstStream {
         self.code
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
-    pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
-        if payload.len() != 8 {
-            return Err(Error::new(ErrorKind::BadPayloadSize));
-        }
-        let stream_id = StreamId::new(be_u32(&payload, 0));
+    fn read(flags: u8, payload: &[u8]) -> Result<Self, Error> {
+        let stream_id = StreamId::new(be_u32(payload, 0));
         if stream_id.is_zero() {
             return Err(Error::new(ErrorKind::ZeroStreamId));
         }
         Ok(Self {
             stream_id,
-            code: RstCode::from_wire(be_u32(&payload, 4)),
+            code: RstCode::from_wire(be_u32(payload, 4)),
             flags,
         })
     }
 
-    pub(super) fn payload_len(&self) -> usize {
-        8
-    }
-
-    pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(FrameType::RST_STREAM, self.flags, self.payload_len(), dst);
+    fn write(&self, dst: &mut impl BufMut) {
         dst.put_u32(self.stream_id.get());
         dst.put_u32(self.code.to_wire());
     }
 }
+
+super::fixed_control!(RstStream, FrameType::RST_STREAM, 8);

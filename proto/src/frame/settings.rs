@@ -73,15 +73,6 @@ impl Settings {
             .map(|e| e.value)
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
     pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
         if payload.len() < 4 {
             return Err(Error::new(ErrorKind::BadPayloadSize));
@@ -114,3 +105,5 @@ impl Settings {
         }
     }
 }
+
+super::flags_field!(Settings);

@@ -77,10 +77,6 @@ impl SynStream {
         self.headers
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
     pub fn is_fin(&self) -> bool {
         self.flags & Self::FLAG_FIN != 0
     }
@@ -91,12 +87,6 @@ impl SynStream {
 
     pub fn set_fin(&mut self, fin: bool) -> &mut Self {
         set_flag(&mut self.flags, Self::FLAG_FIN, fin);
-        self
-    }
-
-    /// Sets every flag bit, unknown ones included (for tests and vectors).
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
         self
     }
 
@@ -160,3 +150,5 @@ pub(super) fn set_flag(flags: &mut u8, bit: u8, on: bool) {
         *flags &= !bit;
     }
 }
+
+super::flags_field!(SynStream);

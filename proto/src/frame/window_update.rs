@@ -12,9 +12,9 @@
 //! +----------------------------------+
 //! ```
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 
-use super::head::{be_u32, encode_control};
+use super::head::be_u32;
 use super::{Error, ErrorKind};
 use crate::StreamId;
 use crate::codes::FrameType;
@@ -51,21 +51,9 @@ impl WindowUpdate {
         self.delta
     }
 
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    pub fn set_flags(&mut self, flags: u8) -> &mut Self {
-        self.flags = flags;
-        self
-    }
-
-    pub(super) fn load(flags: u8, payload: Bytes) -> Result<Self, Error> {
-        if payload.len() != 8 {
-            return Err(Error::new(ErrorKind::BadPayloadSize));
-        }
-        let stream_id = StreamId::new(be_u32(&payload, 0));
-        let delta = be_u32(&payload, 4) & MAX_WINDOW;
+    fn read(flags: u8, payload: &[u8]) -> Result<Self, Error> {
+        let stream_id = StreamId::new(be_u32(payload, 0));
+        let delta = be_u32(payload, 4) & MAX_WINDOW;
         if delta == 0 {
             let at = (!stream_id.is_zero()).then_some(stream_id);
             return Err(Error::new(ErrorKind::ZeroWindowDelta).at(at));
@@ -77,18 +65,10 @@ impl WindowUpdate {
         })
     }
 
-    pub(super) fn payload_len(&self) -> usize {
-        8
-    }
-
-    pub(super) fn encode(&self, dst: &mut impl BufMut) {
-        encode_control(
-            FrameType::WINDOW_UPDATE,
-            self.flags,
-            self.payload_len(),
-            dst,
-        );
+    fn write(&self, dst: &mut impl BufMut) {
         dst.put_u32(self.stream_id.get());
         dst.put_u32(self.delta);
     }
 }
+
+super::fixed_control!(WindowUpdate, FrameType::WINDOW_UPDATE, 8);
