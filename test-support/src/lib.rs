@@ -4,10 +4,10 @@
 //! It owns what more than one crate's tests need: the sans-IO [`pair`] of
 //! sessions on a virtual clock, [`fields`] to build header blocks, and, with
 //! the `live` feature, real components started for real — a test router
-//! ([`fake_router`]), a worker that sends exactly what it is told
-//! ([`bad_worker`]), the router and worker binaries as processes
-//! ([`router_process`], [`process`]) and HTTP clients ([`http`]). Every wait
-//! has a deadline ([`wait`]). It must not hold assertions about behaviour:
+//! (`fake_router`), a worker that sends exactly what it is told
+//! (`bad_worker`), the router and worker binaries as processes
+//! (`router_process`, `process`) and HTTP clients (`http`). Every wait
+//! has a deadline (`wait`). It must not hold assertions about behaviour:
 //! those stay in the tests that read like the spec; and it is never a
 //! dependency of shipped code.
 //!

@@ -1,6 +1,11 @@
 //! zroute trace files: one recorded worker session, frame by frame
 //! (`spec/trace.proto`, spec Appendix D `#trace-format`).
 //!
+//! It owns the file format and nothing else: reading and writing records, and
+//! their JSON form. It must not decode frames or judge them (the conformance
+//! suite replays a trace; the router records one), and it must not depend on
+//! a socket or the router, so any tool can read a trace.
+//!
 //! - [`TraceWriter`] streams a trace to a file: the magic, a header record,
 //!   then event records, each length-prefixed, and an optional end record.
 //! - [`TraceReader`] reads one back, refusing any record above a size limit

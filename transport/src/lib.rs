@@ -5,6 +5,11 @@
 //! one place where libzmq meets tokio, shared by the router, the Rust worker
 //! library and the conformance suite.
 //!
+//! It owns the sockets: options, CURVE keys, readiness, multipart send and
+//! receive with typed errors, monitors and listeners. It must not know the
+//! protocol: it never decodes a frame or keeps a session, so every part it
+//! hands over is opaque bytes, and `zroute-proto` stays free of it.
+//!
 //! A [`Socket`] waits on libzmq's `ZMQ_FD` through tokio's reactor and reads
 //! `ZMQ_EVENTS` after every wakeup, so it never polls and never hops to another
 //! thread: a receive that finds messages queued costs no syscall beyond what

@@ -3,7 +3,7 @@
 //! `Hello from worker-1` with TCP_NODELAY. It is both the ceiling (clients hit
 //! it directly) and the upstream of nginx and HAProxy.
 //!
-//! Usage: hyper-hello [ADDR]   (default 127.0.0.1:9100)
+//! Usage: `hyper-hello [ADDR]` (default 127.0.0.1:9100)
 
 use std::convert::Infallible;
 

@@ -6,7 +6,7 @@
 //! from that due time to the end of the response, so time spent waiting for a
 //! free connection counts.
 //!
-//! Usage: rate-load URL RATE SECONDS [CONNECTIONS]   (default 50 connections)
+//! Usage: `rate-load URL RATE SECONDS [CONNECTIONS]` (default 50 connections)
 //! Prints one JSON object: sent, ok, errors, achieved_rps, p50_ms, p90_ms,
 //! p99_ms, p999_ms, max_ms.
 

@@ -1,6 +1,12 @@
 //! `zroute._zroute`: the Rust half of the zroute Python worker. The Python
 //! package (`python/zroute`) runs WSGI and ASGI apps on top of it; see
 //! bindings/python/README.md for the design.
+//!
+//! It owns the bridge between the worker library's runtime and the
+//! interpreter: the server object, each request's exchange (body in, response
+//! out), the loop's mailbox and log records. It must not speak the protocol
+//! itself (that is `zroute-worker`'s) nor hold the interpreter while it waits:
+//! every wait releases the GIL, and the runtime's threads never take it.
 
 mod exchange;
 mod logs;
