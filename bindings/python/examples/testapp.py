@@ -33,11 +33,13 @@ def make_app(worker_id: str):
             async for chunk in body_chunks(receive):
                 total += len(chunk)
             return await respond(send, 200, str(total).encode(), b"text/plain")
+        if path == "/hello" and get:
+            # A.2: answered without waiting for the request's FIN; the binding
+            # discards the rest of the body once the response is out.
+            return await respond(send, 200, f"Hello from {worker_id}".encode(), b"text/plain")
         # Every other route ignores the body, but reads it so that the upload moves on.
         async for _ in body_chunks(receive):
             pass
-        if path == "/hello" and get:
-            return await respond(send, 200, f"Hello from {worker_id}".encode(), b"text/plain")
         if path == "/headers" and (get or method == "POST"):
             return await respond(send, 200, headers_json(scope).encode(), b"application/json")
         if path == "/stream" and get:

@@ -38,6 +38,11 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/drain-body" && post:
 		a.drainBody(w, r)
 		return
+	case path == "/hello" && get:
+		// Answered without waiting for the request's FIN (Appendix A.2); the
+		// worker discards what the body still brings.
+		text(w, http.StatusOK, "Hello from "+a.id)
+		return
 	}
 	// Every other route reads and discards the request body first, so that
 	// flow control keeps moving (Appendix A.1).
@@ -45,8 +50,6 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the stream was reset
 	}
 	switch {
-	case path == "/hello" && get:
-		text(w, http.StatusOK, "Hello from "+a.id)
 	case path == "/headers" && (get || post):
 		a.headers(w, r)
 	case strings.HasPrefix(path, "/status/") && get:
