@@ -243,6 +243,23 @@ export function isValidValue(value) {
   return true;
 }
 
+
+/**
+ * One length-prefixed name or value of a block at `off` (Section 7.1).
+ * @param {Buffer} buf
+ * @param {number} off
+ * @param {string} what
+ * @param {(code: string, msg: string) => never} fail
+ * @returns {[Buffer, number]} the bytes and the offset after them
+ */
+function lengthPrefixed(buf, off, what, fail) {
+  if (off + 4 > buf.length) fail('header-block-truncated', `${what} length runs past the end`);
+  const len = buf.readUInt32BE(off);
+  off += 4;
+  if (len > buf.length - off) fail('header-block-truncated', `${what} runs past the end`);
+  return [buf.subarray(off, off + len), off + len];
+}
+
 /**
  * Decodes a name/value block (§7) that spans all of `buf`, in the check order
  * of §7.3. Throws a FrameError with the block error name.
@@ -265,20 +282,11 @@ export function decodeBlock(buf, opts = {}) {
   const pairs = [];
   let off = 4;
   for (let i = 0; i < count; i++) {
-    if (off + 4 > buf.length) fail('header-block-truncated', 'name length runs past the end');
-    const nlen = buf.readUInt32BE(off);
-    off += 4;
-    if (nlen > buf.length - off) fail('header-block-truncated', 'name runs past the end');
-    const name = buf.subarray(off, off + nlen);
-    off += nlen;
+    let name, value;
+    [name, off] = lengthPrefixed(buf, off, 'name', fail);
     const nameErr = checkName(name);
     if (nameErr) fail(nameErr, `bad name ${JSON.stringify(name.toString('latin1'))}`);
-    if (off + 4 > buf.length) fail('header-block-truncated', 'value length runs past the end');
-    const vlen = buf.readUInt32BE(off);
-    off += 4;
-    if (vlen > buf.length - off) fail('header-block-truncated', 'value runs past the end');
-    const value = buf.subarray(off, off + vlen);
-    off += vlen;
+    [value, off] = lengthPrefixed(buf, off, 'value', fail);
     if (!isValidValue(value)) fail('invalid-header-value', `bad value for ${name.toString('latin1')}`);
     pairs.push([name.toString('latin1'), value.toString('latin1')]);
   }
