@@ -1,5 +1,5 @@
 //! zroute trace files: one recorded worker session, frame by frame
-//! (`spec/trace.proto`, spec Appendix D `#trace-format`).
+//! (`spec/trace.proto`, `spec/TRACE.md`; spec `#trace-format`).
 //!
 //! - [`TraceWriter`] streams a trace to a file: the magic, a header record,
 //!   then event records, each length-prefixed, and an optional end record.
