@@ -1,5 +1,6 @@
 //! Every bundled case loads, names an anchor that exists in the spec, and
-//! quotes its requirement verbatim.
+//! quotes its requirement verbatim. The spec is every `spec/*.md`:
+//! `PROTOCOL.md` and its companion documents.
 
 use zroute_conformance::case::{default_cases_dir, load_dir, spec_anchors, spec_path};
 
@@ -7,9 +8,31 @@ fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Every spec document (`spec/*.md`, beside `spec_path()`), each followed by
+/// a blank line so no sentence runs into the next file.
+fn spec_text() -> String {
+    let dir = spec_path()
+        .parent()
+        .expect("spec/PROTOCOL.md has a directory")
+        .to_owned();
+    let mut docs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("spec/")
+        .map(|e| e.expect("spec/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    assert!(
+        docs.contains(&spec_path()),
+        "spec/PROTOCOL.md not in {docs:?}"
+    );
+    docs.iter()
+        .map(|p| std::fs::read_to_string(p).expect("spec document") + "\n\n")
+        .collect()
+}
+
 #[test]
 fn every_case_loads_and_its_anchor_exists() {
-    let spec = std::fs::read_to_string(spec_path()).expect("spec/PROTOCOL.md");
+    let spec = spec_text();
     let anchors = spec_anchors(&spec);
     assert!(anchors.len() > 50, "anchors found: {}", anchors.len());
     let cases = load_dir(&default_cases_dir()).expect("cases load");
@@ -25,7 +48,7 @@ fn every_case_loads_and_its_anchor_exists() {
 
 #[test]
 fn every_requirement_is_quoted_from_the_spec() {
-    let spec = squash(&std::fs::read_to_string(spec_path()).expect("spec/PROTOCOL.md"));
+    let spec = squash(&spec_text());
     let cases = load_dir(&default_cases_dir()).expect("cases load");
     let wrong: Vec<_> = cases
         .iter()
@@ -54,7 +77,7 @@ fn list_json_is_the_manifest() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
     let cases = list["cases"].as_array().expect("cases array");
     assert!(cases.len() >= 80, "only {} cases", cases.len());
-    let spec = std::fs::read_to_string(spec_path()).expect("spec/PROTOCOL.md");
+    let spec = spec_text();
     let anchors = spec_anchors(&spec);
     let mut ids = std::collections::BTreeSet::new();
     for c in cases {

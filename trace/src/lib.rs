@@ -1,5 +1,5 @@
 //! zroute trace files: one recorded worker session, frame by frame
-//! (`spec/trace.proto`, spec Appendix D `#trace-format`).
+//! (`spec/trace.proto`, `spec/TRACE.md`; spec `#trace-format`).
 //!
 //! It owns the file format and nothing else: reading and writing records, and
 //! their JSON form. It must not decode frames or judge them (the conformance

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Error names of the decoding steps of §4.6 (Appendix C.4).
+// Error names of the decoding steps of §4.6 (VECTORS.md §4).
 const (
 	ErrTruncated          = "truncated"
 	ErrUnsupportedVersion = "unsupported-version"
@@ -38,7 +38,7 @@ func (r Reaction) String() string {
 
 // DecodeError describes a message part that is not a well-formed frame.
 type DecodeError struct {
-	// Name is the error name of Appendix C.4 (for example "length-mismatch").
+	// Name is the error name of VECTORS.md §4 (for example "length-mismatch").
 	Name string
 	// Reaction is the required reaction in an established session.
 	Reaction Reaction

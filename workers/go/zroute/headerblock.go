@@ -2,7 +2,7 @@ package zroute
 
 import "encoding/binary"
 
-// Error names for malformed name/value blocks (§7.3, Appendix C.4).
+// Error names for malformed name/value blocks (§7.3, VECTORS.md §4).
 const (
 	ErrHeaderBlockTruncated     = "header-block-truncated"
 	ErrHeaderCountTooLarge      = "header-count-too-large"

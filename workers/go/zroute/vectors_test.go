@@ -34,7 +34,7 @@ type vector struct {
 	StreamID  *uint32         `json:"streamId"`
 }
 
-// latin1 maps a JSON string whose code points are bytes (Appendix C.3) to
+// latin1 maps a JSON string whose code points are bytes (VECTORS.md §3) to
 // those bytes.
 func latin1(t *testing.T, s string) string {
 	t.Helper()
@@ -99,7 +99,7 @@ func goAwayByName(s string) (uint32, bool) {
 	return uint32(c), ok
 }
 
-// frameFromJSON builds the expected frame of Appendix C.3.
+// frameFromJSON builds the expected frame of VECTORS.md §3.
 func frameFromJSON(t *testing.T, raw json.RawMessage) zroute.Frame {
 	t.Helper()
 	var f struct {
@@ -213,7 +213,7 @@ func normalize(f zroute.Frame) zroute.Frame {
 	return f
 }
 
-// TestVectors replays every vector of every file in spec/vectors (Appendix C.5).
+// TestVectors replays every vector of every file in spec/vectors (VECTORS.md §5).
 func TestVectors(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(vectorsDir, "*.json"))
 	if err != nil || len(files) == 0 {

@@ -132,7 +132,7 @@ export function effectiveGoawayCode(code) {
  */
 
 /**
- * A part that does not decode. `code` is the error name of Appendix C.4.
+ * A part that does not decode. `code` is the error name of VECTORS.md §4.
  * `frameType` is 'DATA', a known control type name, 'UNKNOWN' or undefined
  * (before the header could be read). `streamId` is set when the error is a
  * stream error candidate (frame-too-large on a stream frame, zero-window-delta,
@@ -159,7 +159,7 @@ export class FrameError extends Error {
 
 /**
  * The reaction the protocol requires for a decode error, in an established
- * session on a stream that is not closed (Appendix C.2): a stream error with
+ * session on a stream that is not closed (VECTORS.md §2): a stream error with
  * an RST_STREAM status and the stream id, or a session error with a GOAWAY
  * status.
  * @param {FrameError} err

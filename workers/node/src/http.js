@@ -4,7 +4,7 @@
  * Writable response, close to node:http's IncomingMessage and ServerResponse.
  *
  * The session drives these objects through a small "stream port" interface
- * (see session.js): the request pulls body chunks from the port (which grants
+ * (see session/streams.js): the request pulls body chunks from the port (which grants
  * flow-control credit only as the handler reads), and the response hands DATA,
  * SYN_REPLY and trailers to the port, which applies the response windows.
  */

@@ -1,4 +1,4 @@
-// Replays every test vector of spec/vectors (PROTOCOL.md Appendix C) against the codec.
+// Replays every test vector of spec/vectors (spec/VECTORS.md) against the codec.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -44,7 +44,7 @@ const num = (table, v) => {
   return table[v];
 };
 
-/** Converts a vector frame object (Appendix C.3) to the codec's representation. */
+/** Converts a vector frame object (VECTORS.md §3) to the codec's representation. */
 function fromVector(f) {
   const out = { ...f };
   if ('payloadHex' in out) {
@@ -83,7 +83,7 @@ function reactionString(r) {
 
 const files = readdirSync(VECTOR_DIR).filter((f) => f.endsWith('.json')).sort();
 
-test('every vector file of Appendix C.1 is present', () => {
+test('every vector file of VECTORS.md §1 is present', () => {
   for (const f of EXPECTED_FILES) assert.ok(files.includes(f), `missing ${f}`);
 });
 

@@ -184,7 +184,7 @@ fn code(name: Option<&'static str>, raw: u32) -> Json {
 fn block_to_json(block: &HeaderBlock) -> Json {
     // Values may hold any byte but CR and LF, UTF-8 or not; mapping each byte
     // to the character of the same code point (U+0000..U+00FF) represents
-    // them all (spec/PROTOCOL.md, vectors-frames).
+    // them all (spec/VECTORS.md, vectors-frames).
     let text = |b: &Bytes| b.iter().copied().map(char::from).collect::<String>();
     Json::Arr(
         block
