@@ -32,9 +32,8 @@ use zroute_proto::{Frame, HeaderBlock, SettingId, StreamId};
 use zroute_trace::{Direction, Trace};
 use zroute_transport::{Context, PeerId, Socket};
 
-use crate::runner::{HELLO_TIMEOUT, Outcome, describe};
+use crate::runner::{HELLO_TIMEOUT, Outcome, describe, hex};
 use crate::spawn::{SpawnError, spawn_worker};
-use crate::trace_cmd::hex;
 
 /// What a replay ignores besides PING and WINDOW_UPDATE.
 #[derive(Clone, Debug)]
