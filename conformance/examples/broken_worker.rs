@@ -2,7 +2,7 @@
 //! report each bug as the right outcome on the right cases.
 //!
 //! ```text
-//! broken_worker ID --connect ENDPOINT [--capacity N] [--bug MODE]
+//! broken_worker ID --connect ENDPOINT [--capacity N] [--max-msg-size BYTES] [--bug MODE]
 //! ```
 //!
 //! Without `--bug` it is a correct worker (zroute-proto's `Session` over a
@@ -14,6 +14,10 @@
 //! - `ignores-windows`: `/large` sends its whole body at once, whatever the windows;
 //! - `crash-on-malformed`: exits (status 101) on a part that does not decode;
 //! - `no-pong`: never answers the router's PINGs.
+//!
+//! `--max-msg-size` sets the DEALER's `ZMQ_MAXMSGSIZE` (default 1 MiB): below
+//! the spec's 65,545, libzmq drops the connection on the suite's oversized
+//! frames and reconnects silently, a bug of configuration rather than code.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -39,6 +43,7 @@ struct Args {
     id: String,
     endpoint: String,
     capacity: u32,
+    max_msg_size: Option<u64>,
     bug: Bug,
 }
 
@@ -46,13 +51,16 @@ fn parse_args() -> Result<Args, String> {
     let mut argv = std::env::args().skip(1);
     let id = argv
         .next()
-        .ok_or("usage: broken_worker ID --connect ENDPOINT [--capacity N] [--bug MODE]")?;
-    let (mut endpoint, mut capacity, mut bug) = (None, 64, Bug::None);
+        .ok_or("usage: broken_worker ID --connect ENDPOINT [--capacity N] [--max-msg-size BYTES] [--bug MODE]")?;
+    let (mut endpoint, mut capacity, mut max_msg_size, mut bug) = (None, 64, None, Bug::None);
     while let Some(flag) = argv.next() {
         let value = argv.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--connect" => endpoint = Some(value),
             "--capacity" => capacity = value.parse().map_err(|e| format!("--capacity: {e}"))?,
+            "--max-msg-size" => {
+                max_msg_size = Some(value.parse().map_err(|e| format!("--max-msg-size: {e}"))?);
+            }
             "--bug" => {
                 bug = match value.as_str() {
                     "none" => Bug::None,
@@ -70,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         id,
         endpoint: endpoint.ok_or("--connect ENDPOINT is required")?,
         capacity,
+        max_msg_size,
         bug,
     })
 }
@@ -106,8 +115,11 @@ struct Pending {
 async fn serve(args: &Args) -> Result<(), String> {
     let ctx = Context::new();
     loop {
-        let mut socket =
-            Socket::dealer(&ctx, &DealerOptions::default()).map_err(|e| e.to_string())?;
+        let mut options = DealerOptions::default();
+        if let Some(limit) = args.max_msg_size {
+            options.max_msg_size = Some(limit);
+        }
+        let mut socket = Socket::dealer(&ctx, &options).map_err(|e| e.to_string())?;
         socket.connect(&args.endpoint).map_err(|e| e.to_string())?;
         let mut config = WorkerConfig::new(args.id.clone());
         config.max_concurrent_streams = args.capacity;

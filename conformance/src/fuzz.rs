@@ -400,7 +400,7 @@ enum Got {
 impl Player {
     async fn start(cfg: &FuzzConfig) -> Result<Self, Fault> {
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let w = spawn_worker(&cfg.worker, &[], stderr.clone()).map_err(|e| match e {
+        let w = spawn_worker(&cfg.worker, &[], stderr.clone(), false).map_err(|e| match e {
             SpawnError::Suite(m) => Fault::Suite(m),
             SpawnError::NotStarted(m) => Fault::NotStarted(m),
         })?;

@@ -455,7 +455,7 @@ enum Woke {
 
 impl Live {
     async fn start(cfg: &ReplayConfig, stderr: Arc<Mutex<Vec<u8>>>) -> Result<Self, String> {
-        let w = spawn_worker(&cfg.worker, &[], stderr).map_err(SpawnError::into_message)?;
+        let w = spawn_worker(&cfg.worker, &[], stderr, false).map_err(SpawnError::into_message)?;
         Ok(Self {
             _ctx: w.ctx,
             socket: w.socket,

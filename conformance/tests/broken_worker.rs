@@ -164,3 +164,38 @@ fn ignoring_the_cases_options_is_named() {
         result.expected
     );
 }
+
+/// A worker whose `ZMQ_MAXMSGSIZE` is below the spec's 65,545 loses its
+/// connection on the suite's oversized frames: libzmq drops it and
+/// reconnects with a new routing id, without a word and without a new
+/// HELLO. The verdict says so and names the option, instead of only
+/// "deadline passed; last: nothing".
+#[test]
+fn a_connection_dropped_mid_case_is_named() {
+    let Some(worker) = support::broken_worker() else {
+        return;
+    };
+    let all = load_dir(&default_cases_dir()).expect("cases load");
+    let case = all
+        .iter()
+        .find(|c| c.id == "framing/ping-too-large")
+        .expect("the case exists");
+    let mut cmd = support::broken_worker_cmd(&worker, "none");
+    cmd.extend(["--max-msg-size".into(), "65544".into()]);
+    let cfg = RunConfig {
+        worker: cmd,
+        ..RunConfig::default()
+    };
+    let result = run_suite(&[case], &cfg, 1, &|_, _| {}).remove(0);
+    assert!(result.outcome.is_failure(), "{result:?}");
+    assert!(
+        result.happened.contains("dropped its connection"),
+        "{}",
+        result.happened
+    );
+    assert!(
+        result.happened.contains("ZMQ_MAXMSGSIZE"),
+        "{}",
+        result.happened
+    );
+}

@@ -10,6 +10,7 @@
 //! reach its fields.
 
 mod body;
+mod connection;
 mod execute;
 mod expect;
 mod monitor;
@@ -33,6 +34,7 @@ pub use self::verdict::{CaseResult, Outcome};
 pub(crate) use self::wire::hex;
 pub use self::wire::{describe, view};
 
+use self::connection::Dropped;
 use self::monitor::ResponseMonitor;
 use self::verdict::verdict;
 use crate::attach::Attached;
@@ -139,7 +141,10 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
             v.acceptable = run.strict_paths.clone();
             v
         }
-        Err(v) => v,
+        Err(mut v) => {
+            run.explain_drop(&mut v);
+            v
+        }
     };
     let stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr lock")).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -229,4 +234,8 @@ struct Run {
     stash: Vec<(PeerId, Result<Frame, String>)>,
     /// Checks the response rules on every frame of every case.
     monitor: ResponseMonitor,
+    /// The worker's connection closed mid-case (seen on the ROUTER's monitor).
+    dropped: Option<Dropped>,
+    /// The largest part the suite sent so far.
+    largest_sent: usize,
 }

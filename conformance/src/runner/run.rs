@@ -10,7 +10,7 @@ use tokio::process::Child;
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{GoAway, Ping};
 use zroute_proto::{Frame, GoAwayStatus, StreamId};
-use zroute_transport::{Context, PeerId, Socket};
+use zroute_transport::{Context, Incoming, PeerId, Socket};
 
 use super::monitor::ResponseMonitor;
 use super::verdict::{Outcome, Verdict, crashed, verdict};
@@ -30,7 +30,7 @@ impl Run {
             let what = format!("attached at {}", attached.endpoint);
             return Ok(Self::new(ctx, socket, None, None, case, what));
         }
-        let w = spawn_worker(&cfg.worker, &case.worker_args, stderr)
+        let w = spawn_worker(&cfg.worker, &case.worker_args, stderr, true)
             .map_err(SpawnError::into_message)?;
         let what = format!("worker: {}", w.argv.join(" "));
         Ok(Self::new(
@@ -71,6 +71,8 @@ impl Run {
             strict_paths: Vec::new(),
             stash: Vec::new(),
             monitor: ResponseMonitor::default(),
+            dropped: None,
+            largest_sent: 0,
         }
     }
 
@@ -106,7 +108,7 @@ impl Run {
         }
         loop {
             enum Woke {
-                Msg(std::io::Result<zroute_transport::Multipart>),
+                Msg(std::io::Result<Incoming>),
                 Exit(String),
                 Deadline,
                 GraceOver,
@@ -115,12 +117,12 @@ impl Run {
                 // The worker has exited: frames it sent just before may still be in
                 // flight, so read for a short grace period before reporting the exit.
                 tokio::select! {
-                    msg = self.socket.recv() => Woke::Msg(msg),
+                    msg = self.socket.next() => Woke::Msg(msg),
                     () = sleep_until(grace.min(deadline)) => Woke::GraceOver,
                 }
             } else {
                 tokio::select! {
-                    msg = self.socket.recv() => Woke::Msg(msg),
+                    msg = self.socket.next() => Woke::Msg(msg),
                     status = wait(&mut self.child) => {
                         Woke::Exit(status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string()))
                     }
@@ -139,9 +141,20 @@ impl Run {
                     self.exit_grace = Some(TokioInstant::now() + EXIT_GRACE);
                 }
                 Woke::Msg(msg) => {
-                    let msg = msg.map_err(|e| {
-                        verdict(Outcome::Error, "a message", format!("receive failed: {e}"))
-                    })?;
+                    let msg = match msg {
+                        Ok(Incoming::Message(msg)) => msg,
+                        Ok(Incoming::Event(event)) => {
+                            self.on_connection_event(&event);
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(verdict(
+                                Outcome::Error,
+                                "a message",
+                                format!("receive failed: {e}"),
+                            ));
+                        }
+                    };
                     let Some((peer, body)) = msg.split_peer() else {
                         return Err(verdict(
                             Outcome::Error,
@@ -198,6 +211,9 @@ impl Run {
         match frame {
             Ok(f) => self.note(tag, describe(f)),
             Err(e) => self.note(tag, format!("undecodable ({e}): {}", hex(raw, 32))),
+        }
+        if !from_current && matches!(frame, Ok(Frame::Hello(_))) {
+            self.reregistered();
         }
         if let (true, true, Ok(Frame::Ping(p))) = (from_current, self.auto_ping, frame)
             && p.id() % 2 == 0

@@ -1,0 +1,120 @@
+//! The worker's connection, as the suite's ROUTER socket sees it (its
+//! monitor events): a worker that loses its connection in the middle of a
+//! case, and whose library reconnects by itself, sends nothing that says so
+//! (no new HELLO, the session goes on as if nothing happened), so the
+//! failing step alone would read "deadline passed; last: nothing". The
+//! verdict names the drop and its usual cause instead.
+
+use zroute_transport::SocketEvent;
+
+use super::Run;
+use super::verdict::{Outcome, Verdict};
+
+/// The largest part a worker must take (spec #transport-options): one byte
+/// more than the largest valid frame, so that the frame-size rules can be
+/// tested.
+const WORKER_MIN_MAX_MSG_SIZE: usize = 65_545;
+
+/// The worker's connection closed while its session was the case's.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Dropped {
+    /// Seconds since the case started, as in the wire log.
+    at: f64,
+    /// A new connection came after it: a new routing id for the same worker.
+    reconnected: bool,
+    /// The largest part the suite had sent before it.
+    largest_sent: usize,
+}
+
+impl Run {
+    /// Notes a connection event of the ROUTER socket. Only events after the
+    /// worker's HELLO matter: the connections before it are the worker's
+    /// start.
+    pub(super) fn on_connection_event(&mut self, event: &SocketEvent) {
+        if self.peer.is_none() {
+            return;
+        }
+        match event {
+            SocketEvent::Disconnected { .. } => {
+                self.note(
+                    "--",
+                    "the worker's connection closed (ZMQ_EVENT_DISCONNECTED)",
+                );
+                self.dropped = Some(Dropped {
+                    at: self.start.elapsed().as_secs_f64(),
+                    reconnected: false,
+                    largest_sent: self.largest_sent,
+                });
+            }
+            SocketEvent::Accepted { .. } => {
+                if let Some(d) = &mut self.dropped
+                    && !d.reconnected
+                {
+                    d.reconnected = true;
+                    self.note("--", "a new connection (ZMQ_EVENT_ACCEPTED)");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A HELLO from a new routing id: the worker re-registered on purpose,
+    /// so a connection that closed before it is no mystery.
+    pub(super) fn reregistered(&mut self) {
+        self.dropped = None;
+    }
+
+    /// Adds to a failed step's verdict that the worker's connection dropped
+    /// during the case, and why that usually happens. A crash explains
+    /// itself, and a worker that re-registered closed its socket on purpose.
+    pub(super) fn explain_drop(&self, v: &mut Verdict) {
+        let Some(d) = self.dropped else { return };
+        if !matches!(v.outcome, Outcome::Fail | Outcome::Timeout) || self.exited.is_some() {
+            return;
+        }
+        let seen = if d.reconnected {
+            ", then a new connection under a new routing id, which sent no HELLO"
+        } else {
+            ""
+        };
+        let sent = if d.largest_sent >= WORKER_MIN_MAX_MSG_SIZE {
+            format!(
+                "; the suite had sent a part of {} bytes",
+                thousands(d.largest_sent)
+            )
+        } else {
+            String::new()
+        };
+        v.happened.push_str(&format!(
+            "; the worker dropped its connection during the case (the suite's ROUTER saw it \
+             close at {:.3} s{seen}): a libzmq worker does this, without a word to either side, \
+             when a part exceeds its ZMQ_MAXMSGSIZE{sent}; a worker MUST NOT set \
+             ZMQ_MAXMSGSIZE below {} bytes (spec/PROTOCOL.md#transport-options)",
+            d.at,
+            thousands(WORKER_MIN_MAX_MSG_SIZE),
+        ));
+    }
+}
+
+/// `65545` as the spec writes it: `65,545`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands() {
+        assert_eq!(super::thousands(7), "7");
+        assert_eq!(super::thousands(65_545), "65,545");
+        assert_eq!(super::thousands(1_048_576), "1,048,576");
+    }
+}
