@@ -27,19 +27,32 @@ pub(super) struct Dropped {
 }
 
 impl Run {
-    /// Notes a connection event of the ROUTER socket. Only events after the
-    /// worker's HELLO matter: the connections before it are the worker's
-    /// start.
+    /// Logs a connection event of the ROUTER socket, and notes a drop of the
+    /// worker's connection. The log says what a silent loss looks like from
+    /// here: a connection that never completes its ZMTP handshake, or one
+    /// that completes and then carries nothing, point at the worker's side.
     pub(super) fn on_connection_event(&mut self, event: &SocketEvent) {
+        let what = match event {
+            SocketEvent::Accepted { .. } => "a new connection (ZMQ_EVENT_ACCEPTED)".to_owned(),
+            SocketEvent::HandshakeSucceeded => {
+                "a connection completed its ZMTP handshake (ZMQ_EVENT_HANDSHAKE_SUCCEEDED)"
+                    .to_owned()
+            }
+            SocketEvent::HandshakeFailed(why) => {
+                format!("a connection's ZMTP handshake failed: {why}")
+            }
+            SocketEvent::Disconnected { .. } => {
+                "a connection closed (ZMQ_EVENT_DISCONNECTED)".to_owned()
+            }
+            _ => return,
+        };
+        self.note("--", what);
+        // The connections before the HELLO are the worker's start.
         if self.peer.is_none() {
             return;
         }
         match event {
             SocketEvent::Disconnected { .. } => {
-                self.note(
-                    "--",
-                    "the worker's connection closed (ZMQ_EVENT_DISCONNECTED)",
-                );
                 self.dropped = Some(Dropped {
                     at: self.start.elapsed().as_secs_f64(),
                     reconnected: false,
@@ -47,11 +60,8 @@ impl Run {
                 });
             }
             SocketEvent::Accepted { .. } => {
-                if let Some(d) = &mut self.dropped
-                    && !d.reconnected
-                {
+                if let Some(d) = &mut self.dropped {
                     d.reconnected = true;
-                    self.note("--", "a new connection (ZMQ_EVENT_ACCEPTED)");
                 }
             }
             _ => {}
