@@ -7,7 +7,6 @@
 
 use zroute_transport::SocketEvent;
 
-use super::Run;
 use super::verdict::{Outcome, Verdict};
 
 /// The largest part a worker must take (spec #transport-options): one byte
@@ -15,9 +14,17 @@ use super::verdict::{Outcome, Verdict};
 /// tested.
 const WORKER_MIN_MAX_MSG_SIZE: usize = 65_545;
 
+/// What the suite knows of the worker's connection during one case.
+#[derive(Debug, Default)]
+pub(super) struct Connection {
+    dropped: Option<Dropped>,
+    /// The largest part the suite has sent.
+    largest_sent: usize,
+}
+
 /// The worker's connection closed while its session was the case's.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Dropped {
+struct Dropped {
     /// Seconds since the case started, as in the wire log.
     at: f64,
     /// A new connection came after it: a new routing id for the same worker.
@@ -26,13 +33,25 @@ pub(super) struct Dropped {
     largest_sent: usize,
 }
 
-impl Run {
-    /// Logs a connection event of the ROUTER socket, and notes a drop of the
-    /// worker's connection. The log says what a silent loss looks like from
-    /// here: a connection that never completes its ZMTP handshake, or one
-    /// that completes and then carries nothing, point at the worker's side.
-    pub(super) fn on_connection_event(&mut self, event: &SocketEvent) {
-        let what = match event {
+impl Connection {
+    /// The suite sent a part of `len` bytes.
+    pub(super) fn sent(&mut self, len: usize) {
+        self.largest_sent = self.largest_sent.max(len);
+    }
+
+    /// Takes a connection event of the ROUTER socket, `at` seconds into the
+    /// case; `registered`: the worker's HELLO has come (the connections
+    /// before it are the worker's start). Returns the wire log's line for
+    /// it: the log then shows what a silent loss looks like from here, a
+    /// connection that never completes its ZMTP handshake, or one that
+    /// completes and then carries nothing.
+    pub(super) fn event(
+        &mut self,
+        event: &SocketEvent,
+        registered: bool,
+        at: f64,
+    ) -> Option<String> {
+        let line = match event {
             SocketEvent::Accepted { .. } => "a new connection (ZMQ_EVENT_ACCEPTED)".to_owned(),
             SocketEvent::HandshakeSucceeded => {
                 "a connection completed its ZMTP handshake (ZMQ_EVENT_HANDSHAKE_SUCCEEDED)"
@@ -44,28 +63,26 @@ impl Run {
             SocketEvent::Disconnected { .. } => {
                 "a connection closed (ZMQ_EVENT_DISCONNECTED)".to_owned()
             }
-            _ => return,
+            _ => return None,
         };
-        self.note("--", what);
-        // The connections before the HELLO are the worker's start.
-        if self.peer.is_none() {
-            return;
-        }
-        match event {
-            SocketEvent::Disconnected { .. } => {
-                self.dropped = Some(Dropped {
-                    at: self.start.elapsed().as_secs_f64(),
-                    reconnected: false,
-                    largest_sent: self.largest_sent,
-                });
-            }
-            SocketEvent::Accepted { .. } => {
-                if let Some(d) = &mut self.dropped {
-                    d.reconnected = true;
+        if registered {
+            match event {
+                SocketEvent::Disconnected { .. } => {
+                    self.dropped = Some(Dropped {
+                        at,
+                        reconnected: false,
+                        largest_sent: self.largest_sent,
+                    });
                 }
+                SocketEvent::Accepted { .. } => {
+                    if let Some(d) = &mut self.dropped {
+                        d.reconnected = true;
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        Some(line)
     }
 
     /// A HELLO from a new routing id: the worker re-registered on purpose,
@@ -75,11 +92,11 @@ impl Run {
     }
 
     /// Adds to a failed step's verdict that the worker's connection dropped
-    /// during the case, and why that usually happens. A crash explains
-    /// itself, and a worker that re-registered closed its socket on purpose.
-    pub(super) fn explain_drop(&self, v: &mut Verdict) {
+    /// during the case, and why that usually happens. A crash (`exited`)
+    /// explains itself.
+    pub(super) fn explain(&self, v: &mut Verdict, exited: bool) {
         let Some(d) = self.dropped else { return };
-        if !matches!(v.outcome, Outcome::Fail | Outcome::Timeout) || self.exited.is_some() {
+        if !matches!(v.outcome, Outcome::Fail | Outcome::Timeout) || exited {
             return;
         }
         let seen = if d.reconnected {
@@ -121,10 +138,56 @@ fn thousands(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::verdict::verdict;
+    use super::*;
+
     #[test]
     fn thousands() {
         assert_eq!(super::thousands(7), "7");
         assert_eq!(super::thousands(65_545), "65,545");
         assert_eq!(super::thousands(1_048_576), "1,048,576");
+    }
+
+    fn timeout() -> Verdict {
+        verdict(Outcome::Timeout, "GOAWAY", "deadline passed; last: nothing")
+    }
+
+    #[test]
+    fn a_drop_after_the_hello_is_named() {
+        let mut c = Connection::default();
+        let closed = SocketEvent::Disconnected { fd: 7 };
+        assert!(c.event(&closed, false, 0.001).is_some(), "logged");
+        let mut v = timeout();
+        c.explain(&mut v, false);
+        assert_eq!(
+            v.happened, "deadline passed; last: nothing",
+            "the worker's start"
+        );
+
+        c.sent(65_545);
+        c.event(&closed, true, 0.25);
+        c.event(&SocketEvent::Accepted { fd: 8, peer: None }, true, 0.4);
+        let mut v = timeout();
+        c.explain(&mut v, false);
+        for part in [
+            "dropped its connection",
+            "at 0.250 s",
+            "new routing id",
+            "a part of 65,545 bytes",
+            "ZMQ_MAXMSGSIZE below 65,545",
+        ] {
+            assert!(v.happened.contains(part), "{part}: {}", v.happened);
+        }
+
+        let mut crashed = verdict(Outcome::Crash, "GOAWAY", "worker exited");
+        c.explain(&mut crashed, true);
+        assert_eq!(crashed.happened, "worker exited");
+        c.reregistered();
+        let mut v = timeout();
+        c.explain(&mut v, false);
+        assert_eq!(
+            v.happened, "deadline passed; last: nothing",
+            "re-registered"
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! Runs one case: a fresh ROUTER socket, a fresh worker process, the
 //! handshake, then the case's steps under one deadline.
 //!
-//! Split by concern, as h2's `tests/h2-support` is: [`run`] runs the worker
-//! and reads its events, [`execute`] walks a case's steps, [`send`] and
-//! [`expect`] (with [`streams`] and [`body`]) play and judge them,
-//! [`monitor`] checks the rules every response follows, [`verdict`] holds
-//! the outcomes, and [`wire`] the view of a frame that matchers and logs use.
-//! [`Run`], the state of one case, is defined here so that each of them can
+//! Split by concern, as h2's `tests/h2-support` is: `run.rs` runs the worker
+//! and reads its events, `execute.rs` walks a case's steps, `send.rs` and
+//! `expect.rs` (with `streams.rs` and `body.rs`) play and judge them,
+//! `monitor.rs` checks the rules every response follows, `connection.rs`
+//! follows the worker's connection on the ROUTER's monitor, `verdict.rs` holds
+//! the outcomes, and `wire.rs` the view of a frame that matchers and logs use.
+//! `Run`, the state of one case, is defined here so that each of them can
 //! reach its fields.
 
 mod body;
@@ -34,7 +35,7 @@ pub use self::verdict::{CaseResult, Outcome};
 pub(crate) use self::wire::hex;
 pub use self::wire::{describe, view};
 
-use self::connection::Dropped;
+use self::connection::Connection;
 use self::monitor::ResponseMonitor;
 use self::verdict::verdict;
 use crate::attach::Attached;
@@ -142,7 +143,7 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
             v
         }
         Err(mut v) => {
-            run.explain_drop(&mut v);
+            run.connection.explain(&mut v, run.exited.is_some());
             v
         }
     };
@@ -234,8 +235,6 @@ struct Run {
     stash: Vec<(PeerId, Result<Frame, String>)>,
     /// Checks the response rules on every frame of every case.
     monitor: ResponseMonitor,
-    /// The worker's connection closed mid-case (seen on the ROUTER's monitor).
-    dropped: Option<Dropped>,
-    /// The largest part the suite sent so far.
-    largest_sent: usize,
+    /// The worker's connection, as the ROUTER's monitor reports it.
+    connection: Connection,
 }

@@ -12,6 +12,7 @@ use zroute_proto::frame::{GoAway, Ping};
 use zroute_proto::{Frame, GoAwayStatus, StreamId};
 use zroute_transport::{Context, Incoming, PeerId, Socket};
 
+use super::connection::Connection;
 use super::monitor::ResponseMonitor;
 use super::verdict::{Outcome, Verdict, crashed, verdict};
 use super::wire::{describe, hex};
@@ -71,8 +72,7 @@ impl Run {
             strict_paths: Vec::new(),
             stash: Vec::new(),
             monitor: ResponseMonitor::default(),
-            dropped: None,
-            largest_sent: 0,
+            connection: Connection::default(),
         }
     }
 
@@ -144,7 +144,12 @@ impl Run {
                     let msg = match msg {
                         Ok(Incoming::Message(msg)) => msg,
                         Ok(Incoming::Event(event)) => {
-                            self.on_connection_event(&event);
+                            let at = self.start.elapsed().as_secs_f64();
+                            if let Some(line) =
+                                self.connection.event(&event, self.peer.is_some(), at)
+                            {
+                                self.note("--", line);
+                            }
                             continue;
                         }
                         Err(e) => {
@@ -213,7 +218,7 @@ impl Run {
             Err(e) => self.note(tag, format!("undecodable ({e}): {}", hex(raw, 32))),
         }
         if !from_current && matches!(frame, Ok(Frame::Hello(_))) {
-            self.reregistered();
+            self.connection.reregistered();
         }
         if let (true, true, Ok(Frame::Ping(p))) = (from_current, self.auto_ping, frame)
             && p.id() % 2 == 0

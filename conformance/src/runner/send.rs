@@ -33,8 +33,9 @@ impl Run {
             ));
         };
         let parts: Vec<&[u8]> = parts.iter().map(AsRef::as_ref).collect();
-        let largest = parts.iter().map(|p| p.len()).max().unwrap_or(0);
-        self.largest_sent = self.largest_sent.max(largest);
+        for p in &parts {
+            self.connection.sent(p.len());
+        }
         let err = match self.socket.try_send_to(&peer, &parts) {
             Ok(()) => return Ok(()),
             Err(e) => e,
