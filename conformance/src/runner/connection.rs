@@ -20,6 +20,8 @@ pub(super) struct Connection {
     dropped: Option<Dropped>,
     /// The largest part the suite has sent.
     largest_sent: usize,
+    /// A HELLO came from the session's routing id after its connection closed.
+    routing_id_reused: bool,
 }
 
 /// The worker's connection closed while its session was the case's.
@@ -85,9 +87,15 @@ impl Connection {
         Some(line)
     }
 
-    /// A HELLO from a new routing id: the worker re-registered on purpose,
-    /// so a connection that closed before it is no mystery.
-    pub(super) fn reregistered(&mut self) {
+    /// A HELLO after the worker's first: it registered again, on purpose,
+    /// so a connection that closed before it is no mystery. Unless it came
+    /// from the session's own routing id after that connection closed: then
+    /// the new socket took the old one's routing id, which only a worker
+    /// that sets `ZMQ_ROUTING_ID` makes happen.
+    pub(super) fn hello(&mut self, from_current: bool) {
+        if from_current && self.dropped.is_some() {
+            self.routing_id_reused = true;
+        }
         self.dropped = None;
     }
 
@@ -95,10 +103,20 @@ impl Connection {
     /// during the case, and why that usually happens. A crash (`exited`)
     /// explains itself.
     pub(super) fn explain(&self, v: &mut Verdict, exited: bool) {
-        let Some(d) = self.dropped else { return };
         if !matches!(v.outcome, Outcome::Fail | Outcome::Timeout) || exited {
             return;
         }
+        if self.routing_id_reused {
+            v.happened.push_str(
+                "; the worker's connection closed and its next HELLO came from the same routing \
+                 id, so its new socket took the old one's: the worker sets ZMQ_ROUTING_ID, which \
+                 it SHOULD NOT (spec/PROTOCOL.md#transport-sockets); a ROUTER cannot tell such a \
+                 socket from the old one, and drops what a new connection sends while the old \
+                 one still holds the routing id",
+            );
+            return;
+        }
+        let Some(d) = self.dropped else { return };
         let seen = if d.reconnected {
             ", then a new connection under a new routing id, which sent no HELLO"
         } else {
@@ -182,12 +200,27 @@ mod tests {
         let mut crashed = verdict(Outcome::Crash, "GOAWAY", "worker exited");
         c.explain(&mut crashed, true);
         assert_eq!(crashed.happened, "worker exited");
-        c.reregistered();
+        c.hello(false);
         let mut v = timeout();
         c.explain(&mut v, false);
         assert_eq!(
             v.happened, "deadline passed; last: nothing",
             "re-registered"
         );
+    }
+
+    #[test]
+    fn a_hello_from_the_old_routing_id_names_zmq_routing_id() {
+        let mut c = Connection::default();
+        c.event(&SocketEvent::Disconnected { fd: 7 }, true, 0.25);
+        c.hello(true);
+        let mut v = verdict(
+            Outcome::Fail,
+            "HELLO from a new routing id",
+            "unexpected HELLO",
+        );
+        c.explain(&mut v, false);
+        assert!(v.happened.contains("ZMQ_ROUTING_ID"), "{}", v.happened);
+        assert!(!v.happened.contains("ZMQ_MAXMSGSIZE"), "{}", v.happened);
     }
 }

@@ -217,8 +217,8 @@ impl Run {
             Ok(f) => self.note(tag, describe(f)),
             Err(e) => self.note(tag, format!("undecodable ({e}): {}", hex(raw, 32))),
         }
-        if !from_current && matches!(frame, Ok(Frame::Hello(_))) {
-            self.connection.reregistered();
+        if matches!(frame, Ok(Frame::Hello(_))) {
+            self.connection.hello(from_current);
         }
         if let (true, true, Ok(Frame::Ping(p))) = (from_current, self.auto_ping, frame)
             && p.id() % 2 == 0
