@@ -2,7 +2,8 @@
 //! report each bug as the right outcome on the right cases.
 //!
 //! ```text
-//! broken_worker ID --connect ENDPOINT [--capacity N] [--bug MODE]
+//! broken_worker ID --connect ENDPOINT [--capacity N] [--max-msg-size BYTES]
+//!               [--routing-id ID] [--bug MODE]
 //! ```
 //!
 //! Without `--bug` it is a correct worker (zroute-proto's `Session` over a
@@ -14,6 +15,12 @@
 //! - `ignores-windows`: `/large` sends its whole body at once, whatever the windows;
 //! - `crash-on-malformed`: exits (status 101) on a part that does not decode;
 //! - `no-pong`: never answers the router's PINGs.
+//!
+//! `--max-msg-size` sets the DEALER's `ZMQ_MAXMSGSIZE` (default 1 MiB): below
+//! the spec's 65,545, libzmq drops the connection on the suite's oversized
+//! frames and reconnects silently, a bug of configuration rather than code.
+//! `--routing-id` sets `ZMQ_ROUTING_ID` on every socket, which the spec asks
+//! workers to leave unset: each new socket then looks like the old one.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -39,20 +46,27 @@ struct Args {
     id: String,
     endpoint: String,
     capacity: u32,
+    max_msg_size: Option<u64>,
     bug: Bug,
+    routing_id: Option<Vec<u8>>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut argv = std::env::args().skip(1);
     let id = argv
         .next()
-        .ok_or("usage: broken_worker ID --connect ENDPOINT [--capacity N] [--bug MODE]")?;
-    let (mut endpoint, mut capacity, mut bug) = (None, 64, Bug::None);
+        .ok_or("usage: broken_worker ID --connect ENDPOINT [--capacity N] [--max-msg-size BYTES] [--routing-id ID] [--bug MODE]")?;
+    let (mut endpoint, mut capacity, mut max_msg_size, mut bug) = (None, 64, None, Bug::None);
+    let mut routing_id = None;
     while let Some(flag) = argv.next() {
         let value = argv.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--connect" => endpoint = Some(value),
             "--capacity" => capacity = value.parse().map_err(|e| format!("--capacity: {e}"))?,
+            "--routing-id" => routing_id = Some(value.into_bytes()),
+            "--max-msg-size" => {
+                max_msg_size = Some(value.parse().map_err(|e| format!("--max-msg-size: {e}"))?);
+            }
             "--bug" => {
                 bug = match value.as_str() {
                     "none" => Bug::None,
@@ -70,7 +84,9 @@ fn parse_args() -> Result<Args, String> {
         id,
         endpoint: endpoint.ok_or("--connect ENDPOINT is required")?,
         capacity,
+        max_msg_size,
         bug,
+        routing_id,
     })
 }
 
@@ -106,8 +122,12 @@ struct Pending {
 async fn serve(args: &Args) -> Result<(), String> {
     let ctx = Context::new();
     loop {
-        let mut socket =
-            Socket::dealer(&ctx, &DealerOptions::default()).map_err(|e| e.to_string())?;
+        let mut options = DealerOptions::default();
+        if let Some(limit) = args.max_msg_size {
+            options.max_msg_size = Some(limit);
+        }
+        options.routing_id.clone_from(&args.routing_id);
+        let mut socket = Socket::dealer(&ctx, &options).map_err(|e| e.to_string())?;
         socket.connect(&args.endpoint).map_err(|e| e.to_string())?;
         let mut config = WorkerConfig::new(args.id.clone());
         config.max_concurrent_streams = args.capacity;

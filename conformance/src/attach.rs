@@ -13,15 +13,14 @@
 //!   (a dead worker shows as TIMEOUT) and no restart;
 //! - cases that pass arguments to the worker (`worker_args`) are UNSUPPORTED;
 //! - whether HELLO is the first frame on a new socket cannot be judged.
+//!
+//! The runner decides what these limits mean for a case (it imports this
+//! module, never the other way round).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::process::Child;
 use zroute_transport::{Context, Socket};
 
-use crate::case::Case;
-use crate::runner::{CaseResult, Outcome, RunConfig};
 use crate::spawn::suite_router_options;
 
 /// The ROUTER socket of an attached run: bound by the first case, handed
@@ -58,35 +57,5 @@ impl Attached {
 
     pub(crate) fn give_back(&self, ctx: Context, socket: Socket) {
         *self.slot.lock().expect("attach lock") = Some((ctx, socket));
-    }
-}
-
-/// The result of a case that cannot run attached, if `case` is one.
-pub fn unsupported(case: &Case, cfg: &RunConfig) -> Option<CaseResult> {
-    if cfg.attach.is_none() || case.worker_args.is_empty() {
-        return None;
-    }
-    Some(CaseResult {
-        outcome: Outcome::Unsupported,
-        started: false,
-        hello_id: None,
-        expected: format!(
-            "the worker started with extra arguments {:?}",
-            case.worker_args
-        ),
-        happened: "--attach cannot pass arguments to a running worker".into(),
-        acceptable: Vec::new(),
-        diff: Vec::new(),
-        wire_log: Vec::new(),
-        stderr_tail: String::new(),
-        duration: Duration::ZERO,
-    })
-}
-
-/// The worker's exit status; never resolves when the suite did not start it.
-pub async fn wait(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
-    match child {
-        Some(c) => c.wait().await,
-        None => std::future::pending().await,
     }
 }

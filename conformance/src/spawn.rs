@@ -45,14 +45,24 @@ impl SpawnError {
 
 /// Binds a ROUTER socket on `tcp://127.0.0.1:*` and starts `worker` (plus
 /// `extra_args`) against it; its stderr goes to `stderr`, tail only.
+///
+/// With `watch`, the socket reports its connection events
+/// ([`Socket::watch`], from before the worker starts), which the caller
+/// must then read with [`Socket::next`].
 pub(crate) fn spawn_worker(
     worker: &[String],
     extra_args: &[String],
     stderr: Arc<Mutex<Vec<u8>>>,
+    watch: bool,
 ) -> Result<Spawned, SpawnError> {
     let ctx = Context::new();
-    let socket = Socket::router(&ctx, &suite_router_options())
+    let mut socket = Socket::router(&ctx, &suite_router_options())
         .map_err(|e| SpawnError::Suite(format!("cannot create ROUTER socket: {e}")))?;
+    if watch {
+        socket
+            .watch(&ctx)
+            .map_err(|e| SpawnError::Suite(format!("cannot watch the ROUTER socket: {e}")))?;
+    }
     let endpoint = socket
         .bind("tcp://127.0.0.1:*")
         .map_err(|e| SpawnError::Suite(format!("cannot bind ROUTER socket: {e}")))?;

@@ -9,7 +9,7 @@ use zroute_proto::Frame;
 use zroute_trace::json::{from_json, to_json};
 use zroute_trace::{Direction, EndReason, MAGIC, Trace, TraceReader, write_trace};
 
-use crate::runner::describe;
+use crate::runner::{describe, hex};
 
 /// Reads a trace file in either form: the streamed binary one (it starts
 /// with the magic) or the JSON one. A binary file cut short inside a record
@@ -142,15 +142,4 @@ pub fn save_binary(trace: &Trace, path: &Path) -> Result<(), String> {
     let mut out = Vec::new();
     write_trace(&mut out, trace).map_err(|e| e.to_string())?;
     std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-pub(crate) fn hex(bytes: &[u8], max: usize) -> String {
-    let mut s = String::new();
-    for b in bytes.iter().take(max) {
-        let _ = write!(s, "{b:02x} ");
-    }
-    if bytes.len() > max {
-        let _ = write!(s, "... ({} bytes)", bytes.len());
-    }
-    s.trim_end().to_owned()
 }

@@ -164,3 +164,73 @@ fn ignoring_the_cases_options_is_named() {
         result.expected
     );
 }
+
+/// A worker whose `ZMQ_MAXMSGSIZE` is below the spec's 65,545 loses its
+/// connection on the suite's oversized frames: libzmq drops it and
+/// reconnects with a new routing id, without a word and without a new
+/// HELLO. The verdict says so and names the option, instead of only
+/// "deadline passed; last: nothing".
+#[test]
+fn a_connection_dropped_mid_case_is_named() {
+    let Some(worker) = support::broken_worker() else {
+        return;
+    };
+    let all = load_dir(&default_cases_dir()).expect("cases load");
+    let case = all
+        .iter()
+        .find(|c| c.id == "framing/ping-too-large")
+        .expect("the case exists");
+    let mut cmd = support::broken_worker_cmd(&worker, "none");
+    cmd.extend(["--max-msg-size".into(), "65544".into()]);
+    let cfg = RunConfig {
+        worker: cmd,
+        ..RunConfig::default()
+    };
+    let result = run_suite(&[case], &cfg, 1, &|_, _| {}).remove(0);
+    assert!(result.outcome.is_failure(), "{result:?}");
+    assert!(
+        result.happened.contains("dropped its connection"),
+        "{}",
+        result.happened
+    );
+    assert!(
+        result.happened.contains("ZMQ_MAXMSGSIZE"),
+        "{}",
+        result.happened
+    );
+}
+
+/// A worker that sets `ZMQ_ROUTING_ID` re-registers on a new socket under
+/// the old socket's routing id, so the suite sees a second HELLO on the
+/// session's routing id (and, when the old connection still holds the id,
+/// the new connection's HELLO is dropped by the ROUTER). The verdict names
+/// the option rather than only the HELLO.
+#[test]
+fn a_fixed_routing_id_is_named() {
+    let Some(worker) = support::broken_worker() else {
+        return;
+    };
+    let all = load_dir(&default_cases_dir()).expect("cases load");
+    let case = all
+        .iter()
+        .find(|c| c.id == "reregistration/no-hello-on-used-socket")
+        .expect("the case exists");
+    let mut cmd = support::broken_worker_cmd(&worker, "none");
+    cmd.extend(["--routing-id".into(), "fixed".into()]);
+    let cfg = RunConfig {
+        worker: cmd,
+        ..RunConfig::default()
+    };
+    let result = run_suite(&[case], &cfg, 1, &|_, _| {}).remove(0);
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    assert!(
+        result.happened.contains("ZMQ_ROUTING_ID"),
+        "{}",
+        result.happened
+    );
+    assert!(
+        !result.happened.contains("ZMQ_MAXMSGSIZE"),
+        "{}",
+        result.happened
+    );
+}
