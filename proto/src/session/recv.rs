@@ -1,0 +1,406 @@
+//! Frames from the peer, stream by stream, and the receive credit given back
+//! once the application consumed what they carried
+//! ([spec](../../../spec/PROTOCOL.md#frame-decoding)).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Event, ResetOrigin, Role, Session, State, Stream};
+use crate::frame::{
+    Data, Frame, Headers, MAX_WINDOW, Reaction, RstStream, Settings, SynReply, SynStream,
+    WindowUpdate,
+};
+use crate::{FrameType, GoAwayStatus, RstCode, SettingId, StreamId, http};
+
+enum Lookup {
+    Active,
+    Closed,
+    NeverOpened,
+}
+
+impl Session {
+    /// Processes one received message part (one frame).
+    pub fn handle_part(&mut self, now: Instant, part: Bytes) {
+        if self.is_closed() {
+            return;
+        }
+        if part.is_empty() {
+            // Spec #transport-messages: zero-length parts are ignored (REQ-style
+            // envelopes); not being frames, they are no sign of life either.
+            return;
+        }
+        self.last_recv = now;
+        let data_len = (part[0] & 0x80 == 0).then(|| part.len().saturating_sub(8));
+        let error = match Frame::decode(part) {
+            Ok(frame) => return self.handle_frame(now, frame),
+            Err(e) => e,
+        };
+        if let State::Handshake { .. } = self.state {
+            // Spec #handshake: anything but a valid WELCOME or a GOAWAY fails it.
+            return self.fail_handshake(error.frame_type() == Some(crate::FrameType::WELCOME));
+        }
+        match error.reaction() {
+            Reaction::Session(status) => self.session_error(status),
+            Reaction::Stream(id, code) => {
+                // Spec #flow-control-windows: every DATA payload counts against the
+                // session window, accepted or not; a session error outranks a stream error.
+                if let Some(len) = data_len {
+                    if !self.session_recv.receive(len) {
+                        return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+                    }
+                    self.release_session(len);
+                }
+                self.frame_stream_error(error.frame_type(), id, code);
+            }
+        }
+    }
+
+    /// A frame naming stream `id` broke a rule checked before its stream's
+    /// state (spec #frame-decoding steps 4, 8 and 9, and the pair limit):
+    /// `code` is the stream error, unless the stream's state says otherwise
+    /// (spec #error-table, after the table).
+    fn frame_stream_error(&mut self, ty: Option<FrameType>, id: StreamId, code: RstCode) {
+        if self.role == Role::Worker && ty == Some(FrameType::SYN_STREAM) {
+            // Spec #stream-ids: the id rules come first and are session errors;
+            // an id that passes them is opened, and at once closed, by the reset.
+            if !id.is_router_initiated() || id <= self.highest_stream {
+                return self.session_error(GoAwayStatus::PROTOCOL_ERROR);
+            }
+            self.highest_stream = id;
+            return self.queue(RstStream::new(id, code));
+        }
+        match self.lookup(id) {
+            // Spec #stream-closed: never an RST_STREAM for a closed stream.
+            Lookup::Closed => {}
+            // Spec #stream-closed: a WINDOW_UPDATE on a never-opened stream is ignored.
+            Lookup::NeverOpened if ty == Some(FrameType::WINDOW_UPDATE) => {}
+            Lookup::NeverOpened | Lookup::Active => self.stream_error(id, code),
+        }
+    }
+
+    /// Processes one decoded frame, as `handle_part` does after decoding.
+    pub fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_recv = now;
+        if let State::Handshake { .. } = self.state {
+            return self.handle_handshake_frame(now, frame);
+        }
+        // Spec #header-block-limits: a block with more pairs than our limit is malformed.
+        let over_limit = match &frame {
+            Frame::SynStream(f) => Some((FrameType::SYN_STREAM, f.stream_id(), f.headers())),
+            Frame::SynReply(f) => Some((FrameType::SYN_REPLY, f.stream_id(), f.headers())),
+            Frame::Headers(f) => Some((FrameType::HEADERS, f.stream_id(), f.headers())),
+            _ => None,
+        }
+        .filter(|(_, _, block)| block.len() > self.max_header_pairs);
+        if let Some((ty, id, _)) = over_limit {
+            return self.frame_stream_error(Some(ty), id, RstCode::PROTOCOL_ERROR);
+        }
+        match frame {
+            Frame::SynStream(f) => self.on_syn_stream(f),
+            Frame::SynReply(f) => self.on_syn_reply(f),
+            Frame::Data(f) => self.on_data(f),
+            Frame::Headers(f) => self.on_headers(f),
+            Frame::RstStream(f) => self.on_rst_stream(&f),
+            Frame::WindowUpdate(f) => self.on_window_update(&f),
+            Frame::Settings(f) => self.on_settings(&f),
+            Frame::Ping(f) => self.on_ping(now, &f),
+            Frame::GoAway(f) => self.on_goaway(&f),
+            // Registration happens once, before anything else.
+            Frame::Hello(_) | Frame::Welcome(_) => self.session_error(GoAwayStatus::PROTOCOL_ERROR),
+            Frame::Unknown(_) => {}
+        }
+    }
+
+    /// Tells the session the application consumed `len` bytes of `id`'s body,
+    /// so the peer may send more. Bytes of finished streams are credited back
+    /// when the stream ends, so late calls for them are ignored.
+    pub fn release_capacity(&mut self, id: StreamId, len: usize) {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let len = len.min(stream.recv_pending);
+        stream.recv_pending -= len;
+        if let Some(delta) = stream.recv.release(len).filter(|_| !stream.remote_fin) {
+            self.queue(WindowUpdate::new(id, delta));
+        }
+        self.release_session(len);
+    }
+
+    fn on_syn_stream(&mut self, f: SynStream) {
+        let id = f.stream_id();
+        if self.role == Role::Router {
+            // Spec #frame-syn-stream: workers never open streams. A stream error
+            // on the id it names: that may be one of ours, which then closes.
+            return self.frame_stream_error(
+                Some(FrameType::SYN_STREAM),
+                id,
+                RstCode::PROTOCOL_ERROR,
+            );
+        }
+        if !id.is_router_initiated() || id <= self.highest_stream {
+            return self.session_error(GoAwayStatus::PROTOCOL_ERROR);
+        }
+        self.highest_stream = id;
+        if self.is_draining() || self.streams.len() >= self.capacity as usize {
+            return self.queue(RstStream::new(id, RstCode::REFUSED_STREAM));
+        }
+        if f.is_unidirectional() || !f.associated_stream_id().is_zero() {
+            return self.queue(RstStream::new(id, RstCode::PROTOCOL_ERROR));
+        }
+        let info = match http::check_request(f.headers()) {
+            Ok(info) => info,
+            Err(code) => return self.queue(RstStream::new(id, code)),
+        };
+        let fin = f.is_fin();
+        if fin && info.content_length.is_some_and(|n| n > 0) {
+            return self.queue(RstStream::new(id, RstCode::PROTOCOL_ERROR));
+        }
+        let mut stream = Stream::new(self.peer_initial_window, self.local_initial_window);
+        stream.is_head = info.is_head;
+        stream.recv_body.expected = info.content_length;
+        stream.remote_fin = fin;
+        self.streams.insert(id, stream);
+        self.last_accepted = id;
+        self.events.push_back(Event::Request {
+            id,
+            headers: f.into_headers(),
+            fin,
+        });
+    }
+
+    fn on_syn_reply(&mut self, f: SynReply) {
+        let id = f.stream_id();
+        if !self.check_active(id) {
+            return;
+        }
+        if self.role == Role::Worker {
+            return self.stream_error(id, RstCode::PROTOCOL_ERROR);
+        }
+        let stream = self.streams.get_mut(&id).expect("active");
+        if stream.replied {
+            return self.stream_error(id, RstCode::STREAM_IN_USE);
+        }
+        let info = match http::check_response(f.headers()) {
+            Ok(info) => info,
+            Err(code) => return self.stream_error(id, code),
+        };
+        stream.replied = true;
+        stream.recv_body.expected = info.content_length;
+        stream.recv_body.exempt = http::is_length_exempt(stream.is_head, info.status);
+        let fin = f.is_fin();
+        if fin && !stream.recv_body.is_complete() {
+            return self.stream_error(id, RstCode::PROTOCOL_ERROR);
+        }
+        self.events.push_back(Event::Response {
+            id,
+            headers: f.into_headers(),
+            fin,
+        });
+        if fin {
+            self.finish_remote(id);
+        }
+    }
+
+    fn on_data(&mut self, f: Data) {
+        let id = f.stream_id();
+        let len = f.payload().len();
+        if !self.session_recv.receive(len) {
+            return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+        }
+        let verdict = match self.lookup(id) {
+            Lookup::Closed => Err(None),
+            Lookup::NeverOpened => Err(Some((RstCode::INVALID_STREAM, 0))),
+            Lookup::Active => {
+                let role = self.role;
+                let stream = self.streams.get_mut(&id).expect("active");
+                if role == Role::Router && !stream.replied {
+                    Err(Some((RstCode::PROTOCOL_ERROR, 0)))
+                } else if stream.remote_fin {
+                    Err(Some((RstCode::STREAM_ALREADY_CLOSED, 0)))
+                } else if !stream.recv.receive(len) {
+                    Err(Some((RstCode::FLOW_CONTROL_ERROR, 0)))
+                } else if !stream.recv_body.add(len)
+                    || (f.is_fin() && !stream.recv_body.is_complete())
+                {
+                    // Spec #http-body: the bytes within the declared length
+                    // are still the body as declared. Passed on before the
+                    // reset, a client gets them rather than nothing.
+                    let within = stream.recv_body.within_declared(len);
+                    stream.recv_pending += within;
+                    Err(Some((RstCode::PROTOCOL_ERROR, within)))
+                } else {
+                    stream.recv_pending += len;
+                    Ok(())
+                }
+            }
+        };
+        if let Err(error) = verdict {
+            let within = error.map_or(0, |(_, within)| within);
+            // Bytes nobody will consume still count against the session:
+            // credit them now (those passed on are credited with the stream).
+            self.release_session(len - within);
+            if within > 0 {
+                self.events.push_back(Event::Data {
+                    id,
+                    data: f.into_payload().slice(..within),
+                    fin: false,
+                });
+            }
+            if let Some((code, _)) = error {
+                self.stream_error(id, code);
+            }
+            return;
+        }
+        let fin = f.is_fin();
+        self.events.push_back(Event::Data {
+            id,
+            data: f.into_payload(),
+            fin,
+        });
+        if fin {
+            self.finish_remote(id);
+        }
+    }
+
+    fn on_headers(&mut self, f: Headers) {
+        let id = f.stream_id();
+        if !self.check_active(id) {
+            return;
+        }
+        let role = self.role;
+        let stream = self.streams.get_mut(&id).expect("active");
+        let code = if role == Role::Router && !stream.replied {
+            Some(RstCode::PROTOCOL_ERROR)
+        } else if stream.remote_fin {
+            Some(RstCode::STREAM_ALREADY_CLOSED)
+        } else if !f.is_fin()
+            || http::check_trailers(f.headers()).is_err()
+            || !stream.recv_body.is_complete()
+        {
+            Some(RstCode::PROTOCOL_ERROR)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            return self.stream_error(id, code);
+        }
+        self.events.push_back(Event::Trailers {
+            id,
+            headers: f.into_headers(),
+        });
+        self.finish_remote(id);
+    }
+
+    fn on_rst_stream(&mut self, f: &RstStream) {
+        // Spec: an RST_STREAM is never answered with one, whatever it names.
+        let id = f.stream_id();
+        if self.remove_stream(id).is_some() {
+            // Spec #rst-codes: 0, 10 and unknown codes mean INTERNAL_ERROR.
+            self.events.push_back(Event::Reset {
+                id,
+                code: f.code().effective(),
+                origin: ResetOrigin::Peer,
+            });
+            self.check_drained();
+        }
+    }
+
+    fn on_window_update(&mut self, f: &WindowUpdate) {
+        let id = f.stream_id();
+        if id.is_zero() {
+            if !self.session_send.grant(f.delta()) {
+                return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+            }
+        } else if let Some(stream) = self.streams.get_mut(&id).filter(|s| !s.local_fin) {
+            if !stream.send.grant(f.delta()) {
+                return self.stream_error(id, RstCode::FLOW_CONTROL_ERROR);
+            }
+        } else {
+            // Updates race with the stream's end, or come after our FIN: ignore them.
+            return;
+        }
+        self.events.push_back(Event::WindowOpened { id });
+    }
+
+    fn on_settings(&mut self, f: &Settings) {
+        for entry in f.entries() {
+            match entry.id {
+                SettingId::INITIAL_WINDOW_SIZE => {
+                    if entry.value > MAX_WINDOW {
+                        return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+                    }
+                    let shift = i64::from(entry.value) - i64::from(self.peer_initial_window);
+                    self.peer_initial_window = entry.value;
+                    // Spec #flow-control-settings: pushing any stream past 2^31-1 is a session error.
+                    if !self.streams.values_mut().all(|s| s.send.shift(shift)) {
+                        return self.session_error(GoAwayStatus::FLOW_CONTROL_ERROR);
+                    }
+                    if shift > 0 {
+                        self.events
+                            .push_back(Event::WindowOpened { id: StreamId::ZERO });
+                    }
+                }
+                SettingId::MAX_CONCURRENT_STREAMS if self.role == Role::Router => {
+                    self.capacity = entry.value;
+                    self.events.push_back(Event::CapacityChanged {
+                        capacity: entry.value,
+                    });
+                }
+                // Spec: every other id, and MAX_CONCURRENT_STREAMS from the router, is ignored.
+                _ => {}
+            }
+        }
+    }
+
+    /// Spec #stream-closed, for frames that need an active stream (SYN_REPLY,
+    /// HEADERS): a closed stream's are ignored, a never-opened one's get
+    /// INVALID_STREAM. True when the stream is active.
+    fn check_active(&mut self, id: StreamId) -> bool {
+        match self.lookup(id) {
+            Lookup::Active => true,
+            Lookup::Closed => false,
+            Lookup::NeverOpened => {
+                self.queue(RstStream::new(id, RstCode::INVALID_STREAM));
+                false
+            }
+        }
+    }
+
+    fn lookup(&self, id: StreamId) -> Lookup {
+        if self.streams.contains_key(&id) {
+            Lookup::Active
+        } else if id.is_router_initiated() && id <= self.highest_stream {
+            Lookup::Closed
+        } else {
+            Lookup::NeverOpened
+        }
+    }
+
+    pub(super) fn grow_session_window(&mut self) {
+        if let Some(delta) = self.session_recv.grow_to(self.session_window_target) {
+            self.queue(WindowUpdate::new(StreamId::ZERO, delta));
+        }
+    }
+
+    pub(super) fn release_session(&mut self, len: usize) {
+        if let Some(delta) = self.session_recv.release(len) {
+            self.queue(WindowUpdate::new(StreamId::ZERO, delta));
+        }
+    }
+
+    fn stream_error(&mut self, id: StreamId, code: RstCode) {
+        self.queue(RstStream::new(id, code));
+        if self.remove_stream(id).is_some() {
+            self.events.push_back(Event::Reset {
+                id,
+                code,
+                origin: ResetOrigin::Local,
+            });
+            self.check_drained();
+        }
+    }
+}
