@@ -17,7 +17,7 @@ mod stream_id;
 
 pub use codes::{FrameType, GoAwayStatus, RstCode, SettingId};
 pub use frame::{Frame, HeaderBlock};
-pub use session::{CloseReason, Event, Role, Session};
+pub use session::{CloseReason, Event, ProtocolError, Role, Session};
 pub use stream_id::StreamId;
 
 /// The zroute protocol version this crate speaks.

@@ -5,7 +5,9 @@ mod pair;
 use bytes::Bytes;
 use pair::{Dir, Pair, body_of, request, response};
 use zroute_proto::frame::{Data, Frame, Settings, WindowUpdate};
-use zroute_proto::session::{CloseReason, CommandError, Event, RouterConfig, WorkerConfig};
+use zroute_proto::session::{
+    CloseReason, CommandError, ErrorCode, Event, RouterConfig, WorkerConfig,
+};
 use zroute_proto::{GoAwayStatus, RstCode, SettingId, StreamId};
 
 /// Sends as much of `body` as the windows allow; returns how much went.
@@ -185,8 +187,12 @@ fn session_window_overrun_is_goaway() {
     }
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -210,8 +216,12 @@ fn window_overflow() {
     );
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -233,8 +243,12 @@ fn zero_delta() {
     pair.inject(Dir::ToWorker, zero(0));
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
     );
 }
 
@@ -276,8 +290,12 @@ fn settings_shift_open_windows() {
     pair.inject(Dir::ToWorker, Frame::from(too_big).to_bytes());
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -380,8 +398,12 @@ fn settings_overflow_is_a_session_error() {
     pair.inject(Dir::ToWorker, Frame::from(settings).to_bytes());
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -403,7 +425,11 @@ fn oversized_data_counts_against_the_session() {
     );
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use pair::{Dir, Pair};
 use zroute_proto::frame::{Frame, Hello};
-use zroute_proto::session::{Backoff, CloseReason, Event, RouterConfig, Session, WorkerConfig};
+use zroute_proto::session::{
+    Backoff, CloseReason, ErrorCode, Event, RouterConfig, Session, WorkerConfig,
+};
 use zroute_proto::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION};
 
 /// spec: #handshake — HELLO first, WELCOME answers, with the router's heartbeat and window.
@@ -241,8 +243,12 @@ fn second_hello_is_a_session_error() {
     );
     pair.drive();
     assert_eq!(
-        pair.router().close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        pair.router()
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
     );
     assert_eq!(
         pair.worker.close_reason(),

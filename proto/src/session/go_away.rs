@@ -1,9 +1,9 @@
 //! GOAWAY both ways, session errors, the drain, and the end of the session
 //! ([spec](../../../spec/PROTOCOL.md#drain), #session-errors).
 
-use super::{CloseReason, Event, ResetOrigin, Role, Session, State};
+use super::{CloseReason, Event, ProtocolError, ResetOrigin, Role, Session, State};
 use crate::frame::GoAway;
-use crate::{GoAwayStatus, RstCode, StreamId};
+use crate::{FrameType, GoAwayStatus, RstCode, StreamId};
 
 impl Session {
     /// Sends GOAWAY. OK starts a drain: no new streams, the open ones finish.
@@ -30,7 +30,8 @@ impl Session {
             status.effective()
         };
         if status.is_error() {
-            return self.session_error(status);
+            self.send_error_goaway(status);
+            return self.close(CloseReason::LocalError(status));
         }
         if !self.local_goaway {
             self.local_goaway = true;
@@ -94,10 +95,23 @@ impl Session {
         }
     }
 
-    pub(super) fn session_error(&mut self, status: GoAwayStatus) {
+    /// The peer broke a rule that ends the session (spec #session-errors):
+    /// GOAWAY with `status`, and `reason` for the caller's log.
+    pub(super) fn session_error(
+        &mut self,
+        status: GoAwayStatus,
+        frame_type: Option<FrameType>,
+        reason: &'static str,
+    ) {
+        let error = ProtocolError::session_error(status, frame_type, reason);
+        self.report(error);
+        self.send_error_goaway(status);
+        self.close(CloseReason::ProtocolError(error));
+    }
+
+    fn send_error_goaway(&mut self, status: GoAwayStatus) {
         self.queue(GoAway::new(self.last_good(), status));
         self.local_goaway = true;
-        self.close(CloseReason::LocalError(status));
     }
 
     pub(super) fn close(&mut self, reason: CloseReason) {

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use super::heartbeat::Heartbeat;
 use super::{
-    CloseReason, CommandError, DEFAULT_WINDOW, Event, Role, RouterConfig, Session, State,
-    WorkerConfig, fits_in_frame,
+    CloseReason, CommandError, DEFAULT_WINDOW, Event, ProtocolError, Role, RouterConfig, Session,
+    State, WorkerConfig, fits_in_frame,
 };
 use crate::frame::{Frame, GoAway, Hello, MAX_WINDOW, Welcome};
 use crate::routing::Route;
-use crate::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION, StreamId};
+use crate::{FrameType, GoAwayStatus, HeaderBlock, PROTOCOL_VERSION, StreamId};
 
 /// HELLO attribute names with a meaning of their own; labels may not use them.
 const RESERVED_ATTRIBUTES: [&str; 3] = ["id", "route", "feature"];
@@ -159,6 +159,11 @@ impl Session {
     /// worth a GOAWAY so the router forgets the session at once.
     pub(super) fn fail_handshake(&mut self, bad_welcome: bool) {
         if bad_welcome {
+            self.report(ProtocolError::session_error(
+                GoAwayStatus::PROTOCOL_ERROR,
+                Some(FrameType::WELCOME),
+                "malformed or invalid WELCOME (spec #error-table row 21)",
+            ));
             self.queue(GoAway::new(StreamId::ZERO, GoAwayStatus::PROTOCOL_ERROR));
         }
         self.close(CloseReason::HandshakeFailed);

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 mod backoff;
 mod config;
+mod error;
 mod event;
 mod flow;
 mod go_away;
@@ -32,6 +33,7 @@ pub use backoff::Backoff;
 pub use config::{
     DEFAULT_MAX_HEADER_PAIRS, DEFAULT_WORKER_MAX_HEADER_PAIRS, RouterConfig, WorkerConfig,
 };
+pub use error::{ErrorCode, ProtocolError};
 pub use event::{CloseReason, Event, ResetOrigin};
 pub use flow::DEFAULT_WINDOW;
 pub use handshake::Rejection;
@@ -44,6 +46,11 @@ use self::stream::Stream;
 use crate::frame::{Frame, Hello, MAX_PAYLOAD_LEN, Welcome};
 use crate::routing::Route;
 use crate::{GoAwayStatus, HeaderBlock, StreamId};
+
+/// How many errors [`Session::poll_protocol_error`] keeps for a caller that
+/// does not poll it. One part raises at most one error, so a caller that
+/// polls after each message loses none unless the message has more parts.
+pub const MAX_QUEUED_ERRORS: usize = 64;
 
 /// Which end of the session this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +83,14 @@ enum State {
 ///   [`reset`](Self::reset), [`release_capacity`](Self::release_capacity),
 ///   [`go_away`](Self::go_away), [`set_capacity`](Self::set_capacity) (worker),
 ///   [`abandon`](Self::abandon);
-/// - output: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+/// - output: [`poll_transmit`](Self::poll_transmit),
+///   [`poll_protocol_error`](Self::poll_protocol_error), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
 /// After any input or command, drain `poll_transmit` until `None` and send each
-/// frame as a message part, then drain `poll_event`, then arm a timer for
-/// `poll_timeout`. Both queues only grow by a bounded amount per input, so
+/// frame as a message part, then drain `poll_protocol_error` (to log why the
+/// session reset a stream or went away), then `poll_event`, then arm a timer
+/// for `poll_timeout`. The queues only grow by a bounded amount per input, so
 /// draining after each input keeps memory bounded.
 #[derive(Debug)]
 pub struct Session {
@@ -123,6 +132,8 @@ pub struct Session {
     routes: Vec<Route>,
 
     transmit: VecDeque<Frame>,
+    /// Why the session sent the RST_STREAMs and the GOAWAY in `transmit`.
+    errors: VecDeque<ProtocolError>,
     events: VecDeque<Event>,
 }
 
@@ -182,6 +193,7 @@ impl Session {
             welcome: None,
             routes: Vec::new(),
             transmit: VecDeque::new(),
+            errors: VecDeque::new(),
             events: VecDeque::new(),
         }
     }
@@ -307,6 +319,19 @@ impl Session {
         Some(frame)
     }
 
+    /// Why the session sent an RST_STREAM or a GOAWAY of its own accord,
+    /// one per frame, in the order sent: the peer broke a rule, or a stream
+    /// was refused. A `Reset` or `Closed` event carries the same error when
+    /// it ends a stream or the session; this queue also holds the errors that
+    /// end none (a stream never opened, or refused at once).
+    ///
+    /// Holds at most the last [`MAX_QUEUED_ERRORS`] errors, so that a caller
+    /// that never polls it keeps bounded memory.
+    #[must_use]
+    pub fn poll_protocol_error(&mut self) -> Option<ProtocolError> {
+        self.errors.pop_front()
+    }
+
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -334,6 +359,14 @@ impl Session {
 
     fn queue(&mut self, frame: impl Into<Frame>) {
         self.transmit.push_back(frame.into());
+    }
+
+    /// Records why the frame about to be queued goes out.
+    fn report(&mut self, error: ProtocolError) {
+        if self.errors.len() == MAX_QUEUED_ERRORS {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(error);
     }
 
     /// Forgets a stream, crediting whatever of its body was never consumed.

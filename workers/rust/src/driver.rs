@@ -26,7 +26,9 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span, debug, debug_span, error, info, info_span, trace, warn};
 use zroute_proto::frame::Frame;
 use zroute_proto::session::{CloseReason, ResetOrigin};
-use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, Session, StreamId, mapping};
+use zroute_proto::{
+    Event, GoAwayStatus, HeaderBlock, ProtocolError, RstCode, Session, StreamId, mapping,
+};
 use zroute_transport::{Multipart, SendError, Socket};
 
 use crate::HttpService;
@@ -346,6 +348,12 @@ where
         for part in msg {
             self.session.handle_part(now, part);
         }
+        // Spec #error-reporting: every stream and session error we raise is
+        // logged, with the rule the router broke. Drained per message, as the
+        // session keeps only the last few.
+        while let Some(error) = self.session.poll_protocol_error() {
+            log_protocol_error(&error);
+        }
     }
 
     // ---- session events ----
@@ -523,8 +531,8 @@ where
     fn on_reset(&mut self, id: StreamId, code: RstCode, origin: ResetOrigin) {
         match origin {
             ResetOrigin::Peer => debug!(stream = id.get(), %code, "router reset the stream"),
-            // Our own RST_STREAM is logged when it is sent (see `flush`).
-            ResetOrigin::Local | ResetOrigin::Session => {}
+            // Our own RST_STREAM was logged with its reason (`on_message`).
+            ResetOrigin::Local(_) | ResetOrigin::Session => {}
         }
         if let Some(slot) = self.streams.remove(&id) {
             self.drop_slot(slot, BodyError::reset(code));
@@ -570,7 +578,10 @@ where
                 info!(open, "router no longer knows the session (restarted?)");
             }
             CloseReason::PeerGoAway(status) => warn!(%status, open, "router ended the session"),
-            CloseReason::LocalError(status) => warn!(%status, open, "session error: sent GOAWAY"),
+            CloseReason::ProtocolError(error) => {
+                warn!(code = %error.code, reason = error.reason, open, "session error: sent GOAWAY");
+            }
+            CloseReason::LocalError(status) => warn!(%status, open, "session ended: sent GOAWAY"),
             CloseReason::Abandoned => warn!(open, "session abandoned"),
         }
         // Spec #session-dead: the work of every stream is cancelled.
@@ -910,26 +921,30 @@ impl<S> Drop for Driver<S> {
     }
 }
 
-/// Spec #error-reporting: every stream error and session error we raise is
-/// logged. The session raises some without an event (a refused or malformed
-/// SYN_STREAM), so the frames themselves are the one place to see them all.
+/// Spec #error-reporting: a stream refused, or a rule the router broke. The
+/// session raises some of these without an event (a refused or malformed
+/// SYN_STREAM), so its error queue is the one place to see them all.
+fn log_protocol_error(error: &ProtocolError) {
+    let stream = error.stream.map(StreamId::get);
+    let (code, frame, reason) = (error.code, error.frame_type, error.reason);
+    if error.is_refusal() {
+        info!(stream, reason, "refused a stream");
+    } else if error.is_session_error() {
+        warn!(%code, ?frame, reason, "session error: the router broke the protocol");
+    } else {
+        warn!(stream, %code, ?frame, reason, "stream error: the router broke the protocol");
+    }
+}
+
+/// The RST_STREAMs and GOAWAYs the driver asked for; those the session
+/// raised itself were logged with their reason (`log_protocol_error`).
 fn log_sent(frame: &Frame) {
     match frame {
         Frame::RstStream(f) => {
-            let (stream, code) = (f.stream_id().get(), f.code());
-            match code {
-                RstCode::REFUSED_STREAM => info!(stream, %code, "refused a stream"),
-                RstCode::CANCEL | RstCode::INTERNAL_ERROR => {
-                    debug!(stream, %code, "reset a stream")
-                }
-                _ => warn!(stream, %code, "stream error: the router broke the protocol"),
-            }
-        }
-        Frame::GoAway(f) if f.status() != GoAwayStatus::OK => {
-            warn!(status = %f.status(), last_good = f.last_good_stream_id().get(), "sent GOAWAY");
+            debug!(stream = f.stream_id().get(), code = %f.code(), "sent RST_STREAM");
         }
         Frame::GoAway(f) => {
-            debug!(last_good = f.last_good_stream_id().get(), "sent GOAWAY(OK)");
+            debug!(status = %f.status(), last_good = f.last_good_stream_id().get(), "sent GOAWAY");
         }
         _ => {}
     }
