@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::ProtocolError;
+use super::error::ProtocolError;
 use crate::{GoAwayStatus, HeaderBlock, RstCode, StreamId};
 
 /// What the session tells the application, in order, through `poll_event`.

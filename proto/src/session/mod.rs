@@ -12,6 +12,11 @@
 //! - `send`: the commands that put streams and data on the wire;
 //! - `heartbeat`: PING and the timers (spec #heartbeat);
 //! - `go_away`: GOAWAY both ways, errors, drain and the end of the session.
+//!
+//! Those files add methods to [`Session`], so they import it from here while
+//! this file names their types (`Heartbeat`, `Rejection`): a circle between
+//! parent and children that is Rust's way of splitting one type's methods
+//! by concern. Nothing outside `session` takes part in it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};

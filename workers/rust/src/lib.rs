@@ -66,6 +66,7 @@ mod endpoint;
 mod handshake;
 mod service;
 mod sessions;
+mod settings;
 mod stream;
 
 pub use body::{Body, BodyError};
