@@ -8,7 +8,9 @@
 //! split by concern, as h2 splits its connection:
 //!
 //! - `handshake`: HELLO and WELCOME, both roles (spec #handshake);
-//! - `recv`: frames from the peer, and giving back receive credit;
+//! - `recv`: frames from the peer, stream by stream;
+//! - `credit`: WINDOW_UPDATE and SETTINGS from the peer, and the receive
+//!   credit given back (spec #flow-control);
 //! - `send`: the commands that put streams and data on the wire;
 //! - `heartbeat`: PING and the timers (spec #heartbeat);
 //! - `go_away`: GOAWAY both ways, errors, drain and the end of the session.
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 mod backoff;
 mod config;
+mod credit;
 mod error;
 mod event;
 mod flow;

@@ -1,6 +1,7 @@
-//! Frames from the peer, stream by stream, and the receive credit given back
-//! once the application consumed what they carried
-//! ([spec](../../../spec/PROTOCOL.md#frame-decoding)).
+//! Frames from the peer: decoding, the checks before a stream's state, and
+//! each frame type's effect on its stream
+//! ([spec](../../../spec/PROTOCOL.md#frame-decoding)). WINDOW_UPDATE and
+//! SETTINGS go on to `credit`.
 
 use std::time::Instant;
 
@@ -8,11 +9,8 @@ use bytes::Bytes;
 
 use super::error::decode_reason;
 use super::{Event, ProtocolError, ResetOrigin, Role, Session, State, Stream};
-use crate::frame::{
-    Data, Frame, Headers, MAX_WINDOW, Reaction, RstStream, Settings, SynReply, SynStream,
-    WindowUpdate,
-};
-use crate::{FrameType, GoAwayStatus, RstCode, SettingId, StreamId, http};
+use crate::frame::{Data, Frame, Headers, Reaction, RstStream, SynReply, SynStream};
+use crate::{FrameType, GoAwayStatus, RstCode, StreamId, http};
 
 enum Lookup {
     Active,
@@ -139,21 +137,6 @@ impl Session {
             ),
             Frame::Unknown(_) => {}
         }
-    }
-
-    /// Tells the session the application consumed `len` bytes of `id`'s body,
-    /// so the peer may send more. Bytes of finished streams are credited back
-    /// when the stream ends, so late calls for them are ignored.
-    pub fn release_capacity(&mut self, id: StreamId, len: usize) {
-        let Some(stream) = self.streams.get_mut(&id) else {
-            return;
-        };
-        let len = len.min(stream.recv_pending);
-        stream.recv_pending -= len;
-        if let Some(delta) = stream.recv.release(len).filter(|_| !stream.remote_fin) {
-            self.queue(WindowUpdate::new(id, delta));
-        }
-        self.release_session(len);
     }
 
     fn on_syn_stream(&mut self, f: SynStream) {
@@ -411,70 +394,6 @@ impl Session {
         }
     }
 
-    fn on_window_update(&mut self, f: &WindowUpdate) {
-        let id = f.stream_id();
-        if id.is_zero() {
-            if !self.session_send.grant(f.delta()) {
-                return self.session_error(
-                    GoAwayStatus::FLOW_CONTROL_ERROR,
-                    WINDOW_UPDATE,
-                    "WINDOW_UPDATE raising the session send window above 2^31-1 (spec #error-table row 57)",
-                );
-            }
-        } else if let Some(stream) = self.streams.get_mut(&id).filter(|s| !s.local_fin) {
-            if !stream.send.grant(f.delta()) {
-                return self.stream_error(
-                    id,
-                    RstCode::FLOW_CONTROL_ERROR,
-                    WINDOW_UPDATE,
-                    "WINDOW_UPDATE raising a stream send window above 2^31-1 (spec #error-table row 56)",
-                );
-            }
-        } else {
-            // Updates race with the stream's end, or come after our FIN: ignore them.
-            return;
-        }
-        self.events.push_back(Event::WindowOpened { id });
-    }
-
-    fn on_settings(&mut self, f: &Settings) {
-        for entry in f.entries() {
-            match entry.id {
-                SettingId::INITIAL_WINDOW_SIZE => {
-                    if entry.value > MAX_WINDOW {
-                        return self.session_error(
-                            GoAwayStatus::FLOW_CONTROL_ERROR,
-                            SETTINGS,
-                            "SETTINGS INITIAL_WINDOW_SIZE above 2^31-1 (spec #error-table row 59)",
-                        );
-                    }
-                    let shift = i64::from(entry.value) - i64::from(self.peer_initial_window);
-                    self.peer_initial_window = entry.value;
-                    // Spec #flow-control-settings: pushing any stream past 2^31-1 is a session error.
-                    if !self.streams.values_mut().all(|s| s.send.shift(shift)) {
-                        return self.session_error(
-                            GoAwayStatus::FLOW_CONTROL_ERROR,
-                            SETTINGS,
-                            "SETTINGS raising a stream send window above 2^31-1 (spec #error-table row 59)",
-                        );
-                    }
-                    if shift > 0 {
-                        self.events
-                            .push_back(Event::WindowOpened { id: StreamId::ZERO });
-                    }
-                }
-                SettingId::MAX_CONCURRENT_STREAMS if self.role == Role::Router => {
-                    self.capacity = entry.value;
-                    self.events.push_back(Event::CapacityChanged {
-                        capacity: entry.value,
-                    });
-                }
-                // Spec: every other id, and MAX_CONCURRENT_STREAMS from the router, is ignored.
-                _ => {}
-            }
-        }
-    }
-
     /// Spec #stream-closed, for frames that need an active stream (SYN_REPLY,
     /// HEADERS): a closed stream's are ignored, a never-opened one's get
     /// INVALID_STREAM. True when the stream is active.
@@ -499,22 +418,10 @@ impl Session {
         }
     }
 
-    pub(super) fn grow_session_window(&mut self) {
-        if let Some(delta) = self.session_recv.grow_to(self.session_window_target) {
-            self.queue(WindowUpdate::new(StreamId::ZERO, delta));
-        }
-    }
-
-    pub(super) fn release_session(&mut self, len: usize) {
-        if let Some(delta) = self.session_recv.release(len) {
-            self.queue(WindowUpdate::new(StreamId::ZERO, delta));
-        }
-    }
-
     /// Answers with RST_STREAM, reports why, and ends the stream if it was
     /// one of ours. A stream never opened, or refused at once, leaves no
     /// `Reset` event: the application never heard of it.
-    fn stream_error(
+    pub(super) fn stream_error(
         &mut self,
         id: StreamId,
         code: RstCode,
@@ -538,8 +445,6 @@ impl Session {
 const SYN_STREAM: Option<FrameType> = Some(FrameType::SYN_STREAM);
 const SYN_REPLY: Option<FrameType> = Some(FrameType::SYN_REPLY);
 const HEADERS: Option<FrameType> = Some(FrameType::HEADERS);
-const WINDOW_UPDATE: Option<FrameType> = Some(FrameType::WINDOW_UPDATE);
-const SETTINGS: Option<FrameType> = Some(FrameType::SETTINGS);
 
 // The reasons that more than one check gives.
 const SESSION_WINDOW_OVERRUN: &str =
