@@ -13,7 +13,8 @@
 //!   credit given back (spec #flow-control);
 //! - `send`: the commands that put streams and data on the wire;
 //! - `heartbeat`: PING and the timers (spec #heartbeat);
-//! - `go_away`: GOAWAY both ways, errors, drain and the end of the session.
+//! - `go_away`: GOAWAY both ways, errors, drain and the end of the session;
+//! - `error`: [`ProtocolError`], why the session reset a stream or went away.
 //!
 //! Those files add methods to [`Session`], so they import it from here while
 //! this file names their types (`Heartbeat`, `Rejection`): a circle between
