@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use zroute_proto::frame::{Data, Frame, RstStream, SynReply, SynStream, Unknown, Welcome};
-use zroute_proto::session::{CloseReason, Event, ResetOrigin};
+use zroute_proto::session::{CloseReason, ErrorCode, Event, ResetOrigin};
 use zroute_proto::{FrameType, GoAwayStatus, HeaderBlock, RstCode, StreamId};
 use zroute_test_support::fields::{request, response};
 use zroute_test_support::pair::{Dir, Pair};
@@ -34,8 +34,12 @@ fn truncated_and_mismatched_parts_are_session_errors() {
         pair.inject(Dir::ToRouter, part.to_vec());
         pair.drive();
         assert_eq!(
-            pair.router().close_reason(),
-            Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+            pair.router()
+                .close_reason()
+                .as_ref()
+                .and_then(CloseReason::protocol_error)
+                .map(|e| e.code),
+            Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
         );
         assert_eq!(
             goaway_sent(&pair, Dir::ToWorker),
@@ -54,8 +58,12 @@ fn wrong_version_is_unsupported_version() {
     );
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::UNSUPPORTED_VERSION))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::UNSUPPORTED_VERSION))
     );
 }
 
@@ -73,11 +81,15 @@ fn oversized_data_is_frame_too_large() {
         rst_sent(&pair, Dir::ToWorker),
         Some((sid, RstCode::FRAME_TOO_LARGE))
     );
-    assert!(pair.take_router_events().contains(&Event::Reset {
-        id: sid,
-        code: RstCode::FRAME_TOO_LARGE,
-        origin: ResetOrigin::Local
-    }));
+    let events = pair.take_router_events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Reset {
+            id,
+            code: RstCode::FRAME_TOO_LARGE,
+            origin: ResetOrigin::Local(error),
+        } if *id == sid && error.stream == Some(sid) && error.frame_type.is_none())),
+        "{events:?}"
+    );
     assert!(!pair.router().is_closed());
 }
 
@@ -163,8 +175,12 @@ fn misplaced_welcome_is_a_session_error() {
     );
     pair.drive();
     assert_eq!(
-        pair.router().close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        pair.router()
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
     );
 }
 
@@ -325,8 +341,12 @@ fn undecodable_syn_stream_with_a_used_id_is_a_session_error() {
         );
         pair.drive();
         assert_eq!(
-            pair.worker.close_reason(),
-            Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR)),
+            pair.worker
+                .close_reason()
+                .as_ref()
+                .and_then(CloseReason::protocol_error)
+                .map(|e| e.code),
+            Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR)),
             "stream id {reused}"
         );
         assert!(rsts_sent(&pair, Dir::ToRouter).is_empty());
@@ -349,13 +369,14 @@ fn worker_syn_stream_on_an_active_stream_closes_it() {
     let syn = Frame::from(SynStream::new(sid, request("GET", "/", &[]))).to_bytes();
     pair.inject(Dir::ToRouter, syn.clone());
     pair.drive();
-    assert_eq!(
-        pair.take_router_events(),
-        [Event::Reset {
-            id: sid,
+    let events = pair.take_router_events();
+    assert!(
+        matches!(events.as_slice(), [Event::Reset {
+            id,
             code: RstCode::PROTOCOL_ERROR,
-            origin: ResetOrigin::Local
-        }]
+            origin: ResetOrigin::Local(error),
+        }] if *id == sid && error.frame_type == Some(FrameType::SYN_STREAM)),
+        "{events:?}"
     );
     assert_eq!(pair.router().open_streams(), 0);
     assert_eq!(

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use zroute_proto::frame::{Data, Frame, Settings, WindowUpdate};
-use zroute_proto::session::{CloseReason, CommandError, Event, RouterConfig, WorkerConfig};
+use zroute_proto::session::{
+    CloseReason, CommandError, ErrorCode, Event, RouterConfig, WorkerConfig,
+};
 use zroute_proto::{GoAwayStatus, RstCode, SettingId, StreamId};
 use zroute_test_support::fields::{request, response};
 use zroute_test_support::pair::{Dir, Pair, body_of};
@@ -184,8 +186,12 @@ fn session_window_overrun_is_goaway() {
     }
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -209,8 +215,12 @@ fn window_overflow() {
     );
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -232,8 +242,12 @@ fn zero_delta() {
     pair.inject(Dir::ToWorker, zero(0));
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
     );
 }
 
@@ -275,8 +289,12 @@ fn settings_shift_open_windows() {
     pair.inject(Dir::ToWorker, Frame::from(too_big).to_bytes());
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -379,8 +397,12 @@ fn settings_overflow_is_a_session_error() {
     pair.inject(Dir::ToWorker, Frame::from(settings).to_bytes());
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }
 
@@ -402,7 +424,11 @@ fn oversized_data_counts_against_the_session() {
     );
     pair.drive();
     assert_eq!(
-        pair.worker.close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::FLOW_CONTROL_ERROR))
+        pair.worker
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::FLOW_CONTROL_ERROR))
     );
 }

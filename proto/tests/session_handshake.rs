@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use zroute_proto::frame::{Frame, Hello};
-use zroute_proto::session::{Backoff, CloseReason, Event, RouterConfig, Session, WorkerConfig};
+use zroute_proto::session::{
+    Backoff, CloseReason, ErrorCode, Event, RouterConfig, Session, WorkerConfig,
+};
 use zroute_proto::{GoAwayStatus, HeaderBlock, PROTOCOL_VERSION};
 use zroute_test_support::fields::block;
 use zroute_test_support::pair::{Dir, Pair};
@@ -240,8 +242,12 @@ fn second_hello_is_a_session_error() {
     );
     pair.drive();
     assert_eq!(
-        pair.router().close_reason(),
-        Some(CloseReason::LocalError(GoAwayStatus::PROTOCOL_ERROR))
+        pair.router()
+            .close_reason()
+            .as_ref()
+            .and_then(CloseReason::protocol_error)
+            .map(|e| e.code),
+        Some(ErrorCode::Session(GoAwayStatus::PROTOCOL_ERROR))
     );
     assert_eq!(
         pair.worker.close_reason(),

@@ -7,7 +7,7 @@ use zroute_proto::frame::{Data, Frame, Headers, RstStream, SynReply, SynStream};
 use zroute_proto::session::{
     CommandError, Event, ResetOrigin, RouterConfig, StreamState, WorkerConfig,
 };
-use zroute_proto::{HeaderBlock, RstCode, StreamId};
+use zroute_proto::{FrameType, HeaderBlock, RstCode, StreamId};
 use zroute_test_support::fields::{block, request, response};
 use zroute_test_support::pair::{Dir, Pair, body_of};
 
@@ -319,13 +319,14 @@ fn reply_without_status_is_reset() {
         Frame::from(SynReply::new(sid, block(&[(":version", "HTTP/1.1")]))).to_bytes(),
     );
     pair.drive();
-    assert_eq!(
-        pair.take_router_events(),
-        [Event::Reset {
-            id: sid,
+    let events = pair.take_router_events();
+    assert!(
+        matches!(events.as_slice(), [Event::Reset {
+            id,
             code: RstCode::PROTOCOL_ERROR,
-            origin: ResetOrigin::Local
-        }]
+            origin: ResetOrigin::Local(error),
+        }] if *id == sid && error.frame_type == Some(FrameType::SYN_REPLY)),
+        "{events:?}"
     );
     assert!(
         pair.sent(Dir::ToWorker)
@@ -431,7 +432,7 @@ fn assert_local_protocol_reset(events: &[Event]) {
             events.last(),
             Some(Event::Reset {
                 code: RstCode::PROTOCOL_ERROR,
-                origin: ResetOrigin::Local,
+                origin: ResetOrigin::Local(_),
                 ..
             })
         ),
@@ -635,13 +636,14 @@ fn blocks_over_the_pair_limits_are_stream_errors() {
         Frame::from(SynReply::new(sid, many_pairs(response(200, &[]), 101))).to_bytes(),
     );
     pair.drive();
-    assert_eq!(
-        pair.take_router_events(),
-        [Event::Reset {
-            id: sid,
+    let events = pair.take_router_events();
+    assert!(
+        matches!(events.as_slice(), [Event::Reset {
+            id,
             code: RstCode::PROTOCOL_ERROR,
-            origin: ResetOrigin::Local
-        }]
+            origin: ResetOrigin::Local(error),
+        }] if *id == sid && error.frame_type == Some(FrameType::SYN_REPLY)),
+        "{events:?}"
     );
 
     pair.clear_wire();

@@ -2,7 +2,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 use zroute_proto::{RstCode, StreamId};
 
-use crate::stream::Shared;
+use crate::blocking::PollCount;
 
 /// A request body, streamed from the router as it arrives.
 ///
@@ -41,6 +41,23 @@ pub(crate) enum Chunk {
     /// the stream or session went away and the body is cut short.
     End,
     Abort(BodyError),
+}
+
+/// What a request's task and the session driver share without messages.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Request body bytes the handler consumed and the driver has not yet
+    /// credited back (see [`Credit`]). Here rather than in `stream`, its
+    /// other user, so that `stream` imports `body` and not the other way too.
+    pub(crate) consumed: AtomicUsize,
+    /// The task's polls, for the driver's blocked-handler warning.
+    pub(crate) polls: PollCount,
+}
+
+impl AsRef<PollCount> for Shared {
+    fn as_ref(&self) -> &PollCount {
+        &self.polls
+    }
 }
 
 /// The consumer's half of a stream's flow-control credit.

@@ -15,6 +15,7 @@ use zroute_transport::{Context, CurveClient, CurveKey, CurveKeyPair, DealerOptio
 use crate::HttpService;
 use crate::driver::Handlers;
 use crate::sessions;
+use crate::settings::Settings;
 
 /// The router endpoint used when none is configured (spec #transport-sockets).
 const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:8000";
@@ -48,17 +49,6 @@ impl Worker {
 pub struct Builder {
     settings: Settings,
     endpoints: Vec<String>,
-}
-
-/// What every session of a worker shares, besides the service.
-#[derive(Clone, Debug)]
-pub(crate) struct Settings {
-    pub(crate) config: WorkerConfig,
-    pub(crate) graceful_timeout: Duration,
-    pub(crate) max_request_body: u64,
-    /// See [`Builder::blocked_handler_warning`]; zero: no warning.
-    pub(crate) block_warning: Duration,
-    pub(crate) dealer: DealerOptions,
 }
 
 impl Builder {

@@ -14,9 +14,9 @@ use zroute_proto::session::Backoff;
 use zroute_transport::{Context, HandshakeFailure, Socket};
 
 use crate::HttpService;
-use crate::builder::Settings;
-use crate::driver::{Driver, End, Handlers};
+use crate::driver::{Driver, End, Handlers, stopped};
 use crate::handshake::report_handshake_failure;
+use crate::settings::Settings;
 
 pub(crate) async fn run<S>(
     handlers: Handlers<S>,
@@ -161,11 +161,6 @@ fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Resul
     socket.watch(ctx)?;
     socket.connect(endpoint)?;
     Ok(socket)
-}
-
-/// Completes once a stop is requested (or nobody can request one any more).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// A number in [0, 1) for the backoff jitter, from the standard library's

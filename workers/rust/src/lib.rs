@@ -23,6 +23,17 @@
 //! # }
 //! ```
 //!
+//! # What it owns, and what it must not touch
+//!
+//! This crate owns the worker's side of the I/O: one DEALER socket per
+//! router endpoint (through `zroute-transport`, the only crate that names
+//! zmq), the session thread with one driver task per session, the request
+//! tasks, and the mapping between zroute streams and a tower `Service`'s
+//! requests and responses. It must not touch the protocol's rules: every
+//! frame is built, checked and interpreted by [`zroute_proto::Session`];
+//! the driver moves the parts the session asks it to send, acts on its
+//! events, and logs its errors, but never decodes or builds a frame itself.
+//!
 //! # What a handler sees
 //!
 //! The request looks like what hyper hands an HTTP/1.1 server: an origin-form
@@ -66,6 +77,7 @@ mod endpoint;
 mod handshake;
 mod service;
 mod sessions;
+mod settings;
 mod stream;
 
 pub use body::{Body, BodyError};

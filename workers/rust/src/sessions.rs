@@ -14,8 +14,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use zroute_transport::Context;
 
-use crate::builder::Settings;
 use crate::driver::Handlers;
+use crate::settings::Settings;
 use crate::{HttpService, endpoint};
 
 /// How the session thread ended: `Err` carries a panic to resume.

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::AtomicUsize;
 use std::task::Poll;
 
 use bytes::{Buf, Bytes};
@@ -16,7 +15,6 @@ use tracing::debug;
 use zroute_proto::session::CommandError;
 use zroute_proto::{HeaderBlock, StreamId, mapping};
 
-use crate::blocking::PollCount;
 use crate::{Body, BoxError, HttpService};
 
 /// A response extension: send each data frame of the body as exactly one
@@ -101,22 +99,6 @@ impl Refusal {
             CommandError::UnknownStream | CommandError::NotEstablished => Self::Gone,
             other => Self::Invalid(other),
         }
-    }
-}
-
-/// What a request's task and the session driver share without messages.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// Request body bytes the handler consumed and the driver has not yet
-    /// credited back (see [`crate::body::Credit`]).
-    pub(crate) consumed: AtomicUsize,
-    /// The task's polls, for the driver's blocked-handler warning.
-    pub(crate) polls: PollCount,
-}
-
-impl AsRef<PollCount> for Shared {
-    fn as_ref(&self) -> &PollCount {
-        &self.polls
     }
 }
 

@@ -1,0 +1,79 @@
+//! The driver's view of one accepted stream.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Method;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tracing::{info, warn};
+use zroute_proto::StreamId;
+
+use crate::blocking::{Blocking, PollWatch};
+use crate::body::{Chunk, Shared};
+use crate::stream::Outbound;
+
+/// The driver's view of an accepted stream: while its task runs, and after
+/// that while the router may still send request body bytes to credit.
+pub(super) struct Slot {
+    /// The request's task, until its last message (see [`Command`]).
+    pub(super) task: Option<AbortHandle>,
+    /// Where request body bytes go; `None` after FIN or when there is no body.
+    pub(super) body: Option<mpsc::UnboundedSender<Chunk>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) received: u64,
+    pub(super) replied: bool,
+    /// Spec #router-headers: logged with every line about the request.
+    pub(super) request_id: Option<String>,
+    /// For the blocked-handler warning.
+    pub(super) method: Method,
+    pub(super) path: Bytes,
+    pub(super) polls: PollWatch,
+    /// At most one chunk per stream, waiting for send window.
+    pub(super) outbound: Option<Outbound>,
+}
+
+impl Slot {
+    /// Forgets the task once it is over; false if it already was.
+    pub(super) fn end_task(&mut self, id: StreamId) -> bool {
+        if self.task.take().is_none() {
+            return false;
+        }
+        if self.polls.warned()
+            && let Some(found) = self.polls.end(Instant::now())
+        {
+            self.log_blocking(id, found);
+        }
+        true
+    }
+
+    pub(super) fn log_blocking(&self, id: StreamId, found: Blocking) {
+        let (stream, method, request_id) = (id.get(), &self.method, self.request_id.as_deref());
+        let path = String::from_utf8_lossy(&self.path);
+        match found {
+            Blocking::Started {
+                blocked_for,
+                threshold,
+            } => warn!(
+                stream,
+                %method,
+                %path,
+                request_id,
+                ?blocked_for,
+                ?threshold,
+                "a request handler is blocking its runtime thread, so no other task on that \
+                 thread can run; blocking work (std::thread::sleep, synchronous I/O, long \
+                 computations) belongs in tokio::task::spawn_blocking"
+            ),
+            Blocking::Ended(blocked_for) => info!(
+                stream,
+                %method,
+                %path,
+                request_id,
+                ?blocked_for,
+                "the blocking request handler gave its runtime thread back"
+            ),
+        }
+    }
+}

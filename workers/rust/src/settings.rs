@@ -1,0 +1,20 @@
+//! What every session of a worker shares, besides the service. Its own
+//! module so that the builder, which fills it in, and the endpoint and
+//! driver, which read it, all import it from here: imports run one way
+//! (builder → sessions → endpoint → driver → settings).
+
+use std::time::Duration;
+
+use zroute_proto::session::WorkerConfig;
+use zroute_transport::DealerOptions;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: WorkerConfig,
+    pub(crate) graceful_timeout: Duration,
+    pub(crate) max_request_body: u64,
+    /// See [`Builder::blocked_handler_warning`](crate::Builder::blocked_handler_warning);
+    /// zero: no warning.
+    pub(crate) block_warning: Duration,
+    pub(crate) dealer: DealerOptions,
+}
