@@ -10,6 +10,7 @@
 mod admin;
 pub mod config;
 mod dispatch;
+mod endpoint;
 mod http;
 pub mod keygen;
 mod metrics;

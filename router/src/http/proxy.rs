@@ -301,7 +301,7 @@ impl Proxy {
             };
             access.worker = opened.worker.clone();
             let key = opened.key;
-            let mut guard = CancelGuard::new(self.dispatch.clone(), key.clone());
+            let mut guard = CancelGuard::new(self.dispatch.clone(), key);
             pump.rewind();
             let first_byte = deadline.min(Instant::now() + config.first_byte_timeout);
             let outcome = loop {
@@ -332,7 +332,6 @@ impl Proxy {
                     parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
                     if !pump.is_done() {
                         let dispatch = self.dispatch.clone();
-                        let key = key.clone();
                         tokio::spawn(async move {
                             while !pump.is_done() {
                                 if let Err(e) = pump.step(&dispatch, &key, &credit).await {
@@ -549,7 +548,7 @@ impl BodyPump {
                 self.current = None;
             }
             return if dispatch.send(Msg::Data {
-                key: key.clone(),
+                key: *key,
                 data: part,
                 fin: false,
             }) {
@@ -565,12 +564,9 @@ impl BodyPump {
         }
         if self.ended {
             let msg = match self.trailers.as_ref().map(mapping::trailers_block) {
-                Some(Ok(block)) => Msg::Trailers {
-                    key: key.clone(),
-                    block,
-                },
+                Some(Ok(block)) => Msg::Trailers { key: *key, block },
                 _ => Msg::Data {
-                    key: key.clone(),
+                    key: *key,
                     data: Bytes::new(),
                     fin: true,
                 },
