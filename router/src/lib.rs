@@ -11,6 +11,7 @@ mod admin;
 pub mod config;
 mod dispatch;
 mod endpoint;
+mod error;
 mod http;
 pub mod keygen;
 mod metrics;
