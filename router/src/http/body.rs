@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::info;
 use zroute_proto::mapping;
 
-use super::proxy::CancelGuard;
+use super::cancel::CancelGuard;
 use crate::dispatch::{Handle, Msg, ResetCause, StreamEvent, StreamKey};
 use crate::metrics::Metrics;
 

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use zroute_proto::mapping;
 
 use super::body::{AccessLog, ProxyBody};
+use super::cancel::CancelGuard;
 use super::forwarding::{
     ClientHop, X_REQUEST_ID, add_forwarded, ensure_request_id, filter_request_trailers,
     strip_connection_listed,
@@ -59,34 +60,6 @@ impl RequestIds {
             self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         )
-    }
-}
-
-/// Cancels the stream on the worker unless disarmed: dropped when the client
-/// goes away, or when the router gives up.
-pub(crate) struct CancelGuard {
-    dispatch: Handle,
-    key: Option<StreamKey>,
-}
-
-impl CancelGuard {
-    pub(crate) fn new(dispatch: Handle, key: StreamKey) -> Self {
-        Self {
-            dispatch,
-            key: Some(key),
-        }
-    }
-
-    pub(crate) fn disarm(&mut self) {
-        self.key = None;
-    }
-}
-
-impl Drop for CancelGuard {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.dispatch.send(Msg::Cancel { key });
-        }
     }
 }
 
