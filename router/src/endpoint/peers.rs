@@ -75,7 +75,10 @@ impl Peers {
 
     pub(crate) fn get(&self, h: ConnectionHandle) -> Option<&Peer> {
         let slot = self.slots.get(h.slot)?;
-        (slot.serial == h.serial).then_some(slot.peer.as_ref()?)
+        if slot.serial != h.serial {
+            return None;
+        }
+        slot.peer.as_ref()
     }
 
     pub(crate) fn get_mut(&mut self, h: ConnectionHandle) -> Option<&mut Peer> {
