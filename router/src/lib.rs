@@ -10,6 +10,8 @@
 mod admin;
 pub mod config;
 mod dispatch;
+mod endpoint;
+mod error;
 mod http;
 pub mod keygen;
 mod metrics;

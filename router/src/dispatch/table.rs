@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use std::hash::Hash;
+
 use foldhash::HashMap;
 use zroute_proto::routing::Route;
 
-/// The ZeroMQ routing id of a worker's socket: one per session.
-pub(crate) type PeerId = Bytes;
+use super::PeerKey;
 
 /// The pool of workers that announced no route.
 pub(crate) const DEFAULT_POOL: &str = "";
@@ -34,17 +34,28 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Table {
-    entries: HashMap<PeerId, Entry>,
+/// Keyed by the endpoint's session handles (`K`: the tests use plain bytes).
+#[derive(Debug)]
+pub(crate) struct Table<K = PeerKey> {
+    entries: HashMap<K, Entry>,
     /// Pool key (a route's text, or `DEFAULT_POOL`) to its members, in join order.
-    pools: BTreeMap<String, Vec<PeerId>>,
+    pools: BTreeMap<String, Vec<K>>,
     /// Rotates the starting point of each scan so ties are spread.
     cursor: usize,
 }
 
-impl Table {
-    pub(crate) fn insert(&mut self, peer: PeerId, entry: Entry) {
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::default(),
+            pools: BTreeMap::new(),
+            cursor: 0,
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Table<K> {
+    pub(crate) fn insert(&mut self, peer: K, entry: Entry) {
         self.remove(&peer);
         let keys: Vec<String> = if entry.routes.is_empty() {
             vec![DEFAULT_POOL.to_owned()]
@@ -57,7 +68,7 @@ impl Table {
         self.entries.insert(peer, entry);
     }
 
-    pub(crate) fn remove(&mut self, peer: &PeerId) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, peer: &K) -> Option<Entry> {
         let entry = self.entries.remove(peer)?;
         self.pools.retain(|_, members| {
             members.retain(|m| m != peer);
@@ -66,11 +77,11 @@ impl Table {
         Some(entry)
     }
 
-    pub(crate) fn get(&self, peer: &PeerId) -> Option<&Entry> {
+    pub(crate) fn get(&self, peer: &K) -> Option<&Entry> {
         self.entries.get(peer)
     }
 
-    pub(crate) fn get_mut(&mut self, peer: &PeerId) -> Option<&mut Entry> {
+    pub(crate) fn get_mut(&mut self, peer: &K) -> Option<&mut Entry> {
         self.entries.get_mut(peer)
     }
 
@@ -105,7 +116,7 @@ impl Table {
     /// The member of `pool` with spare capacity and the fewest streams in
     /// flight, other than those in `avoid` (the sessions a retried request
     /// already tried, spec #stream-retry) unless the pool has no other member.
-    pub(crate) fn pick(&mut self, pool: &str, avoid: &[PeerId]) -> Option<PeerId> {
+    pub(crate) fn pick(&mut self, pool: &str, avoid: &[K]) -> Option<K> {
         let members = self.pools.get(pool)?;
         let n = members.len();
         self.cursor = self.cursor.wrapping_add(1);
@@ -130,7 +141,11 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+
+    type PeerId = Bytes;
 
     fn entry(id: &str, routes: &[&str], capacity: u32) -> Entry {
         Entry {
@@ -148,7 +163,7 @@ mod tests {
 
     #[test]
     fn routes_pick_their_pool_and_the_rest_go_default() {
-        let mut t = Table::default();
+        let mut t = Table::<PeerId>::default();
         t.insert(peer(1), entry("api", &["/api"], 1));
         t.insert(peer(2), entry("static", &["/static"], 1));
         t.insert(peer(3), entry("any", &[], 1));
@@ -167,7 +182,7 @@ mod tests {
 
     #[test]
     fn least_outstanding_with_capacity() {
-        let mut t = Table::default();
+        let mut t = Table::<PeerId>::default();
         t.insert(peer(1), entry("a", &[], 2));
         t.insert(peer(2), entry("b", &[], 2));
         let mut counts = [0u32; 3];
@@ -185,7 +200,7 @@ mod tests {
 
     #[test]
     fn draining_members_take_nothing_new() {
-        let mut t = Table::default();
+        let mut t = Table::<PeerId>::default();
         t.insert(peer(1), entry("a", &[], 8));
         t.insert(peer(2), entry("b", &[], 8));
         t.get_mut(&peer(1)).unwrap().draining = true;
@@ -197,7 +212,7 @@ mod tests {
     /// spec: #stream-retry — a retry goes to another session while there is one.
     #[test]
     fn retries_avoid_the_sessions_tried() {
-        let mut t = Table::default();
+        let mut t = Table::<PeerId>::default();
         t.insert(peer(1), entry("refuser", &[], 8));
         t.insert(peer(2), entry("busy", &[], 8));
         t.get_mut(&peer(2)).unwrap().in_flight = 5;
@@ -221,7 +236,7 @@ mod tests {
 
     #[test]
     fn ties_rotate() {
-        let mut t = Table::default();
+        let mut t = Table::<PeerId>::default();
         for n in 1..=3 {
             t.insert(peer(n), entry("w", &[], 8));
         }

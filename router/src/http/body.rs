@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::info;
 use zroute_proto::mapping;
 
-use super::proxy::CancelGuard;
+use super::cancel::CancelGuard;
 use crate::dispatch::{Handle, Msg, ResetCause, StreamEvent, StreamKey};
 use crate::metrics::Metrics;
 
@@ -115,10 +115,7 @@ impl Body for ProxyBody {
                 let n = data.len();
                 body.sent += n as u64;
                 if n > 0 {
-                    body.dispatch.send(Msg::Release {
-                        key: body.key.clone(),
-                        n,
-                    });
+                    body.dispatch.send(Msg::Release { key: body.key, n });
                 }
                 // A body that reached its content-length is complete, even if the
                 // worker's FIN follows on an empty DATA frame hyper will not wait for.

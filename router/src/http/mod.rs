@@ -3,6 +3,7 @@
 //! hand each request to the proxy, and shut down gracefully.
 
 mod body;
+mod cancel;
 mod drain;
 mod forwarding;
 mod linger;

@@ -17,13 +17,15 @@ use tracing::{debug, info, warn};
 use zroute_proto::mapping;
 
 use super::body::{AccessLog, ProxyBody};
+use super::cancel::CancelGuard;
 use super::forwarding::{
     ClientHop, X_REQUEST_ID, add_forwarded, ensure_request_id, filter_request_trailers,
     strip_connection_listed,
 };
 use super::validate::{Rejection, check_request};
 use crate::config::Config;
-use crate::dispatch::{Handle, Msg, OpenError, OpenRequest, ResetCause, StreamEvent, StreamKey};
+use crate::dispatch::{Handle, Msg, OpenRequest, StreamEvent, StreamKey};
+use crate::error::{Error, ErrorSource, RetryType};
 use crate::metrics::Metrics;
 
 /// A request is tried on at most this many workers (streams refused before
@@ -58,34 +60,6 @@ impl RequestIds {
             self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         )
-    }
-}
-
-/// Cancels the stream on the worker unless disarmed: dropped when the client
-/// goes away, or when the router gives up.
-pub(crate) struct CancelGuard {
-    dispatch: Handle,
-    key: Option<StreamKey>,
-}
-
-impl CancelGuard {
-    pub(crate) fn new(dispatch: Handle, key: StreamKey) -> Self {
-        Self {
-            dispatch,
-            key: Some(key),
-        }
-    }
-
-    pub(crate) fn disarm(&mut self) {
-        self.key = None;
-    }
-}
-
-impl Drop for CancelGuard {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.dispatch.send(Msg::Cancel { key });
-        }
     }
 }
 
@@ -128,19 +102,15 @@ impl Proxy {
         let res = self.forward(req, hop, start, &mut access).await;
         let res = match res {
             Ok(res) => res,
-            Err((status, why)) => {
+            Err(error) => {
+                let (status, why) = (error.status(), error.why());
                 if access.request_id.is_empty() {
                     access.request_id = self.ids.fresh();
                 }
                 // A limit the client hit (or a full queue) is worth a line
                 // naming the client; a worker's failure is logged where seen.
                 let request_id = access.request_id.as_str();
-                if status.is_client_error()
-                    || matches!(
-                        status,
-                        StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_IMPLEMENTED
-                    )
-                {
+                if error.source() != ErrorSource::Worker {
                     info!(%client, %status, why, request_id, "request rejected");
                 } else {
                     debug!(%client, %status, why, request_id, "answered locally");
@@ -179,47 +149,36 @@ impl Proxy {
         hop: &ClientHop,
         start: Instant,
         access: &mut AccessLog,
-    ) -> Result<Response<ProxyBody>, (StatusCode, &'static str)> {
+    ) -> Result<Response<ProxyBody>, Error> {
         let config = &self.config;
         // As the client sent it, before the router adds its own fields.
         let head_size = head_size(&req);
         // hyper enforces the limit only down to its own 8 KiB buffer floor
         // (HTTP/1) or by its own measure (HTTP/2): check it here as well.
         if head_size > config.max_header_size {
-            return Err((
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "the request head is larger than this router accepts",
-            ));
+            return Err(Error::HeadTooLarge);
         }
         // Before anything is removed: `Connection: transfer-encoding` must not
         // hide a coding from the check.
         let host = check_request(&req, config.max_uri_size)
-            .map_err(|Rejection { status, why }| (status, why))?;
+            .map_err(|Rejection { status, why }| Error::Invalid(status, why))?;
         // Before the router adds its own fields, so that a client cannot
         // name them away (RFC 9110 §7.6.1).
         strip_connection_listed(req.headers_mut());
         let request_id = ensure_request_id(req.headers_mut(), || self.ids.fresh());
         access.request_id = request_id.to_str().unwrap_or_default().to_owned();
         if req.method() == Method::CONNECT {
-            return Err((StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not forwarded"));
+            return Err(Error::ConnectMethod);
         }
         let declared = req.body().size_hint().exact();
         if config.max_body_size > 0 && declared.is_some_and(|n| n > config.max_body_size) {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than this router accepts",
-            ));
+            return Err(Error::BodyTooLarge);
         }
         // The router answers `Expect: 100-continue` itself, when it starts reading the body.
         req.headers_mut().remove(EXPECT);
         add_forwarded(req.headers_mut(), hop, &host);
         let scheme = hop.scheme;
-        let block = mapping::request_block(&req, scheme, &host).map_err(|_| {
-            (
-                StatusCode::BAD_REQUEST,
-                "the request cannot be carried to a worker",
-            )
-        })?;
+        let block = mapping::request_block(&req, scheme, &host).map_err(|_| Error::Unmappable)?;
         let path = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
         let idempotent = is_idempotent(req.method());
@@ -254,44 +213,13 @@ impl Proxy {
                 tried: tried.clone(),
             };
             if !self.dispatch.send(Msg::Open(request)) {
-                return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the router is shutting down",
-                ));
+                return Err(Error::ShuttingDown);
             }
             let queue_deadline = deadline.min(Instant::now() + config.queue_timeout);
             let opened = match timeout_at(queue_deadline, reply).await {
-                Err(_) => {
-                    return Err((
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no worker had room in time",
-                    ));
-                }
-                Ok(Err(_)) => {
-                    return Err((
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the router is shutting down",
-                    ));
-                }
-                Ok(Ok(Err(e))) => {
-                    return Err(match e {
-                        OpenError::NoWorkers => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "no worker serves this request",
-                        ),
-                        OpenError::QueueFull => {
-                            (StatusCode::SERVICE_UNAVAILABLE, "every worker is busy")
-                        }
-                        OpenError::ShuttingDown => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the router is shutting down",
-                        ),
-                        OpenError::BadRequest => (
-                            StatusCode::BAD_REQUEST,
-                            "the request cannot be carried to a worker",
-                        ),
-                    });
-                }
+                Err(_) => return Err(Error::QueueTimeout),
+                Ok(Err(_)) => return Err(Error::ShuttingDown),
+                Ok(Ok(Err(e))) => return Err(e.into()),
                 Ok(Ok(Ok(opened))) => opened,
             };
             access.route = if opened.pool.is_empty() {
@@ -301,7 +229,7 @@ impl Proxy {
             };
             access.worker = opened.worker.clone();
             let key = opened.key;
-            let mut guard = CancelGuard::new(self.dispatch.clone(), key.clone());
+            let mut guard = CancelGuard::new(self.dispatch.clone(), key);
             pump.rewind();
             let first_byte = deadline.min(Instant::now() + config.first_byte_timeout);
             let outcome = loop {
@@ -309,30 +237,23 @@ impl Proxy {
                     event = events.recv() => break event,
                     step = pump.step(&self.dispatch, &key, &credit), if !pump.is_done() => match step {
                         Ok(()) => {}
-                        Err(PumpError::TooLarge) => {
-                            return Err((StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than this router accepts"));
-                        }
-                        Err(PumpError::Client) => return Err((StatusCode::BAD_REQUEST, "the request body broke off")),
+                        Err(PumpError::TooLarge) => return Err(Error::BodyTooLarge),
+                        Err(PumpError::Client) => return Err(Error::BodyBrokeOff),
                         Err(PumpError::StreamGone) => {}
                     },
                     () = sleep_until(first_byte) => {
-                        return Err((StatusCode::GATEWAY_TIMEOUT, "the worker did not answer in time"));
+                        return Err(Error::FirstByteTimeout);
                     }
                 }
             };
             match outcome {
                 Some(StreamEvent::Head { block, fin }) => {
-                    let head = mapping::response_from_block(&block).map_err(|_| {
-                        (
-                            StatusCode::BAD_GATEWAY,
-                            "the worker's response head is invalid",
-                        )
-                    })?;
+                    let head =
+                        mapping::response_from_block(&block).map_err(|_| Error::BadResponseHead)?;
                     let (mut parts, ()) = head.into_parts();
                     parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
                     if !pump.is_done() {
                         let dispatch = self.dispatch.clone();
-                        let key = key.clone();
                         tokio::spawn(async move {
                             while !pump.is_done() {
                                 if let Err(e) = pump.step(&dispatch, &key, &credit).await {
@@ -364,43 +285,44 @@ impl Proxy {
                         ProxyBody::stream(events, key, self.dispatch.clone(), guard, length),
                     ));
                 }
-                Some(StreamEvent::Reset(ResetCause::Refused)) if pump.is_replayable() => {
-                    guard.disarm();
-                    debug!(attempt, worker = %access.worker, "stream refused by the worker: trying another");
-                    tried.push(key);
-                }
-                Some(StreamEvent::Reset(ResetCause::WorkerLost))
-                    if idempotent && pump.is_replayable() && lost < config.max_retries =>
-                {
-                    guard.disarm();
-                    lost += 1;
-                    info!(attempt, worker = %access.worker, request_id = %access.request_id, "worker lost before answering: trying another");
-                    tried.push(key);
-                }
-                Some(StreamEvent::Reset(ResetCause::WorkerLost))
-                    if idempotent && pump.is_replayable() =>
-                {
-                    guard.disarm();
-                    // A request that takes down each worker it reaches (a
-                    // "query of death") must not take down the whole pool.
-                    warn!(
-                        worker = %access.worker, request_id = %access.request_id, path = %path,
-                        lost = lost + 1, max_retries = config.max_retries,
-                        "worker lost before answering, again: not retried (--max-retries)"
-                    );
-                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
-                }
                 Some(StreamEvent::Reset(cause)) => {
                     guard.disarm();
-                    debug!(?cause, "stream reset before the response head");
-                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
+                    let error = Error::Reset(cause);
+                    // The error says whether another worker may have it; the
+                    // body must still be replayable, and a lost worker is
+                    // retried only for an idempotent request, --max-retries times.
+                    match error.retry() {
+                        RetryType::Safe if pump.is_replayable() => {
+                            debug!(attempt, worker = %access.worker, "stream refused by the worker: trying another");
+                            tried.push(key);
+                        }
+                        RetryType::IfIdempotent
+                            if idempotent && pump.is_replayable() && lost < config.max_retries =>
+                        {
+                            lost += 1;
+                            info!(attempt, worker = %access.worker, request_id = %access.request_id, "worker lost before answering: trying another");
+                            tried.push(key);
+                        }
+                        RetryType::IfIdempotent if idempotent && pump.is_replayable() => {
+                            // A request that takes down each worker it reaches (a
+                            // "query of death") must not take down the whole pool.
+                            warn!(
+                                worker = %access.worker, request_id = %access.request_id, path = %path,
+                                lost = lost + 1, max_retries = config.max_retries,
+                                "worker lost before answering, again: not retried (--max-retries)"
+                            );
+                            return Err(error);
+                        }
+                        _ => {
+                            debug!(?cause, "stream reset before the response head");
+                            return Err(error);
+                        }
+                    }
                 }
-                Some(_) | None => {
-                    return Err((StatusCode::BAD_GATEWAY, "the worker failed the request"));
-                }
+                Some(_) | None => return Err(Error::WorkerFailed),
             }
         }
-        Err((StatusCode::BAD_GATEWAY, "no worker completed the request"))
+        Err(Error::AttemptsExhausted)
     }
 }
 
@@ -549,7 +471,7 @@ impl BodyPump {
                 self.current = None;
             }
             return if dispatch.send(Msg::Data {
-                key: key.clone(),
+                key: *key,
                 data: part,
                 fin: false,
             }) {
@@ -565,12 +487,9 @@ impl BodyPump {
         }
         if self.ended {
             let msg = match self.trailers.as_ref().map(mapping::trailers_block) {
-                Some(Ok(block)) => Msg::Trailers {
-                    key: key.clone(),
-                    block,
-                },
+                Some(Ok(block)) => Msg::Trailers { key: *key, block },
                 _ => Msg::Data {
-                    key: key.clone(),
+                    key: *key,
                     data: Bytes::new(),
                     fin: true,
                 },

@@ -7,10 +7,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
-use tokio::time::Instant;
 
 /// Why a HELLO was refused, as logged and counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
