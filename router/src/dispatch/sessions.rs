@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
+use zroute_proto::http;
 use zroute_proto::session::{CloseReason, Event, ResetOrigin};
-use zroute_proto::{RstCode, StreamId, http};
 
 use super::{Dispatcher, PeerKey, ResetCause, StreamCtx, StreamEvent, StreamKey};
 
@@ -104,7 +104,7 @@ impl Dispatcher {
                 }
                 Event::Reset { id, code, origin } => {
                     let skey = StreamKey { peer: key, id };
-                    let cause = if event_is_refused(code, origin) {
+                    let cause = if origin.is_retry_safe(code) {
                         ResetCause::Refused
                     } else if origin == zroute_proto::session::ResetOrigin::Session {
                         ResetCause::WorkerLost
@@ -203,13 +203,4 @@ impl Dispatcher {
         }
         self.serve_queue();
     }
-}
-
-fn event_is_refused(code: RstCode, origin: zroute_proto::session::ResetOrigin) -> bool {
-    Event::Reset {
-        id: StreamId::ZERO,
-        code,
-        origin,
-    }
-    .is_retry_safe_reset()
 }

@@ -214,13 +214,13 @@ impl Endpoint {
                 return Outcome::Ended(h, part);
             }
             peer.last_heard = now;
-            // A clone of `Bytes` is a reference count, not a copy: kept to
-            // name what was wrong with the part, should the session answer
-            // it with an error.
-            peer.session.handle_part(now, part.clone());
+            peer.session.handle_part(now, part);
             while let Some(frame) = peer.session.poll_transmit(now) {
-                report_protocol_error(peer, &frame, &part, now);
                 peer.outbox.push_back(frame.to_bytes());
+            }
+            // Spec #error-reporting: the session says which rule the part broke.
+            while let Some(error) = peer.session.poll_protocol_error() {
+                report_protocol_error(peer, &error, now);
             }
             return Outcome::Session(h);
         }

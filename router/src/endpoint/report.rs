@@ -2,31 +2,19 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tracing::warn;
-use zroute_proto::frame::Frame;
-use zroute_proto::{GoAwayStatus, RstCode};
+use zroute_proto::session::ProtocolError;
 
 use super::peers::Peer;
 
 /// Most protocol errors logged per worker session per second.
 const REPORTS_PER_SECOND: u32 = 10;
 
-/// Logs a frame the router queued in answer to a worker's part, if it says
-/// the worker broke the protocol: an RST_STREAM (the router's own resets are
-/// CANCEL, and come from commands, not parts) or a GOAWAY with an error
-/// status. Names the worker, the session, the stream, the code and what was
-/// wrong with the part; at most `REPORTS_PER_SECOND` lines per session.
-pub(super) fn report_protocol_error(peer: &mut Peer, frame: &Frame, part: &Bytes, now: Instant) {
-    let (stream, code) = match frame {
-        Frame::RstStream(rst) if rst.code() != RstCode::CANCEL => {
-            (Some(rst.stream_id()), rst.code().to_string())
-        }
-        Frame::GoAway(goaway) if goaway.status() != GoAwayStatus::OK => {
-            (None, goaway.status().to_string())
-        }
-        _ => return,
-    };
+/// Logs a protocol error the worker's session reported (the rule the
+/// worker's frame broke, and the RST_STREAM or GOAWAY sent in answer). Names
+/// the worker, the session, the stream, the code, the frame type and the
+/// rule; at most `REPORTS_PER_SECOND` lines per session.
+pub(super) fn report_protocol_error(peer: &mut Peer, error: &ProtocolError, now: Instant) {
     let worker = peer.worker_id.as_str();
     let (since, count) = &mut peer.reports;
     if now.saturating_duration_since(*since) >= Duration::from_secs(1) {
@@ -37,19 +25,19 @@ pub(super) fn report_protocol_error(peer: &mut Peer, frame: &Frame, part: &Bytes
     if *count > REPORTS_PER_SECOND {
         return;
     }
-    // The slow path: decode the part again to say what was wrong with it.
-    let problem = match Frame::decode(part.clone()) {
-        Ok(frame) => frame.type_name().to_owned(),
-        Err(e) => format!("malformed frame: {e}"),
-    };
     let session = peer.session_id.as_str();
-    match stream {
+    let code = error.code;
+    let frame = error.frame_type.map_or("DATA or unreadable", |ty| {
+        ty.name().unwrap_or("unknown type")
+    });
+    let reason = error.reason;
+    match error.stream {
         Some(stream) => warn!(
-            %worker, %session, %stream, %code, %problem,
+            %worker, %session, %stream, %code, frame, reason,
             "stream error: the worker broke the protocol; sent RST_STREAM"
         ),
         None => warn!(
-            %worker, %session, %code, %problem,
+            %worker, %session, %code, frame, reason,
             "session error: the worker broke the protocol; sent GOAWAY and dropped the session"
         ),
     }
