@@ -5,6 +5,15 @@
 //! Cases are data (`cases/<section>/<name>.toml`, see [`case`]); [`runner`]
 //! executes one case; [`report`] prints and serialises results ([`junit`],
 //! [`html`]); [`known_failing`] and [`attach`] are options of a run.
+//!
+//! # What it owns, and what it must not touch
+//!
+//! The suite owns the cases' language, the verdicts and the reports: what a
+//! worker must do is in the case files, quoted from the spec, never in code.
+//! It must not share the worker's implementation of the protocol to judge it:
+//! it decodes frames with `zroute-proto`'s codec, but the expectations come
+//! from the cases and the spec's vectors, so the reference worker cannot pass
+//! by agreeing with itself.
 
 pub mod attach;
 pub mod case;

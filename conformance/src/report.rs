@@ -287,12 +287,7 @@ pub fn json_report(reports: &[CaseReport<'_>], meta: &RunMeta) -> serde_json::Va
                 .iter()
                 .map(|x| json!({ "outcome": x.outcome.label(), "durationMs": x.duration.as_millis() as u64 }))
                 .collect();
-            json!({
-                "id": c.id,
-                "section": c.section,
-                "level": c.level,
-                "requirement": c.requirement,
-                "feature": c.feature,
+            let run = json!({
                 "outcome": r.outcome.label(),
                 "verdict": rep.verdict().label(),
                 "knownFailing": rep.known_failing,
@@ -307,7 +302,12 @@ pub fn json_report(reports: &[CaseReport<'_>], meta: &RunMeta) -> serde_json::Va
                 "wireLog": if passed { Vec::new() } else { r.wire_log.clone() },
                 "stderrTail": if passed { String::new() } else { r.stderr_tail.clone() },
                 "rerun": rerun_command(&c.id, &meta.worker, &meta.extra),
-            })
+            });
+            let mut entry = case_fields(c);
+            if let serde_json::Value::Object(run) = run {
+                entry.extend(run);
+            }
+            serde_json::Value::Object(entry)
         })
         .collect();
     let verdicts: serde_json::Map<String, serde_json::Value> = counts(reports)
@@ -335,17 +335,20 @@ pub fn json_report(reports: &[CaseReport<'_>], meta: &RunMeta) -> serde_json::Va
 pub fn json_list(cases: &[&Case]) -> serde_json::Value {
     let entries: Vec<_> = cases
         .iter()
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "section": c.section,
-                "level": c.level,
-                "requirement": c.requirement,
-                "feature": c.feature,
-            })
-        })
+        .map(|c| serde_json::Value::Object(case_fields(c)))
         .collect();
     json!({ "schemaVersion": SCHEMA_VERSION, "cases": entries })
+}
+
+/// What names a case in both JSON forms: the listing and each report entry.
+fn case_fields(c: &Case) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("id".into(), json!(c.id));
+    fields.insert("section".into(), json!(c.section));
+    fields.insert("level".into(), json!(c.level));
+    fields.insert("requirement".into(), json!(c.requirement));
+    fields.insert("feature".into(), json!(c.feature));
+    fields
 }
 
 /// The process exit code for a finished run: 3 if the worker never said

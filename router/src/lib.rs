@@ -2,9 +2,22 @@
 //! workers connect to. It names no backend: workers register with HELLO and
 //! take requests by their declared capacity.
 //!
-//! Layout: `http` takes client requests and maps them to streams; `dispatch`
-//! owns the worker sockets and sessions and moves streams between the two;
-//! `admin` serves metrics and the worker list.
+//! Layout: `http` takes client requests, checks them at the edge and maps
+//! them to streams; `endpoint` is the sans-IO worker table (peers, unknown
+//! peers and their rate limit, admission, session ids: messages in, frames
+//! out, time passed in); `dispatch` is the I/O task that drives it, owns the
+//! worker sockets and moves streams between the two; `admin` serves metrics
+//! and the worker list; `error` types what can fail a request, with its
+//! source and whether a retry is safe.
+//!
+//! # What it owns, and what it must not touch
+//!
+//! The router owns the HTTP edge (what reaches a worker is what the client
+//! sent, validated, plus the fields the router vouches for), the choice of
+//! worker, retries and the router's own limits. It must not implement the
+//! protocol's rules itself: frames, windows and stream states are
+//! `zroute-proto`'s, and sockets are `zroute-transport`'s. It must not know
+//! any backend by configuration: workers announce themselves.
 #![forbid(unsafe_code)]
 
 mod admin;

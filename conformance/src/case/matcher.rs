@@ -236,11 +236,7 @@ impl FrameMatch {
             }
         }
         for (name, m) in &self.headers {
-            let v = view
-                .headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| Value::Str(v.clone()));
+            let v = view.header(name);
             if !m.matches(v.as_ref(), vars) {
                 let got = v.map_or("missing".to_owned(), |v| format!("{:?}", v.as_text()));
                 return Some(format!("header {name} = {got}, expected {m}"));
@@ -277,11 +273,7 @@ impl FrameMatch {
             ));
         }
         for (name, m) in &self.headers {
-            let v = view
-                .headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| Value::Str(v.clone()));
+            let v = view.header(name);
             let got = v
                 .as_ref()
                 .map_or("(missing)".to_owned(), |v| format!("{:?}", v.as_text()));
@@ -344,6 +336,16 @@ pub struct FrameView {
     pub frame_type: &'static str,
     pub fields: Vec<(&'static str, Value)>,
     pub headers: Vec<(String, String)>,
+}
+
+impl FrameView {
+    /// The value of header `name`, as a matcher compares it.
+    fn header(&self, name: &str) -> Option<Value> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| Value::Str(v.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -25,20 +25,7 @@ impl Run {
                         self.stash.push((peer, frame));
                         continue;
                     }
-                    match frame {
-                        Ok(f) => {
-                            if let Some(v) = self.tolerated(&f, expected) {
-                                return Err(v);
-                            }
-                        }
-                        Err(e) => {
-                            return Err(verdict(
-                                Outcome::Fail,
-                                expected,
-                                format!("undecodable frame: {e}"),
-                            ));
-                        }
-                    }
+                    self.pass_over(&frame, expected)?;
                 }
             }
         }
@@ -221,6 +208,19 @@ impl Run {
     }
 
     /// PING and WINDOW_UPDATE may arrive at any time; anything else unexpected fails.
+    /// A frame the step is not waiting for: passed over if tolerated (PING,
+    /// WINDOW_UPDATE), the step's verdict otherwise.
+    fn pass_over(&self, frame: &Result<Frame, String>, expected: &str) -> Result<(), Verdict> {
+        match frame {
+            Ok(f) => self.tolerated(f, expected).map_or(Ok(()), Err),
+            Err(e) => Err(verdict(
+                Outcome::Fail,
+                expected,
+                format!("undecodable frame: {e}"),
+            )),
+        }
+    }
+
     pub(super) fn tolerated(&self, frame: &Frame, expected: &str) -> Option<Verdict> {
         match frame {
             Frame::Ping(_) | Frame::WindowUpdate(_) => None,
@@ -342,18 +342,7 @@ impl Run {
                                 break;
                             }
                         }
-                        Ok(f) => {
-                            if let Some(v) = self.tolerated(&f, &expected) {
-                                return Err(v);
-                            }
-                        }
-                        Err(e) => {
-                            return Err(verdict(
-                                Outcome::Fail,
-                                expected,
-                                format!("undecodable frame: {e}"),
-                            ));
-                        }
+                        other => self.pass_over(&other, &expected)?,
                     }
                 }
             }

@@ -118,20 +118,7 @@ impl Run {
                             }
                         }
                     }
-                    for (n, v) in &s.headers {
-                        let value = match v {
-                            toml::Value::String(v) => v.clone(),
-                            toml::Value::Array(a) => a
-                                .iter()
-                                .map(|x| x.as_str().unwrap_or_default())
-                                .collect::<Vec<_>>()
-                                .join("\0"),
-                            other => return Err(bad(format!("bad header value {other}"))),
-                        };
-                        block
-                            .insert(Bytes::from(n.clone()), Bytes::from(value))
-                            .map_err(|e| bad(format!("header {n}: {e}")))?;
-                    }
+                    add_headers(&mut block, &s.headers).map_err(bad)?;
                     if s.method.as_deref() == Some("HEAD")
                         || s.headers.get(":method").and_then(toml::Value::as_str) == Some("HEAD")
                     {
@@ -198,6 +185,15 @@ fn header_block(
     headers: &std::collections::BTreeMap<String, toml::Value>,
 ) -> Result<HeaderBlock, String> {
     let mut block = HeaderBlock::new();
+    add_headers(&mut block, headers)?;
+    Ok(block)
+}
+
+/// Adds a case's `headers` table to `block`.
+fn add_headers(
+    block: &mut HeaderBlock,
+    headers: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<(), String> {
     for (n, v) in headers {
         let value = match v {
             toml::Value::String(v) => v.clone(),
@@ -212,7 +208,7 @@ fn header_block(
             .insert(Bytes::from(n.clone()), Bytes::from(value))
             .map_err(|e| format!("header {n}: {e}"))?;
     }
-    Ok(block)
+    Ok(())
 }
 
 fn rst_name(code: u32) -> Option<&'static str> {

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::frame::ErrorKind;
+use crate::frame::{ErrorKind, HeaderBlockError};
 use crate::{FrameType, GoAwayStatus, RstCode, StreamId};
 
 /// What the session sent in answer: a stream error or a session error
@@ -104,26 +104,92 @@ impl std::error::Error for ProtocolError {}
 /// The rule of the reaction table that a part failing to decode broke
 /// (spec #frame-decoding gives the order in which they are checked).
 pub(super) fn decode_reason(kind: ErrorKind) -> &'static str {
+    // Each starts with the error's name in the spec's vectors (spec
+    // #vectors-errors), so a log line can be matched to its vector.
     match kind {
         ErrorKind::Truncated => {
-            "part shorter than the 8-byte frame header (spec #error-table row 2)"
+            "truncated: part shorter than the 8-byte frame header (spec #error-table row 2)"
         }
         ErrorKind::UnsupportedVersion(_) => {
-            "control frame version is not 3 (spec #error-table row 3)"
+            "unsupported-version: control frame version is not 3 (spec #error-table row 3)"
         }
         ErrorKind::LengthMismatch => {
-            "length field differs from the part size minus 8 (spec #error-table row 4)"
+            "length-mismatch: length field differs from the part size minus 8 (spec #error-table row 4)"
         }
-        ErrorKind::FrameTooLarge => "payload over 65,536 bytes (spec #error-table rows 5 and 6)",
+        ErrorKind::FrameTooLarge => {
+            "frame-too-large: payload over 65,536 bytes (spec #error-table rows 5 and 6)"
+        }
         ErrorKind::BadPayloadSize => {
-            "payload size wrong for the frame type (spec #error-table row 9)"
+            "bad-payload-size: payload size wrong for the frame type (spec #error-table row 9)"
         }
         ErrorKind::ZeroStreamId => {
-            "stream id 0 where a stream must be named (spec #error-table row 10)"
+            "zero-stream-id: stream id 0 where a stream must be named (spec #error-table row 10)"
         }
         ErrorKind::ZeroWindowDelta => {
-            "WINDOW_UPDATE with a delta of 0 (spec #error-table rows 54 and 55)"
+            "zero-window-delta: WINDOW_UPDATE with a delta of 0 (spec #error-table rows 54 and 55)"
         }
-        ErrorKind::HeaderBlock(_) => "malformed name/value block (spec #error-table row 11)",
+        ErrorKind::HeaderBlock(e) => match e {
+            HeaderBlockError::Truncated => {
+                "header-block-truncated: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::CountTooLarge => {
+                "header-count-too-large: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::EmptyName => {
+                "empty-header-name: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::UppercaseName => {
+                "uppercase-header-name: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::InvalidName => {
+                "invalid-header-name: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::DuplicateName => {
+                "duplicate-header-name: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::InvalidValue => {
+                "invalid-header-value: malformed name/value block (spec #error-table row 11)"
+            }
+            HeaderBlockError::TrailingBytes => {
+                "header-block-trailing-bytes: malformed name/value block (spec #error-table row 11)"
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_decode_reason_starts_with_the_vectors_error_name() {
+        let blocks = [
+            HeaderBlockError::Truncated,
+            HeaderBlockError::CountTooLarge,
+            HeaderBlockError::EmptyName,
+            HeaderBlockError::UppercaseName,
+            HeaderBlockError::InvalidName,
+            HeaderBlockError::DuplicateName,
+            HeaderBlockError::InvalidValue,
+            HeaderBlockError::TrailingBytes,
+        ];
+        let kinds = [
+            ErrorKind::Truncated,
+            ErrorKind::UnsupportedVersion(2),
+            ErrorKind::LengthMismatch,
+            ErrorKind::FrameTooLarge,
+            ErrorKind::BadPayloadSize,
+            ErrorKind::ZeroStreamId,
+            ErrorKind::ZeroWindowDelta,
+        ]
+        .into_iter()
+        .chain(blocks.map(ErrorKind::HeaderBlock));
+        for kind in kinds {
+            let reason = decode_reason(kind);
+            assert!(
+                reason.starts_with(&format!("{}: ", kind.name())),
+                "{kind:?}: {reason}"
+            );
+        }
     }
 }

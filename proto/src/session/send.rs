@@ -89,10 +89,11 @@ impl Session {
         Ok(())
     }
 
-    /// Sends body bytes; `data.len()` must not exceed [`send_capacity`](Self::send_capacity).
-    pub fn send_data(&mut self, id: StreamId, data: Bytes, fin: bool) -> Result<(), CommandError> {
+    /// The stream `id`, if we may still send body or trailers on it: it is
+    /// active, our side has not ended, and (worker) its SYN_REPLY went first
+    /// (spec #stream-response).
+    fn sending_stream(&mut self, id: StreamId) -> Result<&mut Stream, CommandError> {
         let role = self.role;
-        let session_room = self.session_send.available();
         let stream = self
             .streams
             .get_mut(&id)
@@ -103,6 +104,13 @@ impl Session {
         if role == Role::Worker && !stream.replied {
             return Err(CommandError::OutOfOrder);
         }
+        Ok(stream)
+    }
+
+    /// Sends body bytes; `data.len()` must not exceed [`send_capacity`](Self::send_capacity).
+    pub fn send_data(&mut self, id: StreamId, data: Bytes, fin: bool) -> Result<(), CommandError> {
+        let session_room = self.session_send.available();
+        let stream = self.sending_stream(id)?;
         let len = data.len();
         if len
             > stream
@@ -135,17 +143,7 @@ impl Session {
         id: StreamId,
         headers: HeaderBlock,
     ) -> Result<(), CommandError> {
-        let role = self.role;
-        let stream = self
-            .streams
-            .get_mut(&id)
-            .ok_or(CommandError::UnknownStream)?;
-        if stream.local_fin {
-            return Err(CommandError::AlreadyFinished);
-        }
-        if role == Role::Worker && !stream.replied {
-            return Err(CommandError::OutOfOrder);
-        }
+        let stream = self.sending_stream(id)?;
         if http::check_trailers(&headers).is_err()
             || !stream.send_body.is_complete()
             || !fits_in_frame(STREAM_BLOCK_FIXED_LEN, &headers)

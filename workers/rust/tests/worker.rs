@@ -1,4 +1,9 @@
 //! The worker library against a test router over real ZeroMQ sockets.
+//!
+//! Kept as one file of about 800 lines on purpose: every test binary links
+//! tokio, hyper and libzmq again, and these tests share one set of services
+//! and the `Running` helper. They run in the order a worker meets things:
+//! registration, requests and bodies, limits, re-registration, shutdown.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -18,7 +23,6 @@ use zroute_proto::session::CommandError;
 use zroute_proto::{Event, GoAwayStatus, RstCode};
 use zroute_test_support::fake_router::{Options, TestRouter};
 use zroute_test_support::fields::routed_request as request;
-use zroute_test_support::fields::routed_request;
 use zroute_test_support::wait::{init_tracing, within};
 use zroute_worker::{Body, BoxError, Builder, Error, HttpService, Service, Worker, service_fn};
 
@@ -197,7 +201,7 @@ async fn request_head_looks_like_hyper_would_give_it() {
     assert_eq!(headers["x-empty"], "");
     assert_eq!(scheme, Some(Scheme::HTTP));
 
-    let mut head = routed_request("GET", "/", &[]);
+    let mut head = request("GET", "/", &[]);
     head = replace(&head, ":scheme", "https");
     head = replace(&head, ":version", "HTTP/2");
     let mut stream = session.open(head, true).await;
