@@ -227,7 +227,7 @@ impl Endpoint {
         self.handle_unknown(now, socket, routing_id, origin, part)
     }
 
-    /// Fires every session's due timers (heartbeats, spec #heartbeats; the
+    /// Fires every session's due timers (heartbeats, spec #heartbeat; the
     /// death of a silent one) and forgets old unknown-peer answers. Pushes
     /// to `due` each session with something to do: a timer fired, or its
     /// outbox is blocked and due a retry.
