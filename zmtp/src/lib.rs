@@ -1,0 +1,31 @@
+//! ZMTP 3.1, sans IO.
+//!
+//! zroute's router and workers speak ZMTP (rfc.zeromq.org 23/ZMTP for 3.0,
+//! 37/ZMTP for 3.1) between a ROUTER and its DEALERs. This crate holds the
+//! protocol and nothing else: the greeting ([`greeting`]), frames
+//! ([`frame`]), commands ([`command`]), connection metadata ([`metadata`]),
+//! and the memory bounds on what a peer may make us buffer ([`Limits`]).
+//! It touches no socket, no clock, no thread and no runtime: bytes go in,
+//! frames and commands come out, and the bytes to send are written into a
+//! buffer the caller owns, so a transport can send everything queued in one
+//! write.
+//!
+//! Every decoder takes octets in any split (one at a time decodes the same
+//! as all at once), checks each octet as soon as it can, and returns a typed
+//! error rather than panicking on anything a peer sends.
+
+pub mod command;
+mod error;
+pub mod frame;
+pub mod greeting;
+mod limits;
+pub mod metadata;
+
+pub use command::{Command, CommandName};
+pub use error::{
+    CommandError, Error, FrameError, GreetingError, HandshakeError, MetadataError, SendError,
+};
+pub use frame::{Flags, Frame, FrameDecoder};
+pub use greeting::{Greeting, GreetingDecoder, Mechanism, Version};
+pub use limits::{LimitExceeded, LimitKind, Limits};
+pub use metadata::{Metadata, SocketType};
