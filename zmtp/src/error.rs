@@ -385,3 +385,16 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// An identity we were asked to announce is empty, above 255 octets, or
+/// starts with a zero octet (37/ZMTP, "The Identity Property").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidIdentity;
+
+impl fmt::Display for InvalidIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an identity is 1 to 255 octets and does not start with 0")
+    }
+}
+
+impl std::error::Error for InvalidIdentity {}

@@ -4,7 +4,9 @@
 //! 37/ZMTP for 3.1) between a ROUTER and its DEALERs. This crate holds the
 //! protocol and nothing else: the greeting ([`greeting`]), frames
 //! ([`frame`]), commands ([`command`]), connection metadata ([`metadata`]),
-//! and the memory bounds on what a peer may make us buffer ([`Limits`]).
+//! the NULL handshake, and the memory bounds on what a peer may make us
+//! buffer ([`Limits`]). [`Connection`] puts them together: one connection's
+//! state machine, from the greeting to multipart messages and PING/PONG.
 //! It touches no socket, no clock, no thread and no runtime: bytes go in,
 //! frames and commands come out, and the bytes to send are written into a
 //! buffer the caller owns, so a transport can send everything queued in one
@@ -15,17 +17,22 @@
 //! error rather than panicking on anything a peer sends.
 
 pub mod command;
+mod connection;
 mod error;
 pub mod frame;
 pub mod greeting;
 mod limits;
+mod mechanism;
 pub mod metadata;
 
 pub use command::{Command, CommandName};
+pub use connection::{Config, Connection, Event, Role};
 pub use error::{
-    CommandError, Error, FrameError, GreetingError, HandshakeError, MetadataError, SendError,
+    CommandError, Error, FrameError, GreetingError, HandshakeError, InvalidIdentity, MetadataError,
+    SendError,
 };
 pub use frame::{Flags, Frame, FrameDecoder};
 pub use greeting::{Greeting, GreetingDecoder, Mechanism, Version};
 pub use limits::{LimitExceeded, LimitKind, Limits};
+pub use mechanism::null::Peer;
 pub use metadata::{Metadata, SocketType};
