@@ -25,8 +25,9 @@ use crate::metadata::{IDENTITY, Metadata, SOCKET_TYPE, SocketType};
 
 /// Which end of the TCP connection we are. 37/ZMTP, "Topology": "The peer
 /// that binds SHALL be the server, and connecting peer SHALL be the client."
-/// NULL gives the roles no meaning (its as-server flag "MUST be zero"); CURVE
-/// will.
+/// Under NULL the server answers the client's READY rather than sending its
+/// own first, and the as-server flag stays zero ("MUST be zero"); under
+/// CURVE the roles will decide who says HELLO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// We connected.
@@ -190,7 +191,11 @@ impl Connection {
             state: State::Greeting,
             greeting: GreetingDecoder::new(Mechanism::NULL),
             frames: FrameDecoder::new(config.limits),
-            handshake: NullHandshake::new(config.socket_type),
+            handshake: NullHandshake::new(
+                config.socket_type,
+                role == Role::Server,
+                config.metadata(),
+            ),
             config,
             peer_version: None,
             peer: None,
@@ -267,7 +272,7 @@ impl Connection {
                     if let Some(greeting) = self.greeting.decode(input)? {
                         self.peer_version = Some(greeting.version());
                         self.state = State::Handshake;
-                        self.handshake.start(&self.config.metadata(), &mut self.tx);
+                        self.handshake.start(&mut self.tx);
                     }
                 }
                 State::Handshake | State::Ready => {
@@ -554,29 +559,29 @@ mod tests {
 
     #[test]
     fn sends_nothing_before_ready_and_flushes_control_bytes_first() {
-        let mut conn = Connection::new(Role::Client, Config::dealer());
+        let mut conn = Connection::new(Role::Server, Config::router());
         let mut out = BytesMut::new();
         assert_eq!(
             conn.send_message(&[b"x"], &mut out),
             Err(SendError::NotReady)
         );
-        // The peer's greeting and READY arrive in one read, and we send at
-        // once without polling: our READY must still go out first.
-        let mut peer = Connection::new(Role::Server, Config::router());
-        let mut from_peer = BytesMut::new();
-        assert!(peer.poll_transmit(&mut from_peer));
+        // The client's greeting and READY arrive in one read and we send at
+        // once, without polling: our READY must still go out first.
+        let mut client = Connection::new(Role::Client, Config::dealer());
         let mut ours = BytesMut::new();
         assert!(conn.poll_transmit(&mut ours));
-        peer.handle_bytes(&ours).unwrap();
-        assert!(peer.poll_transmit(&mut from_peer));
-        conn.handle_bytes(&from_peer).unwrap();
+        client.handle_bytes(&ours).unwrap();
+        let mut from_client = BytesMut::new();
+        assert!(client.poll_transmit(&mut from_client));
+        assert!(from_client.len() > 64, "greeting and READY");
+        conn.handle_bytes(&from_client).unwrap();
         assert!(conn.is_ready());
         let mut out = BytesMut::new();
         conn.send_message(&[b"after ready"], &mut out).unwrap();
-        assert_eq!(&out[..7], b"\x04\x1c\x05READY"[..7].as_ref(), "READY leads");
-        peer.handle_bytes(&out).unwrap();
-        assert!(matches!(peer.poll_event(), Some(Event::Ready(_))));
-        assert!(matches!(peer.poll_event(), Some(Event::Message(m)) if m[0] == "after ready"));
+        assert_eq!(&out[..9], b"\x04\x1c\x05READY\x0b", "READY leads");
+        client.handle_bytes(&out).unwrap();
+        assert!(matches!(client.poll_event(), Some(Event::Ready(_))));
+        assert!(matches!(client.poll_event(), Some(Event::Message(m)) if m[0] == "after ready"));
         assert_eq!(
             conn.send_message::<&[u8]>(&[], &mut out),
             Err(SendError::EmptyMessage)
@@ -589,15 +594,18 @@ mod tests {
             router: Connection::new(Role::Server, Config::dealer()),
             ..Pair::new(Config::router(), Config::dealer(), 1000)
         };
-        let (a, b) = pair.drive();
+        let (server, client) = pair.drive();
         let want = Err(Error::Handshake(HandshakeError::IncompatibleSocketType {
             ours: SocketType::DEALER,
             peer: SocketType::DEALER,
         }));
-        assert_eq!(a, want);
+        assert_eq!(server, want);
         assert_eq!(
-            b, want,
-            "each refuses the other's READY before its ERROR arrives"
+            client,
+            Err(Error::Handshake(HandshakeError::PeerError {
+                reason: Bytes::from_static(b"Invalid socket type")
+            })),
+            "the server answers ERROR in place of READY"
         );
         assert_eq!(
             pair.router.send_message(&[b"x"], &mut BytesMut::new()),

@@ -7,11 +7,14 @@
 //! error = command-size %d5 "ERROR" error-reason
 //! ```
 //!
-//! Both peers send READY as soon as the greeting is done (libzmq does the
-//! same rather than have the server wait for the client's). The peer's READY
-//! must name a socket type we pair with; if not, "it SHOULD handle errors by
-//! returning an ERROR command, and then disconnecting the peer": we queue
-//! ERROR and fail.
+//! The client sends READY as soon as the greeting is done. The server
+//! waits for it: "The server SHOULD parse, and MAY validate the READY
+//! command. If there is no error, it MUST send a READY command in reply."
+//! So a client we refuse gets ERROR in place of READY, while it is still in
+//! its handshake, where libzmq takes it as fatal. (libzmq's server does not
+//! wait; we accept either order.) A READY that names a socket type we do
+//! not pair with is refused as the RFC advises, "by returning an ERROR
+//! command, and then disconnecting the peer".
 
 use bytes::{Bytes, BytesMut};
 
@@ -48,36 +51,56 @@ impl Peer {
 #[derive(Debug)]
 pub(crate) struct NullHandshake {
     ours: SocketType,
+    server: bool,
+    metadata: Metadata,
 }
 
 impl NullHandshake {
-    pub(crate) fn new(ours: SocketType) -> Self {
-        Self { ours }
+    /// `server`: whether we are the peer that binds (37/ZMTP, "The NULL
+    /// Security Mechanism": "The peer that binds SHALL be the server").
+    pub(crate) fn new(ours: SocketType, server: bool, metadata: Metadata) -> Self {
+        Self {
+            ours,
+            server,
+            metadata,
+        }
     }
 
-    /// Queues our READY.
-    pub(crate) fn start(&self, metadata: &Metadata, tx: &mut BytesMut) {
-        Command::Ready(metadata.clone()).encode(tx);
+    /// The greeting is done: a client queues its READY.
+    pub(crate) fn start(&self, tx: &mut BytesMut) {
+        if !self.server {
+            Command::Ready(self.metadata.clone()).encode(tx);
+        }
     }
 
-    /// Handles a command that came before the handshake completed; on a
-    /// refusal of the peer's metadata, queues ERROR.
+    /// Handles a command that came before the handshake completed: queues
+    /// the server's READY on success, ERROR on a refusal of the peer's
+    /// metadata.
     pub(crate) fn handle_command(
         &self,
         command: Command,
         tx: &mut BytesMut,
     ) -> Result<Peer, HandshakeError> {
         match command {
-            Command::Ready(metadata) => self.check(metadata).inspect_err(|e| {
-                let reason: &'static [u8] = match e {
-                    HandshakeError::BadIdentity => b"Invalid identity",
-                    _ => b"Invalid socket type",
-                };
-                Command::Error {
-                    reason: Bytes::from_static(reason),
+            Command::Ready(metadata) => match self.check(metadata) {
+                Ok(peer) => {
+                    if self.server {
+                        Command::Ready(self.metadata.clone()).encode(tx);
+                    }
+                    Ok(peer)
                 }
-                .encode(tx);
-            }),
+                Err(e) => {
+                    let reason: &'static [u8] = match e {
+                        HandshakeError::BadIdentity => b"Invalid identity",
+                        _ => b"Invalid socket type",
+                    };
+                    Command::Error {
+                        reason: Bytes::from_static(reason),
+                    }
+                    .encode(tx);
+                    Err(e)
+                }
+            },
             Command::Error { reason } => Err(HandshakeError::PeerError { reason }),
             other => Err(HandshakeError::UnexpectedCommand {
                 name: other.name().as_bytes().clone(),
@@ -139,7 +162,7 @@ mod tests {
 
     #[test]
     fn pairs_router_with_dealer_both_ways() {
-        let router = NullHandshake::new(SocketType::ROUTER);
+        let router = NullHandshake::new(SocketType::ROUTER, false, Metadata::new());
         let mut tx = BytesMut::new();
         let peer = router
             .handle_command(
@@ -150,7 +173,7 @@ mod tests {
         assert_eq!(peer.socket_type(), SocketType::DEALER);
         assert_eq!(peer.identity().unwrap().as_ref(), b"w-1");
         assert!(tx.is_empty(), "nothing to answer");
-        let dealer = NullHandshake::new(SocketType::DEALER);
+        let dealer = NullHandshake::new(SocketType::DEALER, false, Metadata::new());
         let peer = dealer
             .handle_command(ready(&[("socket-type", b"router")]), &mut tx)
             .unwrap();
@@ -166,7 +189,7 @@ mod tests {
             (SocketType::ROUTER, b"PUB"),
         ] {
             let mut tx = BytesMut::new();
-            let err = NullHandshake::new(ours)
+            let err = NullHandshake::new(ours, false, Metadata::new())
                 .handle_command(ready(&[("Socket-Type", theirs)]), &mut tx)
                 .unwrap_err();
             assert!(
@@ -181,7 +204,7 @@ mod tests {
             );
         }
         let mut tx = BytesMut::new();
-        let router = NullHandshake::new(SocketType::ROUTER);
+        let router = NullHandshake::new(SocketType::ROUTER, false, Metadata::new());
         assert_eq!(
             router.handle_command(ready(&[("Identity", b"x")]), &mut tx),
             Err(HandshakeError::MissingSocketType)
@@ -194,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_router_refuses_a_reserved_or_long_identity() {
-        let router = NullHandshake::new(SocketType::ROUTER);
+        let router = NullHandshake::new(SocketType::ROUTER, false, Metadata::new());
         for identity in [&b"\x00abc"[..], &[b'i'; 256]] {
             let mut tx = BytesMut::new();
             assert_eq!(
@@ -207,7 +230,7 @@ mod tests {
             assert!(matches!(sent(&tx), Command::Error { .. }));
         }
         // A DEALER ignores the identity of its ROUTER.
-        let dealer = NullHandshake::new(SocketType::DEALER);
+        let dealer = NullHandshake::new(SocketType::DEALER, false, Metadata::new());
         let mut tx = BytesMut::new();
         assert!(
             dealer
@@ -221,7 +244,7 @@ mod tests {
 
     #[test]
     fn reports_the_peers_error_and_refuses_other_commands() {
-        let router = NullHandshake::new(SocketType::ROUTER);
+        let router = NullHandshake::new(SocketType::ROUTER, false, Metadata::new());
         let mut tx = BytesMut::new();
         assert_eq!(
             router.handle_command(
@@ -247,5 +270,33 @@ mod tests {
             })
         );
         assert!(tx.is_empty(), "no ERROR in answer to an ERROR");
+    }
+
+    #[test]
+    fn a_server_answers_ready_only_after_checking_the_clients() {
+        let mut ours = Metadata::new();
+        ours.insert("Socket-Type", "ROUTER").unwrap();
+        let server = NullHandshake::new(SocketType::ROUTER, true, ours.clone());
+        let mut tx = BytesMut::new();
+        server.start(&mut tx);
+        assert!(tx.is_empty(), "the server waits for the client's READY");
+        server
+            .handle_command(ready(&[("Socket-Type", b"DEALER")]), &mut tx)
+            .unwrap();
+        assert_eq!(sent(&tx), Command::Ready(ours.clone()));
+        let mut tx = BytesMut::new();
+        assert!(
+            server
+                .handle_command(ready(&[("Socket-Type", b"PUB")]), &mut tx)
+                .is_err()
+        );
+        assert!(
+            matches!(sent(&tx), Command::Error { .. }),
+            "ERROR in place of READY"
+        );
+        let client = NullHandshake::new(SocketType::DEALER, false, ours.clone());
+        let mut tx = BytesMut::new();
+        client.start(&mut tx);
+        assert_eq!(sent(&tx), Command::Ready(ours));
     }
 }
