@@ -159,6 +159,12 @@ enum State {
 /// `poll_event` until `None`, then call `poll_transmit` and write what it
 /// gave (the greeting, READY, PONGs, an ERROR). The send methods write any
 /// such pending bytes first, so frames always leave in protocol order.
+///
+/// Memory: what the peer makes us hold between calls is the frame being
+/// read plus the message in progress, within the [`Limits`]
+/// ([`buffered`](Self::buffered)). Whole messages and PONGs queue until
+/// polled; they come from the octets of one `handle_bytes`, so a caller that
+/// drains both after each read holds at most one read's worth of them.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -770,5 +776,162 @@ mod tests {
             assert!(!conn.poll_transmit(&mut out), "sent once");
             assert_eq!(conn.role(), role);
         }
+    }
+
+    fn tight() -> Limits {
+        Limits {
+            max_frame_bytes: 300,
+            max_message_bytes: 1_000,
+            max_message_parts: 8,
+            max_command_bytes: 200,
+        }
+    }
+
+    /// Feeds `bytes` one octet at a time; returns the first error and the
+    /// most octets the connection held at any point.
+    fn feed_octets(conn: &mut Connection, bytes: &[u8]) -> (Result<(), Error>, usize) {
+        let mut most = 0;
+        for byte in bytes {
+            if let Err(e) = conn.handle_bytes(std::slice::from_ref(byte)) {
+                return (Err(e), most);
+            }
+            most = most.max(conn.buffered());
+        }
+        (Ok(()), most)
+    }
+
+    #[test]
+    fn holds_at_most_the_bounds_whatever_the_split() {
+        // A message exactly at every bound passes, octet by octet, and the
+        // connection never holds more than the message bound plus one header.
+        let mut bytes = router_preamble(Version::V3_1);
+        for _ in 0..3 {
+            put_message_frame(&mut bytes, &[1; 300], true);
+        }
+        put_message_frame(&mut bytes, &[2; 100], true);
+        for _ in 0..3 {
+            put_message_frame(&mut bytes, b"", true);
+        }
+        put_message_frame(&mut bytes, b"", false);
+        for chunk in [1, 2, 9, 301, bytes.len()] {
+            let mut conn = Connection::new(Role::Client, Config::dealer().with_limits(tight()));
+            let mut most = 0;
+            for piece in bytes.chunks(chunk) {
+                conn.handle_bytes(piece).unwrap();
+                most = most.max(conn.buffered());
+            }
+            assert!(most <= 1_000 + 9, "held {most} octets at chunk {chunk}");
+            assert!(matches!(conn.poll_event(), Some(Event::Ready(_))));
+            let Some(Event::Message(parts)) = conn.poll_event() else {
+                panic!("the message at the bounds is delivered")
+            };
+            assert_eq!(parts.len(), 8);
+            assert_eq!(parts.iter().map(Bytes::len).sum::<usize>(), 1_000);
+        }
+    }
+
+    #[test]
+    fn refuses_one_octet_or_one_part_past_each_bound_in_any_split() {
+        // How to write the offending frames, the bound, what it would become.
+        type Case<'a> = (&'a dyn Fn(&mut BytesMut), LimitKind, u64);
+        let cases: [Case<'_>; 4] = [
+            (
+                &|b| put_message_frame(b, &[0; 301], false),
+                LimitKind::FrameBytes,
+                301,
+            ),
+            (
+                &|b| {
+                    for _ in 0..3 {
+                        put_message_frame(b, &[0; 300], true);
+                    }
+                    put_message_frame(b, &[0; 101], false);
+                },
+                LimitKind::MessageBytes,
+                1_001,
+            ),
+            (
+                &|b| {
+                    for _ in 0..9 {
+                        put_message_frame(b, b"p", true);
+                    }
+                },
+                LimitKind::MessageParts,
+                9,
+            ),
+            (
+                &|b| {
+                    put_header(b, Flags::COMMAND, false, 201);
+                    b.extend_from_slice(&[b'X'; 201]);
+                },
+                LimitKind::CommandBytes,
+                201,
+            ),
+        ];
+        for (write, kind, attempted) in cases {
+            let mut bytes = router_preamble(Version::V3_1);
+            write(&mut bytes);
+            for chunk in [1, 3, 64, bytes.len()] {
+                let mut conn = Connection::new(Role::Client, Config::dealer().with_limits(tight()));
+                let err = bytes
+                    .chunks(chunk)
+                    .find_map(|piece| conn.handle_bytes(piece).err())
+                    .expect("refused");
+                let Error::Limit(limit) = err else {
+                    panic!("{kind:?}: not a limit error: {err}")
+                };
+                assert_eq!(
+                    (limit.kind, limit.attempted),
+                    (kind, attempted),
+                    "chunk {chunk}"
+                );
+                assert_eq!(conn.buffered(), 0);
+            }
+            let mut conn = Connection::new(Role::Client, Config::dealer().with_limits(tight()));
+            let (result, most) = feed_octets(&mut conn, &bytes);
+            assert!(result.unwrap_err().is_limit());
+            assert!(most <= 1_000, "held {most} octets before refusing");
+        }
+    }
+
+    #[test]
+    fn refuses_an_oversized_ready_during_the_handshake() {
+        let mut bytes = BytesMut::new();
+        Greeting::new(Mechanism::NULL, false).encode(&mut bytes);
+        let mut metadata = Metadata::new();
+        metadata.insert("Socket-Type", "ROUTER").unwrap();
+        metadata.insert("X-Padding", vec![0; 500]).unwrap();
+        Command::Ready(metadata).encode(&mut bytes);
+        let mut conn = Connection::new(Role::Client, Config::dealer().with_limits(tight()));
+        let err = conn.handle_bytes(&bytes).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Limit(LimitExceeded {
+                kind: LimitKind::CommandBytes,
+                limit: 200,
+                ..
+            })
+        ));
+        assert!(!conn.is_ready());
+    }
+
+    #[test]
+    fn many_messages_leave_in_one_buffer_and_arrive_from_one_read() {
+        let mut pair = Pair::new(Config::router(), Config::dealer(), usize::MAX);
+        pair.handshake();
+        let mut out = BytesMut::new();
+        for i in 0..100u8 {
+            pair.dealer
+                .send_message(&[&[i][..], b"body"], &mut out)
+                .unwrap();
+        }
+        pair.router.handle_bytes(&out).unwrap();
+        for i in 0..100u8 {
+            let Some(Event::Message(parts)) = pair.router.poll_event() else {
+                panic!("message {i}")
+            };
+            assert_eq!(parts[0].as_ref(), &[i]);
+        }
+        assert_eq!(pair.router.poll_event(), None);
     }
 }
