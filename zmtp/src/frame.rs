@@ -335,13 +335,13 @@ mod tests {
         put_message_frame(&mut out, b"id", true);
         put_message_frame(&mut out, b"", true);
         put_header(&mut out, Flags::COMMAND, false, 4);
-        out.put_slice(b"\x04PING"[..4].as_ref());
+        out.put_slice(b"\x03FOO");
         put_message_frame(&mut out, &long, false);
         put_message_frame(&mut out, &[7; 255], false);
         let want = vec![
             (Flags::MORE, b"id".to_vec()),
             (Flags::MORE, vec![]),
-            (Flags::COMMAND, b"\x04PIN".to_vec()),
+            (Flags::COMMAND, b"\x03FOO".to_vec()),
             (Flags::LONG, long),
             (Flags::NONE, vec![7; 255]),
         ];

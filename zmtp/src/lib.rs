@@ -14,7 +14,28 @@
 //!
 //! Every decoder takes octets in any split (one at a time decodes the same
 //! as all at once), checks each octet as soon as it can, and returns a typed
-//! error rather than panicking on anything a peer sends.
+//! error rather than panicking on anything a peer sends. Each is a plain
+//! function of its input ([`Greeting::decode`], [`FrameDecoder::decode`],
+//! [`Command::parse`], [`Metadata::parse`]), ready for fuzz targets.
+//!
+//! # Map
+//!
+//! | file | what | 37/ZMTP section |
+//! |---|---|---|
+//! | `greeting.rs` | the 64-octet greeting, version and mechanism checks | Formal Grammar, Version Negotiation |
+//! | `frame.rs` | flags, short and LONG frames, the bounded frame decoder | Framing |
+//! | `command.rs` | READY, ERROR, PING, PONG and other commands | Commands, Connection Heartbeating |
+//! | `metadata.rs` | READY properties, `Socket-Type`, `Identity` | The NULL Security Mechanism, Connection Metadata |
+//! | `mechanism/null.rs` | the NULL handshake and socket-type pairing | The NULL Security Mechanism |
+//! | `connection.rs` | one connection's state machine | Overall Behavior |
+//! | `limits.rs`, `error.rs` | memory bounds; errors in layers | Framing; Error Handling |
+//!
+//! # Not here yet
+//!
+//! CURVE (25/ZMTP-CURVE, 26/CURVEZMQ) beside NULL in `mechanism/`; ROUTER
+//! and DEALER socket semantics over many connections (routing ids, queues
+//! bounded like high-water marks, reconnects); the tokio layer that moves
+//! the bytes; heartbeat timers (the caller owns the clock).
 
 pub mod command;
 mod connection;
