@@ -260,7 +260,7 @@ fn native_dealer_answers_libzmq_heartbeats() {
     let ctx = zmq::Context::new();
     let (router, addr) = bound_with(&ctx, zmq::ROUTER, |s| {
         s.set_heartbeat_ivl(20).unwrap();
-        s.set_heartbeat_timeout(150).unwrap();
+        s.set_heartbeat_timeout(250).unwrap();
         s.set_heartbeat_ttl(2_000).unwrap();
     });
     let config = Config::dealer().with_identity("beating").unwrap();
@@ -268,9 +268,9 @@ fn native_dealer_answers_libzmq_heartbeats() {
     native.ready();
     assert_eq!(native.conn.peer_version(), Some(Version::V3_1));
 
-    // 20 PINGs at 20 ms span 400 ms, more than twice the 150 ms timeout.
+    // 30 PINGs at 20 ms span 600 ms, more than twice the 250 ms timeout.
     let mut pings = 0;
-    while pings < 20 {
+    while pings < 30 {
         match native.next_event().unwrap() {
             Event::Ping { ttl } => {
                 assert_eq!(
