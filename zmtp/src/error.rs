@@ -321,9 +321,6 @@ pub enum CurveError {
         /// Its command name.
         name: Bytes,
     },
-    /// The peer's greeting has the same as-server flag as ours: both want
-    /// to be the CURVE client, or both the server.
-    SameRole,
 }
 
 impl fmt::Display for CurveError {
@@ -347,7 +344,6 @@ impl fmt::Display for CurveError {
                     name.escape_ascii()
                 )
             }
-            Self::SameRole => f.write_str("both peers claim the same CURVE role"),
         }
     }
 }

@@ -33,6 +33,11 @@
 //! the last one it accepted (26/CURVEZMQ, "Security Considerations": a
 //! replayed command must be refused).
 //!
+//! Roles come from the configuration, not from the peer's as-server flag:
+//! we send it as 25/ZMTP-CURVE says (1 from the server), but libzmq 4.3
+//! sends zero from both ends, so a receiver cannot rely on it. Two clients
+//! meet each other's HELLO and fail there.
+//!
 //! MESSAGE: 25/ZMTP-CURVE calls it a command; libzmq sends it in a plain
 //! data frame (flags zero). We send as libzmq does and accept either. The
 //! plaintext's flags octet has bit 0 for MORE and bit 1 for a command
