@@ -9,6 +9,9 @@
 //!
 //! "A peer MAY start to send messages immediately after completing its
 //! handshake, that is, having both sent and received a READY command."
+//! Under CURVE the handshake is HELLO, WELCOME, INITIATE and READY
+//! (`mechanism/curve.rs`), and once ready every frame either way is a
+//! MESSAGE box: the caller sends and receives plaintext parts as under NULL.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -391,7 +394,7 @@ impl Connection {
                             // The config, not the as-server flag, says which
                             // end is the CURVE server: libzmq 4.3 sends that
                             // flag as zero from both ends.
-                            Handshake::Curve(curve) => curve.start(&mut self.tx)?,
+                            Handshake::Curve(curve) => curve.start(&mut self.tx),
                         }
                     }
                 }
@@ -484,7 +487,7 @@ impl Connection {
                 if let Some(codec) = &mut self.curve {
                     // Cannot fail before 2^64 boxes; then drop the peer.
                     seal_command(codec, &pong, &mut self.tx)
-                        .map_err(|_| CurveError::Malformed { command: "nonce" })?;
+                        .map_err(|_| CurveError::NonceExhausted)?;
                 } else {
                     pong.encode(&mut self.tx);
                 }

@@ -316,6 +316,9 @@ pub enum CurveError {
         /// The one received.
         got: u64,
     },
+    /// Our short nonce would wrap while answering the peer (never in
+    /// practice: 2^64 boxes); the connection must end.
+    NonceExhausted,
     /// After the handshake, a frame that is not a MESSAGE command.
     NotMessage {
         /// Its command name.
@@ -337,6 +340,7 @@ impl fmt::Display for CurveError {
             Self::NonceNotIncreasing { last, got } => {
                 write!(f, "CURVE short nonce {got} does not exceed {last}")
             }
+            Self::NonceExhausted => f.write_str("our CURVE short nonce is exhausted"),
             Self::NotMessage { name } => {
                 write!(
                     f,

@@ -232,6 +232,14 @@ impl Counter {
         Ok(n.to_be_bytes())
     }
 
+    /// A handshake's nonce: HELLO, INITIATE or READY, at most the second
+    /// of a counter that starts at 1, so it cannot wrap.
+    fn next_in_handshake(&mut self) -> [u8; SHORT_NONCE_LEN] {
+        let n = self.ours;
+        self.ours = n + 1;
+        n.to_be_bytes()
+    }
+
     fn accept(&mut self, short: &[u8]) -> Result<(), CurveError> {
         let mut b = [0u8; SHORT_NONCE_LEN];
         b.copy_from_slice(&short[..SHORT_NONCE_LEN]);
@@ -322,18 +330,16 @@ impl CurveHandshake {
     }
 
     /// The greeting is done: a client queues its HELLO.
-    pub(crate) fn start(&mut self, tx: &mut BytesMut) -> Result<(), Error> {
+    pub(crate) fn start(&mut self, tx: &mut BytesMut) {
         let Side::Client {
             server_public,
             short,
             ..
         } = &self.side
         else {
-            return Ok(());
+            return;
         };
-        let short_nonce = self.counter.next().map_err(|_| CurveError::Malformed {
-            command: "HELLO nonce",
-        })?;
+        let short_nonce = self.counter.next_in_handshake();
         put_command(tx, HELLO_LEN);
         tx.put_slice(b"\x05HELLO\x01\x00");
         // Anti-amplification: HELLO is as long as WELCOME plus slack.
@@ -342,7 +348,6 @@ impl CurveHandshake {
         tx.put_slice(&short_nonce);
         let cipher = SalsaBox::new(server_public, short);
         seal(&cipher, &nonce(HELLO_NONCE, &short_nonce), &[0; 64], tx);
-        Ok(())
     }
 
     /// Handles one command frame's body during the handshake. Returns the
@@ -413,9 +418,7 @@ impl CurveHandshake {
                 plain.put_slice(&vouch);
                 self.metadata.encode(&mut plain);
 
-                let short_nonce = self.counter.next().map_err(|_| CurveError::Malformed {
-                    command: "INITIATE nonce",
-                })?;
+                let short_nonce = self.counter.next_in_handshake();
                 let size = 9 + COOKIE_LEN + SHORT_NONCE_LEN + TAG_LEN + plain.len();
                 put_command(tx, size);
                 tx.put_slice(b"\x08INITIATE");
@@ -607,9 +610,7 @@ impl CurveHandshake {
                 let mut codec = CurveCodec::new(client_short_box, true, &self.counter);
                 codec.client_key = Some(client_long.to_bytes());
                 // READY: short nonce, box of our metadata.
-                let short_nonce = codec.counter.next().map_err(|_| CurveError::Malformed {
-                    command: "READY nonce",
-                })?;
+                let short_nonce = codec.counter.next_in_handshake();
                 let size = 6 + SHORT_NONCE_LEN + TAG_LEN + self.metadata.encoded_len();
                 let mut md = Vec::with_capacity(self.metadata.encoded_len());
                 self.metadata.encode(&mut md);
@@ -825,7 +826,7 @@ mod tests {
     fn hello_is_200_octets_with_72_zeros_of_padding() {
         let mut b = both();
         let mut tx = BytesMut::new();
-        b.client.start(&mut tx).unwrap();
+        b.client.start(&mut tx);
         let hello = body(&tx);
         assert_eq!(hello.len(), 200);
         assert_eq!(&hello[..8], b"\x05HELLO\x01\x00");
@@ -850,7 +851,7 @@ mod tests {
     fn a_client_refuses_a_welcome_not_boxed_by_the_server_key() {
         let mut b = both();
         let mut tx = BytesMut::new();
-        b.client.start(&mut tx).unwrap();
+        b.client.start(&mut tx);
         let client_short = PublicKey::from(key(&body(&tx)[80..]));
         // An impostor that knows the server's public key but not its secret.
         let impostor = SecretKey::generate(&mut OsRng);
@@ -877,7 +878,7 @@ mod tests {
     fn a_server_refuses_another_cookie() {
         let mut b = both();
         let mut tx = BytesMut::new();
-        b.client.start(&mut tx).unwrap();
+        b.client.start(&mut tx);
         let mut welcome = BytesMut::new();
         b.server.handle_command(body(&tx), &mut welcome).unwrap();
         let mut initiate = BytesMut::new();
@@ -899,7 +900,7 @@ mod tests {
     fn refuses_short_commands_and_commands_out_of_turn() {
         let mut b = both();
         let mut tx = BytesMut::new();
-        b.client.start(&mut tx).unwrap();
+        b.client.start(&mut tx);
         let hello = body(&tx);
         for cut in [0, 1, 5, 6, 100, 199] {
             let mut server = both().server;
@@ -932,5 +933,77 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.is_peer_error());
+    }
+
+    /// An INITIATE built by hand from the client's keys, its vouch naming
+    /// `vouch_short` and `vouch_server` in place of C' and S.
+    fn initiate_vouching(
+        b: &mut Both,
+        vouch_short: Option<[u8; KEY_LEN]>,
+        vouch_server: Option<[u8; KEY_LEN]>,
+    ) -> Result<Option<(Peer, CurveCodec)>, Error> {
+        let mut tx = BytesMut::new();
+        b.client.start(&mut tx);
+        let mut welcome = BytesMut::new();
+        b.server.handle_command(body(&tx), &mut welcome).unwrap();
+        let welcome = body(&welcome);
+        let Side::Client { secret, short, .. } = &b.client.side else {
+            unreachable!()
+        };
+        let plain = open(
+            &SalsaBox::new(&b.server_public, short),
+            &nonce(WELCOME_NONCE, &welcome[8..24]),
+            &welcome[24..],
+        )
+        .unwrap();
+        let server_short = PublicKey::from(key(&plain));
+        let cookie = &plain[KEY_LEN..];
+        let mut vouched = [0u8; 2 * KEY_LEN];
+        vouched[..KEY_LEN].copy_from_slice(&vouch_short.unwrap_or(short.public_key().to_bytes()));
+        vouched[KEY_LEN..].copy_from_slice(&vouch_server.unwrap_or(b.server_public.to_bytes()));
+        let vouch_nonce: [u8; LONG_NONCE_LEN] = random();
+        let mut inner = Vec::new();
+        inner.put_slice(secret.public_key().as_bytes());
+        inner.put_slice(&vouch_nonce);
+        seal(
+            &SalsaBox::new(&server_short, secret),
+            &nonce(VOUCH_NONCE, &vouch_nonce),
+            &vouched,
+            &mut inner,
+        );
+        dealer_md().encode(&mut inner);
+        let short_nonce = 2u64.to_be_bytes();
+        let mut initiate = BytesMut::new();
+        initiate.put_slice(b"\x08INITIATE");
+        initiate.put_slice(cookie);
+        initiate.put_slice(&short_nonce);
+        seal(
+            &SalsaBox::new(&server_short, short),
+            &nonce(INITIATE_NONCE, &short_nonce),
+            &inner,
+            &mut initiate,
+        );
+        b.server
+            .handle_command(initiate.freeze(), &mut BytesMut::new())
+    }
+
+    #[test]
+    fn a_server_checks_the_vouch_names_this_connection_and_itself() {
+        // Built right, the hand-made INITIATE passes: the builder is sound.
+        let (peer, _) = initiate_vouching(&mut both(), None, None)
+            .unwrap()
+            .expect("ready");
+        assert_eq!(peer.socket_type(), SocketType::DEALER);
+        let other = SecretKey::generate(&mut OsRng).public_key().to_bytes();
+        assert_eq!(
+            initiate_vouching(&mut both(), Some(other), None).unwrap_err(),
+            Error::Curve(CurveError::BadVouch),
+            "a vouch lifted from another connection"
+        );
+        assert_eq!(
+            initiate_vouching(&mut both(), None, Some(other)).unwrap_err(),
+            Error::Curve(CurveError::BadVouch),
+            "a vouch for another server"
+        );
     }
 }
