@@ -199,7 +199,7 @@ enum Handshake {
 /// command carries the box overhead of INITIATE beyond its metadata; once
 /// ready, every frame is one MESSAGE whose box adds `MESSAGE_OVERHEAD` to a
 /// part, and the message bounds are checked on the plaintext instead
-/// (`Connection::handle_message_frame`).
+/// (`Connection::handle_curve_frame`).
 fn curve_limits(limits: Limits, ready: bool) -> Limits {
     if ready {
         let frame = limits.max_frame_bytes.saturating_add(MESSAGE_OVERHEAD);
@@ -1369,6 +1369,32 @@ mod tests {
                 pair.router.handle_bytes(&from_client),
                 Err(Error::Curve(CurveError::BadBox { command: "HELLO" }))
             );
+        }
+
+        #[test]
+        fn accepts_a_message_framed_as_a_command_and_refuses_an_outer_more() {
+            // 25/ZMTP-CURVE's grammar makes MESSAGE a command; libzmq sends
+            // it as a data frame. Either is accepted.
+            let keys = keys();
+            let mut pair = good(&keys, 4096);
+            pair.handshake();
+            let mut wire = BytesMut::new();
+            pair.dealer
+                .send_message(&[b"as a command"], &mut wire)
+                .unwrap();
+            assert_eq!(wire[0], 0x00, "sent as libzmq sends it");
+            wire[0] = Flags::COMMAND.bits();
+            pair.router.handle_bytes(&wire).unwrap();
+            assert!(
+                matches!(pair.router.poll_event(), Some(Event::Message(m)) if m[0] == "as a command")
+            );
+            let mut wire = BytesMut::new();
+            pair.dealer.send_message(&[b"x"], &mut wire).unwrap();
+            wire[0] = Flags::MORE.bits();
+            assert!(matches!(
+                pair.router.handle_bytes(&wire),
+                Err(Error::Curve(CurveError::Malformed { .. }))
+            ));
         }
 
         #[test]
