@@ -9,6 +9,9 @@
 //!
 //! "A peer MAY start to send messages immediately after completing its
 //! handshake, that is, having both sent and received a READY command."
+//! Under CURVE the handshake is HELLO, WELCOME, INITIATE and READY
+//! (`mechanism/curve.rs`), and once ready every frame either way is a
+//! MESSAGE box: the caller sends and receives plaintext parts as under NULL.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,10 +19,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::command::{Command, MAX_PING_CONTEXT};
-use crate::error::{Error, HandshakeError, InvalidIdentity, SendError};
-use crate::frame::{FrameDecoder, header_len, put_message_frame};
+use crate::error::{CurveError, Error, HandshakeError, InvalidIdentity, SendError};
+use crate::frame::{Flags, FrameDecoder, header_len, put_message_frame};
 use crate::greeting::{Greeting, GreetingDecoder, Mechanism, Version};
 use crate::limits::Limits;
+use crate::mechanism::curve::{
+    Authorizer, CurveCodec, CurveConfig, CurveHandshake, INITIATE_OVERHEAD, KEY_LEN,
+    MESSAGE_OVERHEAD, Opened,
+};
 use crate::mechanism::null::{NullHandshake, Peer};
 use crate::metadata::{IDENTITY, Metadata, SOCKET_TYPE, SocketType};
 
@@ -27,7 +34,8 @@ use crate::metadata::{IDENTITY, Metadata, SOCKET_TYPE, SocketType};
 /// that binds SHALL be the server, and connecting peer SHALL be the client."
 /// Under NULL the server answers the client's READY rather than sending its
 /// own first, and the as-server flag stays zero ("MUST be zero"); under
-/// CURVE the roles will decide who says HELLO.
+/// CURVE the [`Config`] decides who is the CURVE client and says HELLO,
+/// whatever the TCP role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// We connected.
@@ -42,6 +50,7 @@ pub enum Role {
 pub struct Config {
     socket_type: SocketType,
     identity: Option<Bytes>,
+    curve: Option<CurveConfig>,
     /// The bounds on what the peer may make us buffer.
     pub limits: Limits,
 }
@@ -52,6 +61,7 @@ impl Config {
         Self {
             socket_type: SocketType::ROUTER,
             identity: None,
+            curve: None,
             limits: Limits::default(),
         }
     }
@@ -61,6 +71,7 @@ impl Config {
         Self {
             socket_type: SocketType::DEALER,
             identity: None,
+            curve: None,
             limits: Limits::default(),
         }
     }
@@ -75,6 +86,50 @@ impl Config {
         }
         self.identity = Some(identity);
         Ok(self)
+    }
+
+    /// Speaks CURVE as its client (25/ZMTP-CURVE; as-server 0; we send
+    /// HELLO): `server_public` is the server's long-term public key, which
+    /// WELCOME must prove the server holds, and `client_secret` our
+    /// long-term secret key, which the server's allowlist judges by its
+    /// public half. Both are raw 32-octet Curve25519 keys (decode Z85 text
+    /// first).
+    pub fn with_curve_client(
+        mut self,
+        server_public: [u8; KEY_LEN],
+        client_secret: [u8; KEY_LEN],
+    ) -> Self {
+        self.curve = Some(CurveConfig::Client {
+            server_public: server_public.into(),
+            secret: client_secret.into(),
+        });
+        self
+    }
+
+    /// Speaks CURVE as its server (as-server 1): `server_secret` is our
+    /// long-term secret key, and `allow` decides whether a client that
+    /// proved it holds a long-term public key may connect, the role of a
+    /// ZAP handler (27/ZAP). A refused client gets ERROR in place of READY.
+    pub fn with_curve_server(
+        mut self,
+        server_secret: [u8; KEY_LEN],
+        allow: impl Fn(&[u8; KEY_LEN]) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let allow: Authorizer = std::sync::Arc::new(allow);
+        self.curve = Some(CurveConfig::Server {
+            secret: server_secret.into(),
+            allow,
+        });
+        self
+    }
+
+    /// The security mechanism we announce and require: NULL or CURVE.
+    pub fn mechanism(&self) -> Mechanism {
+        if self.curve.is_some() {
+            Mechanism::CURVE
+        } else {
+            Mechanism::NULL
+        }
     }
 
     /// Sets the bounds.
@@ -133,6 +188,39 @@ pub enum Event {
     },
 }
 
+/// The mechanism's handshake.
+#[derive(Debug)]
+enum Handshake {
+    Null(NullHandshake),
+    Curve(Box<CurveHandshake>),
+}
+
+/// The frame decoder's bounds for a CURVE connection. In the handshake a
+/// command carries the box overhead of INITIATE beyond its metadata; once
+/// ready, every frame is one MESSAGE whose box adds `MESSAGE_OVERHEAD` to a
+/// part, and the message bounds are checked on the plaintext instead
+/// (`Connection::handle_curve_frame`).
+fn curve_limits(limits: Limits, ready: bool) -> Limits {
+    if ready {
+        let frame = limits.max_frame_bytes.saturating_add(MESSAGE_OVERHEAD);
+        Limits {
+            max_frame_bytes: frame,
+            max_message_bytes: frame,
+            max_message_parts: limits.max_message_parts,
+            // 25/ZMTP-CURVE calls MESSAGE a command: a peer may frame it so.
+            max_command_bytes: limits
+                .max_command_bytes
+                .max(limits.max_frame_bytes)
+                .saturating_add(MESSAGE_OVERHEAD),
+        }
+    } else {
+        Limits {
+            max_command_bytes: limits.max_command_bytes.saturating_add(INITIATE_OVERHEAD),
+            ..limits
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Greeting,
@@ -141,8 +229,10 @@ enum State {
     Failed,
 }
 
-/// One ZMTP 3.1 connection over the NULL mechanism: bytes in, events and
-/// bytes out.
+/// One ZMTP 3.1 connection over the NULL or CURVE mechanism: bytes in,
+/// events and bytes out. Under CURVE, messages go in and come out as
+/// plaintext: each part is boxed as a MESSAGE on the way out and opened on
+/// the way in.
 ///
 /// Its methods, in four groups:
 /// - getters: [`role`](Self::role), [`config`](Self::config),
@@ -172,7 +262,9 @@ pub struct Connection {
     state: State,
     greeting: GreetingDecoder,
     frames: FrameDecoder,
-    handshake: NullHandshake,
+    handshake: Handshake,
+    // The MESSAGE codec, once a CURVE handshake is done.
+    curve: Option<CurveCodec>,
     peer_version: Option<Version>,
     peer: Option<Peer>,
     // The frames of the message in progress, and their octets.
@@ -190,18 +282,36 @@ impl Connection {
     pub fn new(role: Role, config: Config) -> Self {
         let mut tx = BytesMut::new();
         // "When a peer uses the NULL security mechanism, the as-server field
-        // MUST be zero", whatever its role.
-        Greeting::new(Mechanism::NULL, false).encode(&mut tx);
+        // MUST be zero", whatever its role; under CURVE it says which end is
+        // the CURVE server (25/ZMTP-CURVE).
+        let mechanism = config.mechanism();
+        let as_server = config.curve.as_ref().is_some_and(CurveConfig::is_server);
+        Greeting::new(mechanism, as_server).encode(&mut tx);
+        let (handshake, limits) = match &config.curve {
+            None => (
+                Handshake::Null(NullHandshake::new(
+                    config.socket_type,
+                    role == Role::Server,
+                    config.metadata(),
+                )),
+                config.limits,
+            ),
+            Some(curve) => (
+                Handshake::Curve(Box::new(CurveHandshake::new(
+                    config.socket_type,
+                    curve,
+                    config.metadata(),
+                ))),
+                curve_limits(config.limits, false),
+            ),
+        };
         Self {
             role,
             state: State::Greeting,
-            greeting: GreetingDecoder::new(Mechanism::NULL),
-            frames: FrameDecoder::new(config.limits),
-            handshake: NullHandshake::new(
-                config.socket_type,
-                role == Role::Server,
-                config.metadata(),
-            ),
+            greeting: GreetingDecoder::new(mechanism),
+            frames: FrameDecoder::new(limits),
+            handshake,
+            curve: None,
             config,
             peer_version: None,
             peer: None,
@@ -267,6 +377,7 @@ impl Connection {
             self.message = Vec::new();
             self.message_bytes = 0;
             self.frames = FrameDecoder::new(self.config.limits);
+            self.curve = None;
         }
         result
     }
@@ -278,12 +389,20 @@ impl Connection {
                     if let Some(greeting) = self.greeting.decode(input)? {
                         self.peer_version = Some(greeting.version());
                         self.state = State::Handshake;
-                        self.handshake.start(&mut self.tx);
+                        match &mut self.handshake {
+                            Handshake::Null(null) => null.start(&mut self.tx),
+                            // The config, not the as-server flag, says which
+                            // end is the CURVE server: libzmq 4.3 sends that
+                            // flag as zero from both ends.
+                            Handshake::Curve(curve) => curve.start(&mut self.tx),
+                        }
                     }
                 }
                 State::Handshake | State::Ready => {
                     if let Some(frame) = self.frames.decode(input)? {
-                        if frame.is_command() {
+                        if let Handshake::Curve(_) = self.handshake {
+                            self.handle_curve_frame(frame.flags(), frame.into_body())?;
+                        } else if frame.is_command() {
                             self.handle_command(Command::parse(frame.into_body())?)?;
                         } else {
                             self.handle_message_frame(frame.is_more(), frame.into_body())?;
@@ -296,17 +415,82 @@ impl Connection {
         Ok(())
     }
 
+    /// A CURVE frame: a handshake command, or a MESSAGE once ready.
+    fn handle_curve_frame(&mut self, flags: Flags, body: Bytes) -> Result<(), Error> {
+        let Handshake::Curve(handshake) = &mut self.handshake else {
+            unreachable!("called under CURVE only")
+        };
+        if self.state == State::Handshake {
+            if !flags.is_command() {
+                return Err(HandshakeError::MessageBeforeReady.into());
+            }
+            if let Some((peer, codec)) = handshake.handle_command(body, &mut self.tx)? {
+                self.curve = Some(codec);
+                // Between frames the decoder holds nothing: swap its bounds.
+                self.frames = FrameDecoder::new(curve_limits(self.config.limits, true));
+                self.ready(peer);
+            }
+            return Ok(());
+        }
+        // The MORE bit travels inside the box; outside it would mean a
+        // message the decoder counts but nobody opens.
+        if flags.is_more() {
+            return Err(CurveError::Malformed {
+                command: "MESSAGE with MORE",
+            }
+            .into());
+        }
+        // "The peer SHALL treat an incoming ERROR command as fatal", boxed
+        // or not.
+        if flags.is_command() && body.get(1..7) == Some(&b"ERROR"[..]) && body[0] == 5 {
+            return Err(match Command::parse(body)? {
+                Command::Error { reason } => HandshakeError::PeerError { reason }.into(),
+                _ => CurveError::Malformed { command: "ERROR" }.into(),
+            });
+        }
+        let codec = self.curve.as_mut().expect("ready under CURVE has a codec");
+        match codec.open(&body)? {
+            Opened::Frame { more, body } => {
+                // Count the plaintext as NULL counts a frame.
+                self.config
+                    .limits
+                    .check_message_frame(
+                        body.len() as u64,
+                        self.message.len(),
+                        self.message_bytes as u64,
+                    )
+                    .map_err(Error::Limit)?;
+                self.handle_message_frame(more, body)
+            }
+            Opened::Command(body) => self.handle_command(Command::parse(body)?),
+        }
+    }
+
+    fn ready(&mut self, peer: Peer) {
+        self.state = State::Ready;
+        self.peer = Some(peer.clone());
+        self.events.push_back(Event::Ready(peer));
+    }
+
     fn handle_command(&mut self, command: Command) -> Result<(), Error> {
         if self.state == State::Handshake {
-            let peer = self.handshake.handle_command(command, &mut self.tx)?;
-            self.state = State::Ready;
-            self.peer = Some(peer.clone());
-            self.events.push_back(Event::Ready(peer));
+            let Handshake::Null(null) = &self.handshake else {
+                unreachable!("CURVE commands go through handle_curve_frame")
+            };
+            let peer = null.handle_command(command, &mut self.tx)?;
+            self.ready(peer);
             return Ok(());
         }
         match command {
             Command::Ping { ttl, context } => {
-                Command::Pong { context }.encode(&mut self.tx);
+                let pong = Command::Pong { context };
+                if let Some(codec) = &mut self.curve {
+                    // Cannot fail before 2^64 boxes; then drop the peer.
+                    seal_command(codec, &pong, &mut self.tx)
+                        .map_err(|_| CurveError::NonceExhausted)?;
+                } else {
+                    pong.encode(&mut self.tx);
+                }
                 self.events.push_back(Event::Ping {
                     ttl: Duration::from_millis(u64::from(ttl) * 100),
                 });
@@ -352,13 +536,25 @@ impl Connection {
         if parts.is_empty() {
             return Err(SendError::EmptyMessage);
         }
+        let last = parts.len() - 1;
+        if let Some(codec) = &mut self.curve {
+            // All parts or none: a message is never cut short on the wire.
+            if !codec.can_send(parts.len()) {
+                return Err(SendError::NonceExhausted);
+            }
+            self.flush_into(out);
+            let codec = self.curve.as_mut().expect("checked above");
+            for (i, part) in parts.iter().enumerate() {
+                codec.seal(part.as_ref(), i < last, false, out)?;
+            }
+            return Ok(());
+        }
         self.flush_into(out);
         let size: usize = parts
             .iter()
             .map(|p| header_len(p.as_ref().len()) + p.as_ref().len())
             .sum();
         out.reserve(size);
-        let last = parts.len() - 1;
         for (i, part) in parts.iter().enumerate() {
             put_message_frame(out, part.as_ref(), i < last);
         }
@@ -383,12 +579,17 @@ impl Connection {
         }
         self.flush_into(out);
         let ttl = u16::try_from(ttl.as_millis() / 100).unwrap_or(u16::MAX);
-        Command::Ping {
+        let ping = Command::Ping {
             ttl,
             context: Bytes::copy_from_slice(context),
+        };
+        match &mut self.curve {
+            Some(codec) => seal_command(codec, &ping, out),
+            None => {
+                ping.encode(out);
+                Ok(())
+            }
         }
-        .encode(out);
-        Ok(())
     }
 
     fn check_sendable(&self) -> Result<(), SendError> {
@@ -427,6 +628,23 @@ impl Connection {
             self.tx.clear();
         }
     }
+}
+
+/// Boxes a command in a MESSAGE with the command flag, as libzmq boxes its
+/// PING and PONG under CURVE.
+fn seal_command(
+    codec: &mut CurveCodec,
+    command: &Command,
+    out: &mut BytesMut,
+) -> Result<(), SendError> {
+    let mut frame = BytesMut::new();
+    command.encode(&mut frame);
+    let header = if Flags::from_bits(frame[0]).is_long() {
+        9
+    } else {
+        2
+    };
+    codec.seal(&frame[header..], false, true, out)
 }
 
 #[cfg(test)]
@@ -933,5 +1151,344 @@ mod tests {
             assert_eq!(parts[0].as_ref(), &[i]);
         }
         assert_eq!(pair.router.poll_event(), None);
+    }
+
+    mod curve {
+        use super::*;
+        use crypto_box::SecretKey;
+        use crypto_box::aead::OsRng;
+
+        /// A fresh long-term key pair: (public, secret).
+        fn keypair() -> ([u8; 32], [u8; 32]) {
+            let secret = SecretKey::generate(&mut OsRng);
+            (secret.public_key().to_bytes(), secret.to_bytes())
+        }
+
+        struct Keys {
+            server: ([u8; 32], [u8; 32]),
+            client: ([u8; 32], [u8; 32]),
+        }
+
+        fn keys() -> Keys {
+            Keys {
+                server: keypair(),
+                client: keypair(),
+            }
+        }
+
+        /// A CURVE server ROUTER that admits only `allowed`, and a CURVE
+        /// client DEALER that believes the server's key is `server_public`.
+        fn pair(keys: &Keys, allowed: [u8; 32], server_public: [u8; 32], chunk: usize) -> Pair {
+            Pair::new(
+                Config::router().with_curve_server(keys.server.1, move |k| *k == allowed),
+                dealer_with_id().with_curve_client(server_public, keys.client.1),
+                chunk,
+            )
+        }
+
+        fn good(keys: &Keys, chunk: usize) -> Pair {
+            pair(keys, keys.client.0, keys.server.0, chunk)
+        }
+
+        #[test]
+        fn hands_shake_and_carries_boxed_messages_in_any_split() {
+            let keys = keys();
+            for chunk in [1, 2, 7, 64, 200, 4096, usize::MAX] {
+                let mut pair = good(&keys, chunk);
+                let (dealer, router) = pair.handshake();
+                assert_eq!(dealer.socket_type(), SocketType::DEALER);
+                assert_eq!(dealer.identity().unwrap().as_ref(), b"worker-1");
+                assert_eq!(dealer.curve_key(), Some(&keys.client.0), "the proven key");
+                assert_eq!(router.socket_type(), SocketType::ROUTER);
+                assert_eq!(router.curve_key(), None);
+
+                let big = vec![0x5A; 70_000];
+                let parts: Vec<&[u8]> = vec![b"", b"hello", &big, &[7; 300], b"x"];
+                let mut wire = BytesMut::new();
+                pair.dealer.send_message(&parts, &mut wire).unwrap();
+                assert!(
+                    !wire.windows(5).any(|w| w == b"hello"),
+                    "plaintext never reaches the wire"
+                );
+                pair.to_router.extend_from_slice(&wire);
+                pair.router
+                    .send_message(&[&b"reply"[..], b"two"], &mut pair.to_dealer)
+                    .unwrap();
+                let (r, d) = pair.drive();
+                r.unwrap();
+                d.unwrap();
+                let Some(Event::Message(got)) = pair.router.poll_event() else {
+                    panic!("no message at chunk {chunk}")
+                };
+                assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), parts);
+                assert_eq!(
+                    pair.dealer.poll_event(),
+                    Some(Event::Message(vec![
+                        Bytes::from_static(b"reply"),
+                        Bytes::from_static(b"two")
+                    ]))
+                );
+                assert_eq!(pair.router.buffered(), 0);
+            }
+        }
+
+        #[test]
+        fn boxes_ping_and_pong() {
+            let keys = keys();
+            let mut pair = good(&keys, 5);
+            pair.handshake();
+            let mut wire = BytesMut::new();
+            pair.dealer
+                .send_ping(Duration::from_millis(1_000), b"ctx-9", &mut wire)
+                .unwrap();
+            assert!(!wire.windows(4).any(|w| w == b"PING"), "boxed");
+            pair.to_router.extend_from_slice(&wire);
+            let (r, d) = pair.drive();
+            r.unwrap();
+            d.unwrap();
+            assert_eq!(
+                pair.router.poll_event(),
+                Some(Event::Ping {
+                    ttl: Duration::from_millis(1_000)
+                })
+            );
+            assert_eq!(
+                pair.dealer.poll_event(),
+                Some(Event::Pong {
+                    context: Bytes::from_static(b"ctx-9")
+                })
+            );
+        }
+
+        #[test]
+        fn announces_curve_with_the_as_server_flag_of_its_curve_role() {
+            let keys = keys();
+            let pair = good(&keys, 1);
+            for (mut conn, as_server) in [(pair.router, true), (pair.dealer, false)] {
+                let mut out = BytesMut::new();
+                assert!(conn.poll_transmit(&mut out));
+                assert_eq!(
+                    Greeting::decode(&out[..64], Mechanism::CURVE).unwrap(),
+                    Greeting::new(Mechanism::CURVE, as_server)
+                );
+                assert_eq!(conn.config().mechanism(), Mechanism::CURVE);
+            }
+            // Two CURVE clients: each refuses the other's HELLO.
+            let mut a = Pair::new(
+                Config::router().with_curve_client(keys.server.0, keys.client.1),
+                Config::dealer().with_curve_client(keys.server.0, keys.client.1),
+                64,
+            );
+            let (r, d) = a.drive();
+            for side in [r, d] {
+                assert_eq!(
+                    side,
+                    Err(Error::Handshake(HandshakeError::UnexpectedCommand {
+                        name: Bytes::from_static(b"HELLO")
+                    }))
+                );
+            }
+            // A NULL peer is refused by mechanism.
+            let mut null = Connection::new(Role::Client, Config::dealer());
+            let mut out = BytesMut::new();
+            assert!(null.poll_transmit(&mut out));
+            let mut curve = Connection::new(
+                Role::Server,
+                Config::router().with_curve_server(keys.server.1, |_| true),
+            );
+            assert!(matches!(curve.handle_bytes(&out), Err(Error::Greeting(_))));
+        }
+
+        #[test]
+        fn a_client_with_the_wrong_server_key_fails_the_handshake() {
+            let keys = keys();
+            let (other, _) = keypair();
+            let mut pair = pair(&keys, keys.client.0, other, 4096);
+            let (r, d) = pair.drive();
+            assert_eq!(
+                r,
+                Err(Error::Curve(CurveError::BadBox { command: "HELLO" })),
+                "the server cannot open a HELLO boxed for another key"
+            );
+            assert!(d.is_ok(), "the client just waits for a WELCOME");
+            assert!(!pair.router.is_ready() && !pair.dealer.is_ready());
+            assert_eq!(pair.router.poll_event(), None);
+        }
+
+        #[test]
+        fn a_refused_client_key_gets_error_in_place_of_ready() {
+            let keys = keys();
+            let (stranger, _) = keypair();
+            let mut pair = pair(&keys, stranger, keys.server.0, 64);
+            let (r, d) = pair.drive();
+            assert_eq!(
+                r,
+                Err(Error::Curve(CurveError::RefusedKey { key: keys.client.0 }))
+            );
+            assert_eq!(
+                d,
+                Err(Error::Handshake(HandshakeError::PeerError {
+                    reason: Bytes::from_static(b"400")
+                }))
+            );
+            assert!(!pair.router.is_ready() && !pair.dealer.is_ready());
+        }
+
+        #[test]
+        fn a_tampered_box_is_refused() {
+            let keys = keys();
+            // Flip one octet of a MESSAGE box: the tag, the ciphertext, the
+            // short nonce (which feeds the box's nonce).
+            for offset_from_end in [1, 20, 40] {
+                let mut pair = good(&keys, 4096);
+                pair.handshake();
+                let mut wire = BytesMut::new();
+                pair.dealer
+                    .send_message(&[&[1u8; 30][..]], &mut wire)
+                    .unwrap();
+                let at = wire.len() - offset_from_end;
+                wire[at] ^= 0x01;
+                assert_eq!(
+                    pair.router.handle_bytes(&wire),
+                    Err(Error::Curve(CurveError::BadBox { command: "MESSAGE" })),
+                    "flipped {offset_from_end} from the end"
+                );
+                assert_eq!(pair.router.poll_event(), None);
+            }
+            // And in the handshake: flip the last octet of HELLO.
+            let mut pair = good(&keys, 4096);
+            let mut from_client = BytesMut::new();
+            assert!(pair.dealer.poll_transmit(&mut from_client));
+            let mut from_server = BytesMut::new();
+            assert!(pair.router.poll_transmit(&mut from_server));
+            pair.dealer.handle_bytes(&from_server).unwrap();
+            assert!(pair.dealer.poll_transmit(&mut from_client));
+            let last = from_client.len() - 1;
+            from_client[last] ^= 0x80;
+            assert_eq!(
+                pair.router.handle_bytes(&from_client),
+                Err(Error::Curve(CurveError::BadBox { command: "HELLO" }))
+            );
+        }
+
+        #[test]
+        fn accepts_a_message_framed_as_a_command_and_refuses_an_outer_more() {
+            // 25/ZMTP-CURVE's grammar makes MESSAGE a command; libzmq sends
+            // it as a data frame. Either is accepted.
+            let keys = keys();
+            let mut pair = good(&keys, 4096);
+            pair.handshake();
+            let mut wire = BytesMut::new();
+            pair.dealer
+                .send_message(&[b"as a command"], &mut wire)
+                .unwrap();
+            assert_eq!(wire[0], 0x00, "sent as libzmq sends it");
+            wire[0] = Flags::COMMAND.bits();
+            pair.router.handle_bytes(&wire).unwrap();
+            assert!(
+                matches!(pair.router.poll_event(), Some(Event::Message(m)) if m[0] == "as a command")
+            );
+            let mut wire = BytesMut::new();
+            pair.dealer.send_message(&[b"x"], &mut wire).unwrap();
+            wire[0] = Flags::MORE.bits();
+            assert!(matches!(
+                pair.router.handle_bytes(&wire),
+                Err(Error::Curve(CurveError::Malformed { .. }))
+            ));
+        }
+
+        #[test]
+        fn a_replayed_message_is_refused() {
+            let keys = keys();
+            let mut pair = good(&keys, 4096);
+            pair.handshake();
+            let mut wire = BytesMut::new();
+            pair.dealer.send_message(&[b"pay me"], &mut wire).unwrap();
+            pair.router.handle_bytes(&wire).unwrap();
+            assert!(matches!(pair.router.poll_event(), Some(Event::Message(_))));
+            let err = pair.router.handle_bytes(&wire).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Curve(CurveError::NonceNotIncreasing { last, got }) if got == last
+                ),
+                "{err}"
+            );
+            assert_eq!(
+                pair.router.poll_event(),
+                None,
+                "the replay is not delivered"
+            );
+        }
+
+        #[test]
+        fn counts_the_plaintext_against_the_message_bounds() {
+            let keys = keys();
+            let limits = Limits {
+                max_frame_bytes: 300,
+                max_message_bytes: 1_000,
+                max_message_parts: 8,
+                max_command_bytes: 200,
+            };
+            // At the bounds: passes (and the handshake fits a 200-octet
+            // command bound, the box overhead aside).
+            let mut pair = Pair::new(
+                Config::router()
+                    .with_curve_server(keys.server.1, |_| true)
+                    .with_limits(limits),
+                Config::dealer().with_curve_client(keys.server.0, keys.client.1),
+                1,
+            );
+            pair.handshake();
+            let parts: Vec<&[u8]> = vec![
+                &[1; 300], &[1; 300], &[1; 300], &[1; 100], b"", b"", b"", b"",
+            ];
+            pair.dealer
+                .send_message(&parts, &mut pair.to_router)
+                .unwrap();
+            let (r, _) = pair.drive();
+            r.unwrap();
+            assert!(matches!(pair.router.poll_event(), Some(Event::Message(p)) if p.len() == 8));
+            // One octet past the message bound.
+            let too_many: Vec<&[u8]> = vec![&[1; 300], &[1; 300], &[1; 300], &[1; 101]];
+            pair.dealer
+                .send_message(&too_many, &mut pair.to_router)
+                .unwrap();
+            let (r, _) = pair.drive();
+            assert_eq!(
+                r,
+                Err(Error::Limit(LimitExceeded {
+                    kind: LimitKind::MessageBytes,
+                    limit: 1_000,
+                    attempted: 1_001
+                }))
+            );
+            assert_eq!(pair.router.buffered(), 0);
+        }
+
+        #[test]
+        fn a_frame_past_the_bound_is_refused_at_its_header() {
+            let keys = keys();
+            let limits = Limits {
+                max_frame_bytes: 300,
+                ..Limits::default()
+            };
+            let mut pair = Pair::new(
+                Config::router()
+                    .with_curve_server(keys.server.1, |_| true)
+                    .with_limits(limits),
+                Config::dealer().with_curve_client(keys.server.0, keys.client.1),
+                4096,
+            );
+            pair.handshake();
+            let mut wire = BytesMut::new();
+            pair.dealer
+                .send_message(&[&[0u8; 100_000][..]], &mut wire)
+                .unwrap();
+            // Only the header and a little of the box arrive.
+            let err = pair.router.handle_bytes(&wire[..64]).unwrap_err();
+            assert!(err.is_limit(), "{err}");
+            assert!(pair.router.buffered() < 300);
+        }
     }
 }

@@ -274,6 +274,86 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
+/// The CURVE handshake or a MESSAGE failed (26/CURVEZMQ, 25/ZMTP-CURVE).
+/// Every case is fatal: a box that does not open may be an attack, and
+/// 26/CURVEZMQ has no way to recover from one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CurveError {
+    /// A command too short or too long for its layout, or with a name that
+    /// runs past its body.
+    Malformed {
+        /// Which command, or which part of one.
+        command: &'static str,
+    },
+    /// HELLO announced a CURVE version other than 1.0.
+    BadVersion {
+        /// The major version.
+        major: u8,
+        /// The minor version.
+        minor: u8,
+    },
+    /// A box did not authenticate: a wrong key (the client's idea of the
+    /// server's key, typically) or tampered octets.
+    BadBox {
+        /// The command whose box it was.
+        command: &'static str,
+    },
+    /// INITIATE returned a cookie other than the one we sent.
+    BadCookie,
+    /// INITIATE's vouch did not open, or names other short-term or server
+    /// keys than this connection's.
+    BadVouch,
+    /// Our allowlist refused the client's long-term key (we sent ERROR).
+    RefusedKey {
+        /// The key refused.
+        key: [u8; 32],
+    },
+    /// A short nonce that does not exceed the last one accepted: a replay.
+    NonceNotIncreasing {
+        /// The last accepted.
+        last: u64,
+        /// The one received.
+        got: u64,
+    },
+    /// Our short nonce would wrap while answering the peer (never in
+    /// practice: 2^64 boxes); the connection must end.
+    NonceExhausted,
+    /// After the handshake, a frame that is not a MESSAGE command.
+    NotMessage {
+        /// Its command name.
+        name: Bytes,
+    },
+}
+
+impl fmt::Display for CurveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed { command } => write!(f, "malformed CURVE {command}"),
+            Self::BadVersion { major, minor } => {
+                write!(f, "CURVE HELLO version {major}.{minor}, not 1.0")
+            }
+            Self::BadBox { command } => write!(f, "CURVE {command} box does not open"),
+            Self::BadCookie => f.write_str("CURVE INITIATE cookie is not ours"),
+            Self::BadVouch => f.write_str("CURVE INITIATE vouch is not valid"),
+            Self::RefusedKey { .. } => f.write_str("CURVE client key not allowed"),
+            Self::NonceNotIncreasing { last, got } => {
+                write!(f, "CURVE short nonce {got} does not exceed {last}")
+            }
+            Self::NonceExhausted => f.write_str("our CURVE short nonce is exhausted"),
+            Self::NotMessage { name } => {
+                write!(
+                    f,
+                    "CURVE {} after the handshake, not MESSAGE",
+                    name.escape_ascii()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CurveError {}
+
 /// Why a [`Connection`](crate::Connection) failed. Every cause is the peer's;
 /// the caller should flush [`poll_transmit`](crate::Connection::poll_transmit)
 /// (it may hold an ERROR command), close the connection, and log.
@@ -290,6 +370,8 @@ pub enum Error {
     Command(CommandError),
     /// The handshake failed.
     Handshake(HandshakeError),
+    /// CURVE refused the peer: a box, cookie, vouch, key or nonce.
+    Curve(CurveError),
 }
 
 impl Error {
@@ -312,6 +394,7 @@ impl fmt::Display for Error {
             Self::Limit(e) => write!(f, "ZMTP bound: {e}"),
             Self::Command(e) => write!(f, "ZMTP command: {e}"),
             Self::Handshake(e) => write!(f, "ZMTP handshake: {e}"),
+            Self::Curve(e) => write!(f, "ZMTP CURVE: {e}"),
         }
     }
 }
@@ -324,6 +407,7 @@ impl std::error::Error for Error {
             Self::Limit(e) => e,
             Self::Command(e) => e,
             Self::Handshake(e) => e,
+            Self::Curve(e) => e,
         })
     }
 }
@@ -355,6 +439,12 @@ impl From<HandshakeError> for Error {
     }
 }
 
+impl From<CurveError> for Error {
+    fn from(e: CurveError) -> Self {
+        Self::Curve(e)
+    }
+}
+
 /// A send the connection cannot make; the connection itself is unharmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -370,6 +460,9 @@ pub enum SendError {
     NoHeartbeats,
     /// A PING context above 16 octets.
     ContextTooLong,
+    /// CURVE's 64-bit short nonce would wrap (never in practice: 2^64
+    /// boxes); the connection must be closed.
+    NonceExhausted,
 }
 
 impl fmt::Display for SendError {
@@ -380,6 +473,7 @@ impl fmt::Display for SendError {
             Self::EmptyMessage => "a message needs at least one frame",
             Self::NoHeartbeats => "the peer speaks ZMTP 3.0, without PING",
             Self::ContextTooLong => "a PING context is at most 16 octets",
+            Self::NonceExhausted => "the CURVE short nonce is exhausted",
         })
     }
 }

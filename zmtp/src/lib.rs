@@ -4,7 +4,8 @@
 //! 37/ZMTP for 3.1) between a ROUTER and its DEALERs. This crate holds the
 //! protocol and nothing else: the greeting ([`greeting`]), frames
 //! ([`frame`]), commands ([`command`]), connection metadata ([`metadata`]),
-//! the NULL handshake, and the memory bounds on what a peer may make us
+//! the NULL and CURVE handshakes, CURVE's boxed MESSAGEs, and the memory
+//! bounds on what a peer may make us
 //! buffer ([`Limits`]). [`Connection`] puts them together: one connection's
 //! state machine, from the greeting to multipart messages and PING/PONG.
 //! It touches no socket, no clock, no thread and no runtime: bytes go in,
@@ -18,6 +19,17 @@
 //! function of its input ([`Greeting::decode`], [`FrameDecoder::decode`],
 //! [`Command::parse`], [`Metadata::parse`]), ready for fuzz targets.
 //!
+//! # CURVE
+//!
+//! [`Config::with_curve_client`] and [`Config::with_curve_server`] take raw
+//! 32-octet Curve25519 keys (Z85 text is the caller's to decode). The
+//! server asks its `allow` callback about each client's long-term key,
+//! where libzmq would ask a ZAP handler; [`Peer::curve_key`] tells the
+//! caller which key was admitted. The boxes are RustCrypto's `crypto_box`
+//! and `crypto_secretbox`; nothing cryptographic is written here. The
+//! server keeps per-connection state (it is not the stateless server
+//! 26/CURVEZMQ permits).
+//!
 //! # Map
 //!
 //! | file | what | 37/ZMTP section |
@@ -27,13 +39,13 @@
 //! | `command.rs` | READY, ERROR, PING, PONG and other commands | Commands, Connection Heartbeating |
 //! | `metadata.rs` | READY properties, `Socket-Type`, `Identity` | The NULL Security Mechanism, Connection Metadata |
 //! | `mechanism/null.rs` | the NULL handshake and socket-type pairing | The NULL Security Mechanism |
+//! | `mechanism/curve.rs` | CURVE: HELLO, WELCOME, INITIATE, READY, MESSAGE; cookie, vouch, nonces | 25/ZMTP-CURVE; 26/CURVEZMQ "Commands", "Security Considerations" |
 //! | `connection.rs` | one connection's state machine | Overall Behavior |
 //! | `limits.rs`, `error.rs` | memory bounds; errors in layers | Framing; Error Handling |
 //!
 //! # Not here yet
 //!
-//! CURVE (25/ZMTP-CURVE, 26/CURVEZMQ) beside NULL in `mechanism/`; ROUTER
-//! and DEALER socket semantics over many connections (routing ids, queues
+//! ROUTER and DEALER socket semantics over many connections (routing ids, queues
 //! bounded like high-water marks, reconnects); the tokio layer that moves
 //! the bytes; heartbeat timers (the caller owns the clock).
 
@@ -49,8 +61,8 @@ pub mod metadata;
 pub use command::{Command, CommandName};
 pub use connection::{Config, Connection, Event, Role};
 pub use error::{
-    CommandError, Error, FrameError, GreetingError, HandshakeError, InvalidIdentity, MetadataError,
-    SendError,
+    CommandError, CurveError, Error, FrameError, GreetingError, HandshakeError, InvalidIdentity,
+    MetadataError, SendError,
 };
 pub use frame::{Flags, Frame, FrameDecoder};
 pub use greeting::{Greeting, GreetingDecoder, Mechanism, Version};

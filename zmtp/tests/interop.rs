@@ -1,4 +1,5 @@
-//! Interop with libzmq over real loopback TCP: the acceptance of this crate.
+//! Interop with libzmq over real loopback TCP: the acceptance of this crate,
+//! over NULL and, at the end, CURVE (libzmq 4.3.4 built with CURVE).
 //!
 //! One side is a libzmq socket (through the `zmq` crate), the other a
 //! [`Connection`] driven over a plain blocking `TcpStream`. Every wait has a
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use zroute_zmtp::{
-    Config, Connection, Error, Event, HandshakeError, LimitExceeded, LimitKind, Limits, Role,
-    SocketType, Version,
+    Config, Connection, CurveError, Error, Event, HandshakeError, LimitExceeded, LimitKind, Limits,
+    Role, SocketType, Version,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -473,4 +474,299 @@ fn native_dealer_refuses_a_libzmq_dealer() {
         native.conn.send_message(&[b"x"], &mut native.out),
         Err(zroute_zmtp::SendError::Failed)
     );
+}
+
+// CURVE (25/ZMTP-CURVE over 26/CURVEZMQ) against libzmq's own CURVE.
+
+/// A key pair from libzmq itself (raw 32-octet keys), so both sides agree
+/// on what a key is.
+fn curve_keys() -> zmq::CurveKeyPair {
+    assert_eq!(zmq::has("curve"), Some(true), "libzmq built with CURVE");
+    zmq::CurveKeyPair::new().unwrap()
+}
+
+/// Watches `socket`'s events through an inproc PAIR (set before connecting,
+/// so no event is missed).
+fn monitor(ctx: &zmq::Context, watched: &zmq::Socket, name: &str) -> zmq::Socket {
+    let endpoint = format!("inproc://{name}");
+    watched
+        .monitor(&endpoint, zmq::SocketEvent::ALL as i32)
+        .unwrap();
+    let m = socket(ctx, zmq::PAIR);
+    m.connect(&endpoint).unwrap();
+    m
+}
+
+/// Waits (within the monitor's receive deadline) for `wanted`; returns its
+/// value. Panics if `refused` comes first.
+fn wait_for_event(
+    monitor: &zmq::Socket,
+    wanted: zmq::SocketEvent,
+    refused: zmq::SocketEvent,
+) -> u32 {
+    loop {
+        let frames = monitor
+            .recv_multipart(0)
+            .expect("the monitor reports within the deadline");
+        let head = &frames[0];
+        let event = zmq::SocketEvent::from_raw(u16::from_le_bytes([head[0], head[1]]));
+        let value = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+        assert_ne!(event, refused, "libzmq reported {event:?}");
+        if event == wanted {
+            return value;
+        }
+    }
+}
+
+/// The exchange every CURVE pairing below proves: multipart both ways, a
+/// 100 kB (LONG) frame and a 64-part message, through the boxes.
+fn exchange_with_libzmq_router(native: &mut Native, router: &zmq::Socket, id: &[u8]) {
+    native.send(&[b"hello", b"", b"world"]);
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        vec![id.to_vec(), b"hello".to_vec(), vec![], b"world".to_vec()]
+    );
+    router.send_multipart([id, b"reply", b"two"], 0).unwrap();
+    assert_eq!(
+        parts_of(&native.next_message()),
+        vec![&b"reply"[..], b"two"]
+    );
+
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    native.send(&[b"big", &big]);
+    let got = router.recv_multipart(0).unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2], big);
+    router.send_multipart([id, &big, b"tail"], 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), vec![&big[..], b"tail"]);
+
+    let many = many_parts();
+    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    native.send(&refs);
+    let got = router.recv_multipart(0).unwrap();
+    assert_eq!(got[0], id);
+    assert_eq!(&got[1..], &many[..]);
+    let mut back = vec![id.to_vec()];
+    back.extend(many.iter().cloned());
+    router.send_multipart(back, 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), refs);
+}
+
+/// CURVE (a): our CURVE client DEALER against a libzmq CURVE server ROUTER.
+#[test]
+fn native_curve_dealer_talks_to_a_libzmq_curve_router() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let (router, addr) = bound_with(&ctx, zmq::ROUTER, |s| {
+        s.set_curve_server(true).unwrap();
+        s.set_curve_secretkey(&server.secret_key).unwrap();
+    });
+    router.set_router_mandatory(true).unwrap();
+    let config = Config::dealer()
+        .with_identity("curve-dealer")
+        .unwrap()
+        .with_curve_client(server.public_key, client.secret_key);
+    let mut native = Native::new(TcpStream::connect(&addr).unwrap(), Role::Client, config);
+
+    let peer = native.ready();
+    assert_eq!(peer.socket_type(), SocketType::ROUTER);
+    exchange_with_libzmq_router(&mut native, &router, b"curve-dealer");
+
+    // libzmq boxes its PONG as it boxes messages.
+    native
+        .conn
+        .send_ping(Duration::from_secs(5), b"ctx-curve", &mut native.out)
+        .unwrap();
+    native.flush();
+    match native.next_event().unwrap() {
+        Event::Pong { context } => assert_eq!(&context[..], b"ctx-curve"),
+        other => panic!("expected PONG, got {other:?}"),
+    }
+}
+
+/// CURVE (a), refused: a libzmq CURVE server cannot open the HELLO of a
+/// client that has the wrong server key, and closes.
+#[test]
+fn libzmq_curve_router_drops_a_native_client_with_the_wrong_server_key() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let (_router, addr) = bound_with(&ctx, zmq::ROUTER, |s| {
+        s.set_curve_server(true).unwrap();
+        s.set_curve_secretkey(&server.secret_key).unwrap();
+    });
+    let wrong = curve_keys().public_key;
+    let config = Config::dealer().with_curve_client(wrong, client.secret_key);
+    let mut native = Native::new(TcpStream::connect(&addr).unwrap(), Role::Client, config);
+    // Feed libzmq's greeting in, so that our HELLO goes out; then libzmq,
+    // unable to open it, closes.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        native.flush();
+        assert!(Instant::now() < deadline, "libzmq did not close");
+        match native.stream.read(&mut native.buf) {
+            Ok(0) => break,
+            Ok(n) => native.conn.handle_bytes(&native.buf[..n]).unwrap(),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert!(!native.conn.is_ready());
+    assert_eq!(native.conn.poll_event(), None, "no READY, no message");
+}
+
+/// CURVE (b): our CURVE server ROUTER against a libzmq CURVE client DEALER.
+#[test]
+fn native_curve_router_talks_to_a_libzmq_curve_dealer() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let allowed = client.public_key;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dealer = socket(&ctx, zmq::DEALER);
+    dealer.set_identity(b"curve-libzmq").unwrap();
+    dealer.set_curve_serverkey(&server.public_key).unwrap();
+    dealer.set_curve_publickey(&client.public_key).unwrap();
+    dealer.set_curve_secretkey(&client.secret_key).unwrap();
+    let events = monitor(&ctx, &dealer, "curve-b");
+    dealer.connect(&format!("tcp://{addr}")).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let config = Config::router().with_curve_server(server.secret_key, move |k| *k == allowed);
+    let mut native = Native::new(stream, Role::Server, config);
+
+    let peer = native.ready();
+    assert_eq!(peer.socket_type(), SocketType::DEALER);
+    assert_eq!(peer.identity().map(|b| &b[..]), Some(&b"curve-libzmq"[..]));
+    assert_eq!(peer.curve_key(), Some(&client.public_key));
+    native.flush();
+    wait_for_event(
+        &events,
+        zmq::SocketEvent::HANDSHAKE_SUCCEEDED,
+        zmq::SocketEvent::HANDSHAKE_FAILED_AUTH,
+    );
+
+    dealer
+        .send_multipart([&b""[..], b"request", b"body"], 0)
+        .unwrap();
+    assert_eq!(
+        parts_of(&native.next_message()),
+        vec![&b""[..], b"request", b"body"]
+    );
+    native.send(&[b"", b"response"]);
+    assert_eq!(
+        dealer.recv_multipart(0).unwrap(),
+        vec![vec![], b"response".to_vec()]
+    );
+
+    let big = vec![0xC3; 100_000];
+    dealer.send_multipart([&big[..], b"x"], 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), vec![&big[..], b"x"]);
+    native.send(&[b"y", &big]);
+    assert_eq!(
+        dealer.recv_multipart(0).unwrap(),
+        vec![b"y".to_vec(), big.clone()]
+    );
+
+    let many = many_parts();
+    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    dealer.send_multipart(many.clone(), 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), refs);
+    native.send(&refs);
+    assert_eq!(dealer.recv_multipart(0).unwrap(), many);
+}
+
+/// CURVE (b) with libzmq's heartbeats: its PINGs arrive boxed, and our
+/// boxed PONGs keep the connection past its heartbeat timeout.
+#[test]
+fn native_curve_router_answers_boxed_libzmq_heartbeats() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dealer = socket(&ctx, zmq::DEALER);
+    dealer.set_heartbeat_ivl(20).unwrap();
+    dealer.set_heartbeat_timeout(250).unwrap();
+    dealer.set_curve_serverkey(&server.public_key).unwrap();
+    dealer.set_curve_publickey(&client.public_key).unwrap();
+    dealer.set_curve_secretkey(&client.secret_key).unwrap();
+    dealer.connect(&format!("tcp://{addr}")).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let config = Config::router().with_curve_server(server.secret_key, |_| true);
+    let mut native = Native::new(stream, Role::Server, config);
+    native.ready();
+    let mut pings = 0;
+    while pings < 30 {
+        match native.next_event().unwrap() {
+            Event::Ping { .. } => pings += 1,
+            other => panic!("expected PING, got {other:?}"),
+        }
+    }
+    dealer.send(&b"still here"[..], 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), vec![&b"still here"[..]]);
+}
+
+/// CURVE (c): a libzmq client whose key our allowlist refuses gets ERROR in
+/// place of READY, which libzmq reports as an authentication failure with
+/// ZAP's status code 400.
+#[test]
+fn native_curve_router_refuses_a_libzmq_client_key_with_error() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dealer = socket(&ctx, zmq::DEALER);
+    dealer.set_curve_serverkey(&server.public_key).unwrap();
+    dealer.set_curve_publickey(&client.public_key).unwrap();
+    dealer.set_curve_secretkey(&client.secret_key).unwrap();
+    let events = monitor(&ctx, &dealer, "curve-c-refused");
+    dealer.connect(&format!("tcp://{addr}")).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let config = Config::router().with_curve_server(server.secret_key, |_| false);
+    let mut native = Native::new(stream, Role::Server, config);
+
+    assert_eq!(
+        native.next_event(),
+        Err(Error::Curve(CurveError::RefusedKey {
+            key: client.public_key
+        }))
+    );
+    native.flush();
+    let status = wait_for_event(
+        &events,
+        zmq::SocketEvent::HANDSHAKE_FAILED_AUTH,
+        zmq::SocketEvent::HANDSHAKE_SUCCEEDED,
+    );
+    assert_eq!(status, 400, "our ERROR reached libzmq's handshake");
+    native.expect_close();
+}
+
+/// CURVE (c): a libzmq client with the wrong server key: we cannot open its
+/// HELLO and drop it with the typed error.
+#[test]
+fn native_curve_router_drops_a_libzmq_client_with_the_wrong_server_key() {
+    let ctx = zmq::Context::new();
+    let server = curve_keys();
+    let client = curve_keys();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dealer = socket(&ctx, zmq::DEALER);
+    dealer
+        .set_curve_serverkey(&curve_keys().public_key)
+        .unwrap();
+    dealer.set_curve_publickey(&client.public_key).unwrap();
+    dealer.set_curve_secretkey(&client.secret_key).unwrap();
+    dealer.connect(&format!("tcp://{addr}")).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let config = Config::router().with_curve_server(server.secret_key, |_| true);
+    let mut native = Native::new(stream, Role::Server, config);
+    assert_eq!(
+        native.next_event(),
+        Err(Error::Curve(CurveError::BadBox { command: "HELLO" }))
+    );
+    assert!(!native.conn.is_ready());
 }

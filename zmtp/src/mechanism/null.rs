@@ -27,6 +27,8 @@ use crate::metadata::{Metadata, SocketType};
 pub struct Peer {
     pub(crate) socket_type: SocketType,
     pub(crate) metadata: Metadata,
+    /// The client's long-term CURVE key, when we are the CURVE server.
+    pub(crate) curve_key: Option<[u8; 32]>,
 }
 
 impl Peer {
@@ -45,6 +47,13 @@ impl Peer {
     /// ROUTER).
     pub fn identity(&self) -> Option<&Bytes> {
         self.metadata.identity()
+    }
+
+    /// The long-term public key the peer proved it holds, when we are the
+    /// CURVE server (26/CURVEZMQ, INITIATE's `C`): the key the allowlist
+    /// admitted.
+    pub fn curve_key(&self) -> Option<&[u8; 32]> {
+        self.curve_key.as_ref()
     }
 }
 
@@ -82,7 +91,7 @@ impl NullHandshake {
         tx: &mut BytesMut,
     ) -> Result<Peer, HandshakeError> {
         match command {
-            Command::Ready(metadata) => match self.check(metadata) {
+            Command::Ready(metadata) => match check_peer(self.ours, metadata) {
                 Ok(peer) => {
                     if self.server {
                         Command::Ready(self.metadata.clone()).encode(tx);
@@ -90,12 +99,8 @@ impl NullHandshake {
                     Ok(peer)
                 }
                 Err(e) => {
-                    let reason: &'static [u8] = match e {
-                        HandshakeError::BadIdentity => b"Invalid identity",
-                        _ => b"Invalid socket type",
-                    };
                     Command::Error {
-                        reason: Bytes::from_static(reason),
+                        reason: Bytes::from_static(reason(&e)),
                     }
                     .encode(tx);
                     Err(e)
@@ -107,32 +112,40 @@ impl NullHandshake {
             }),
         }
     }
+}
 
-    fn check(&self, metadata: Metadata) -> Result<Peer, HandshakeError> {
-        let name = metadata
-            .socket_type()
-            .ok_or(HandshakeError::MissingSocketType)?;
-        let peer = SocketType::from_name(name)
-            .ok_or_else(|| HandshakeError::UnknownSocketType { name: name.clone() })?;
-        if self.ours.zroute_peer() != Some(peer) {
-            return Err(HandshakeError::IncompatibleSocketType {
-                ours: self.ours,
-                peer,
-            });
-        }
-        // "For all other socket types, the Identity property shall be
-        // ignored": only a ROUTER routes by it.
-        if self.ours == SocketType::ROUTER
-            && let Some(identity) = metadata.identity()
-            && (identity.len() > 255 || identity[0] == 0)
-        {
-            return Err(HandshakeError::BadIdentity);
-        }
-        Ok(Peer {
-            socket_type: peer,
-            metadata,
-        })
+/// The ERROR reason for a refused READY (or CURVE INITIATE) metadata.
+pub(crate) fn reason(e: &HandshakeError) -> &'static [u8] {
+    match e {
+        HandshakeError::BadIdentity => b"Invalid identity",
+        _ => b"Invalid socket type",
     }
+}
+
+/// Checks the peer's metadata against our socket type: 37/ZMTP,
+/// "Connection Metadata"; CURVE carries the same metadata in its boxes.
+pub(crate) fn check_peer(ours: SocketType, metadata: Metadata) -> Result<Peer, HandshakeError> {
+    let name = metadata
+        .socket_type()
+        .ok_or(HandshakeError::MissingSocketType)?;
+    let peer = SocketType::from_name(name)
+        .ok_or_else(|| HandshakeError::UnknownSocketType { name: name.clone() })?;
+    if ours.zroute_peer() != Some(peer) {
+        return Err(HandshakeError::IncompatibleSocketType { ours, peer });
+    }
+    // "For all other socket types, the Identity property shall be
+    // ignored": only a ROUTER routes by it.
+    if ours == SocketType::ROUTER
+        && let Some(identity) = metadata.identity()
+        && (identity.len() > 255 || identity[0] == 0)
+    {
+        return Err(HandshakeError::BadIdentity);
+    }
+    Ok(Peer {
+        socket_type: peer,
+        metadata,
+        curve_key: None,
+    })
 }
 
 #[cfg(test)]
