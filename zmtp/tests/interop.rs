@@ -303,34 +303,7 @@ fn native_router_talks_to_a_libzmq_dealer() {
     assert_eq!(peer.socket_type(), SocketType::DEALER);
     assert_eq!(peer.identity().map(|b| &b[..]), Some(&b"libzmq-dealer"[..]));
 
-    dealer
-        .send_multipart([&b""[..], b"request", b"body"], 0)
-        .unwrap();
-    assert_eq!(
-        parts_of(&native.next_message()),
-        vec![&b""[..], b"request", b"body"]
-    );
-    native.send(&[b"", b"response"]);
-    assert_eq!(
-        dealer.recv_multipart(0).unwrap(),
-        vec![vec![], b"response".to_vec()]
-    );
-
-    let big = vec![0xC3; 100_000];
-    dealer.send_multipart([&big[..], b"x"], 0).unwrap();
-    assert_eq!(parts_of(&native.next_message()), vec![&big[..], b"x"]);
-    native.send(&[b"y", &big]);
-    assert_eq!(
-        dealer.recv_multipart(0).unwrap(),
-        vec![b"y".to_vec(), big.clone()]
-    );
-
-    let many = many_parts();
-    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
-    dealer.send_multipart(many.clone(), 0).unwrap();
-    assert_eq!(parts_of(&native.next_message()), refs);
-    native.send(&refs);
-    assert_eq!(dealer.recv_multipart(0).unwrap(), many);
+    exchange_with_libzmq_dealer(&mut native, &dealer);
 }
 
 /// (b) without an identity: the DEALER announces none (or an empty one).
@@ -518,6 +491,39 @@ fn wait_for_event(
     }
 }
 
+/// Multipart both ways between our ROUTER and a libzmq DEALER: an empty
+/// delimiter part, a 100 kB LONG frame, and a 64-part message.
+fn exchange_with_libzmq_dealer(native: &mut Native, dealer: &zmq::Socket) {
+    dealer
+        .send_multipart([&b""[..], b"request", b"body"], 0)
+        .unwrap();
+    assert_eq!(
+        parts_of(&native.next_message()),
+        vec![&b""[..], b"request", b"body"]
+    );
+    native.send(&[b"", b"response"]);
+    assert_eq!(
+        dealer.recv_multipart(0).unwrap(),
+        vec![vec![], b"response".to_vec()]
+    );
+
+    let big = vec![0xC3; 100_000];
+    dealer.send_multipart([&big[..], b"x"], 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), vec![&big[..], b"x"]);
+    native.send(&[b"y", &big]);
+    assert_eq!(
+        dealer.recv_multipart(0).unwrap(),
+        vec![b"y".to_vec(), big.clone()]
+    );
+
+    let many = many_parts();
+    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    dealer.send_multipart(many.clone(), 0).unwrap();
+    assert_eq!(parts_of(&native.next_message()), refs);
+    native.send(&refs);
+    assert_eq!(dealer.recv_multipart(0).unwrap(), many);
+}
+
 /// The exchange every CURVE pairing below proves: multipart both ways, a
 /// 100 kB (LONG) frame and a 64-part message, through the boxes.
 fn exchange_with_libzmq_router(native: &mut Native, router: &zmq::Socket, id: &[u8]) {
@@ -648,34 +654,7 @@ fn native_curve_router_talks_to_a_libzmq_curve_dealer() {
         zmq::SocketEvent::HANDSHAKE_FAILED_AUTH,
     );
 
-    dealer
-        .send_multipart([&b""[..], b"request", b"body"], 0)
-        .unwrap();
-    assert_eq!(
-        parts_of(&native.next_message()),
-        vec![&b""[..], b"request", b"body"]
-    );
-    native.send(&[b"", b"response"]);
-    assert_eq!(
-        dealer.recv_multipart(0).unwrap(),
-        vec![vec![], b"response".to_vec()]
-    );
-
-    let big = vec![0xC3; 100_000];
-    dealer.send_multipart([&big[..], b"x"], 0).unwrap();
-    assert_eq!(parts_of(&native.next_message()), vec![&big[..], b"x"]);
-    native.send(&[b"y", &big]);
-    assert_eq!(
-        dealer.recv_multipart(0).unwrap(),
-        vec![b"y".to_vec(), big.clone()]
-    );
-
-    let many = many_parts();
-    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
-    dealer.send_multipart(many.clone(), 0).unwrap();
-    assert_eq!(parts_of(&native.next_message()), refs);
-    native.send(&refs);
-    assert_eq!(dealer.recv_multipart(0).unwrap(), many);
+    exchange_with_libzmq_dealer(&mut native, &dealer);
 }
 
 /// CURVE (b) with libzmq's heartbeats: its PINGs arrive boxed, and our
