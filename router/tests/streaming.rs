@@ -12,6 +12,10 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use zroute_proto::frame::{Frame as WireFrame, SynReply, WindowUpdate};
+use zroute_proto::{HeaderBlock, StreamId};
+use zroute_test_support::bad_worker::{BadWorker, WAIT, hello_with_window, ok_head};
+use zroute_test_support::http::{client, request};
 use zroute_test_support::process::{Proc, worker};
 use zroute_test_support::router_process::Router;
 
@@ -130,4 +134,76 @@ async fn hundred_mib_up_and_down_with_bounded_router_memory() {
         peak < RSS_LIMIT_KIB,
         "router peak RSS {peak} KiB ≥ {RSS_LIMIT_KIB} KiB"
     );
+}
+
+/// A request body held back by the session window (65,536 bytes, which only
+/// a WINDOW_UPDATE on stream 0 raises) while its stream window has room:
+/// the router stops at the session window, and a session WINDOW_UPDATE,
+/// which names no stream, wakes the stream again (spec #flow-control-updates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_held_by_the_session_window_resumes_on_its_update() {
+    const BODY: usize = 200_000;
+    const SESSION_WINDOW: usize = 65_536;
+    let router = Router::start("tcp://127.0.0.1:*", &[]);
+    let mut bad = BadWorker::connect(&router.endpoint).await;
+    // A stream window larger than the body: only the session window binds.
+    bad.send(&[hello_with_window("bad", &["/up"], 8, 1_000_000)]);
+    bad.expect("WELCOME", |f| matches!(f, WireFrame::Welcome(_)))
+        .await;
+    router.wait_workers(1, WAIT).await;
+
+    let url = router.url("/up");
+    let upload = tokio::spawn(async move {
+        request(&client(), "POST", &url, Bytes::from(vec![7u8; BODY])).await
+    });
+    let syn = bad.expect_syn().await;
+    let id = syn.stream_id();
+    let (first, fin) = receive_data(&mut bad, id, SESSION_WINDOW).await;
+    assert_eq!(
+        first, SESSION_WINDOW,
+        "the router sent past the session window"
+    );
+    assert!(!fin);
+
+    // Credit the session only; the stream window still has room.
+    bad.send_frames([WireFrame::from(WindowUpdate::new(
+        StreamId::ZERO,
+        BODY as u32,
+    ))]);
+    let (rest, fin) = receive_data(&mut bad, id, BODY - SESSION_WINDOW).await;
+    assert_eq!(rest, BODY - SESSION_WINDOW);
+    if !fin {
+        // The end of the body may come on its own, as an empty DATA with FIN.
+        bad.expect("FIN", |f| {
+            matches!(f, WireFrame::Data(d) if d.stream_id() == id && d.is_fin() && d.payload().is_empty())
+        })
+        .await;
+    }
+
+    let mut head: HeaderBlock = ok_head();
+    head.insert("content-length", "0").unwrap();
+    let mut reply = SynReply::new(id, head);
+    reply.set_fin(true);
+    bad.send_frames([WireFrame::from(reply)]);
+    let (status, _) = upload.await.unwrap().expect("the upload is answered");
+    assert_eq!(status, 200);
+}
+
+/// DATA on stream `id` until `upto` bytes came; the bytes and whether the
+/// last frame had FIN.
+async fn receive_data(bad: &mut BadWorker, id: StreamId, upto: usize) -> (usize, bool) {
+    let (mut got, mut fin) = (0, false);
+    while got < upto {
+        if let WireFrame::Data(d) = bad
+            .expect(
+                "DATA",
+                |f| matches!(f, WireFrame::Data(d) if d.stream_id() == id),
+            )
+            .await
+        {
+            got += d.payload().len();
+            fin = d.is_fin();
+        }
+    }
+    (got, fin)
 }

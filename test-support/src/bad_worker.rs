@@ -150,12 +150,17 @@ impl BadWorker {
 }
 
 pub fn hello(id: &str, routes: &[&str], capacity: u32) -> Bytes {
+    hello_with_window(id, routes, capacity, 65_536)
+}
+
+/// A HELLO announcing `window` as the worker's initial (stream) window.
+pub fn hello_with_window(id: &str, routes: &[&str], capacity: u32, window: u32) -> Bytes {
     let mut attributes = HeaderBlock::new();
     attributes.insert("id", id.to_owned()).unwrap();
     for route in routes {
         attributes.append("route", route).unwrap();
     }
-    Frame::from(Hello::new(1, capacity, 65_536, attributes)).to_bytes()
+    Frame::from(Hello::new(1, capacity, window, attributes)).to_bytes()
 }
 
 pub fn ok_head() -> HeaderBlock {

@@ -209,6 +209,8 @@ struct StreamCtx {
     /// HEAD, 204 or 304: any DATA the worker sends is discarded.
     discard_body: bool,
     is_head: bool,
+    /// Listed in its session's `Entry::parked`: its body waits for window.
+    parked: bool,
 }
 
 struct Pending {

@@ -133,6 +133,7 @@ impl Dispatcher {
                 pending_trailers: None,
                 discard_body: false,
                 is_head,
+                parked: false,
             },
         );
         self.mark_dirty(key);
@@ -203,6 +204,14 @@ impl Dispatcher {
         while let Some(front) = ctx.pending.front_mut() {
             let room = session.send_capacity(key.id);
             if room == 0 {
+                // A stream WINDOW_UPDATE names the stream; a session one
+                // wakes what is parked here.
+                if !ctx.parked
+                    && let Some(entry) = self.table.get_mut(&key.peer)
+                {
+                    ctx.parked = true;
+                    entry.parked.push(key.id);
+                }
                 return;
             }
             let chunk = if front.len() <= room {

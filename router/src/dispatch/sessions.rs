@@ -131,13 +131,16 @@ impl Dispatcher {
                 }
                 Event::WindowOpened { id } => {
                     if id.is_zero() {
-                        let keys: Vec<StreamKey> = self
-                            .streams
-                            .keys()
-                            .filter(|k| k.peer == key)
-                            .cloned()
-                            .collect();
-                        for k in keys {
+                        let parked = self
+                            .table
+                            .get_mut(&key)
+                            .map(|entry| std::mem::take(&mut entry.parked))
+                            .unwrap_or_default();
+                        for id in parked {
+                            let k = StreamKey { peer: key, id };
+                            if let Some(ctx) = self.streams.get_mut(&k) {
+                                ctx.parked = false;
+                            }
                             self.push_request_body(&k);
                         }
                     } else {
@@ -194,6 +197,13 @@ impl Dispatcher {
     pub(super) fn remove_stream(&mut self, key: &StreamKey) -> Option<StreamCtx> {
         let ctx = self.streams.remove(key)?;
         ctx.credit.close();
+        if ctx.parked
+            && let Some(entry) = self.table.get_mut(&key.peer)
+        {
+            // Rare (a stream ends while its body waits for window): keeps
+            // the list bounded by the session's live streams.
+            entry.parked.retain(|id| *id != key.id);
+        }
         Some(ctx)
     }
 

@@ -8,6 +8,7 @@
 //! dispatch needs, so it stays testable on its own.
 
 use std::collections::BTreeMap;
+use zroute_proto::StreamId;
 
 use std::hash::Hash;
 
@@ -26,6 +27,10 @@ pub(crate) struct Entry {
     pub(crate) capacity: u32,
     pub(crate) in_flight: u32,
     pub(crate) draining: bool,
+    /// Streams whose request body waits for window on this session, so a
+    /// session WINDOW_UPDATE wakes only them, not every stream there is.
+    /// Each stream is listed at most once (`StreamCtx::parked`).
+    pub(crate) parked: Vec<StreamId>,
 }
 
 impl Entry {
@@ -154,6 +159,7 @@ mod tests {
             capacity,
             in_flight: 0,
             draining: false,
+            parked: Vec::new(),
         }
     }
 

@@ -139,6 +139,7 @@ impl Dispatcher {
             capacity: self.endpoint.capped(peer.session.capacity(), key),
             in_flight: 0,
             draining: false,
+            parked: Vec::new(),
         };
         let address = fd.and_then(|fd| self.connections.peer(index, fd));
         info!(
