@@ -106,7 +106,7 @@ impl Dispatcher {
                     let skey = StreamKey { peer: key, id };
                     let cause = if origin.is_retry_safe(code) {
                         ResetCause::Refused
-                    } else if origin == zroute_proto::session::ResetOrigin::Session {
+                    } else if origin == ResetOrigin::Session {
                         ResetCause::WorkerLost
                     } else {
                         ResetCause::Error(code)

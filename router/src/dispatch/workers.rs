@@ -84,18 +84,18 @@ impl Dispatcher {
         });
         for mut part in parts.into_parts() {
             loop {
-                // A clone of `Bytes` is a reference count, not a copy: kept
-                // for the recording.
-                let raw = part.clone();
+                // Kept only for a recording: even a reference count is work
+                // on this path.
+                let raw = self.recorder.is_some().then(|| part.clone());
                 match self
                     .endpoint
                     .handle(std_now, index, &routing_id, origin, part)
                 {
                     Outcome::Session(key) => {
-                        if let (Some(recorder), Some(peer)) =
-                            (&mut self.recorder, self.endpoint.get(key))
+                        if let (Some(recorder), Some(peer), Some(raw)) =
+                            (&mut self.recorder, self.endpoint.get(key), &raw)
                         {
-                            recorder.frame(&peer.session_id, Direction::WorkerToRouter, &raw, now);
+                            recorder.frame(&peer.session_id, Direction::WorkerToRouter, raw, now);
                         }
                         self.mark_dirty(key);
                     }
@@ -109,7 +109,7 @@ impl Dispatcher {
                         part = back;
                         continue;
                     }
-                    Outcome::Registered(key) => self.registered(key, &raw, now),
+                    Outcome::Registered(key) => self.registered(key, raw.as_ref(), now),
                     Outcome::Refused(refused) => self.refused(refused),
                     Outcome::Unknown => {}
                 }
@@ -130,7 +130,8 @@ impl Dispatcher {
 
     /// A HELLO made a session: it joins the worker table, and waiting
     /// requests may go to it.
-    fn registered(&mut self, key: PeerKey, hello: &bytes::Bytes, now: Instant) {
+    /// `hello` is the HELLO's bytes when a recording wants them.
+    fn registered(&mut self, key: PeerKey, hello: Option<&bytes::Bytes>, now: Instant) {
         let peer = self.endpoint.get(key).expect("just registered");
         let (index, fd) = (peer.socket, peer.fd);
         let entry = Entry {
@@ -152,7 +153,7 @@ impl Dispatcher {
             address = %display_peer(address.as_ref()),
             "worker registered"
         );
-        if let Some(recorder) = &mut self.recorder {
+        if let (Some(recorder), Some(hello)) = (&mut self.recorder, hello) {
             recorder.open(&peer.session_id, &peer.worker_id, now);
             recorder.frame(&peer.session_id, Direction::WorkerToRouter, hello, now);
         }

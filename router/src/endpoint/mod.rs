@@ -215,13 +215,7 @@ impl Endpoint {
             }
             peer.last_heard = now;
             peer.session.handle_part(now, part);
-            while let Some(frame) = peer.session.poll_transmit(now) {
-                peer.outbox.push_back(frame.to_bytes());
-            }
-            // Spec #error-reporting: the session says which rule the part broke.
-            while let Some(error) = peer.session.poll_protocol_error() {
-                report_protocol_error(peer, &error, now);
-            }
+            self.take_transmit(h, now);
             return Outcome::Session(h);
         }
         self.handle_unknown(now, socket, routing_id, origin, part)
@@ -296,11 +290,15 @@ impl Endpoint {
         self.transmits.pop_front()
     }
 
-    /// Moves a session's queued frames to its outbox.
+    /// Moves a session's queued frames to its outbox, and logs the protocol
+    /// errors they answer (spec #error-reporting), whichever input raised them.
     pub(crate) fn take_transmit(&mut self, h: ConnectionHandle, now: Instant) {
         if let Some(peer) = self.peers.get_mut(h) {
             while let Some(frame) = peer.session.poll_transmit(now) {
                 peer.outbox.push_back(frame.to_bytes());
+            }
+            while let Some(error) = peer.session.poll_protocol_error() {
+                report_protocol_error(peer, &error, now);
             }
         }
     }

@@ -65,12 +65,11 @@ pub(crate) struct Peers {
     /// Per socket, each routing id's session. Keyed by `Bytes`, which
     /// borrows as `[u8]`: a lookup builds no key.
     by_routing_id: Vec<HashMap<Bytes, ConnectionHandle>>,
-    len: usize,
 }
 
 impl Peers {
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.slots.len() - self.free.len()
     }
 
     pub(crate) fn get(&self, h: ConnectionHandle) -> Option<&Peer> {
@@ -116,7 +115,6 @@ impl Peers {
             serial,
             peer: Some(peer),
         };
-        self.len += 1;
         h
     }
 
@@ -127,7 +125,6 @@ impl Peers {
         }
         let peer = slot.peer.take()?;
         self.free.push(h.slot);
-        self.len -= 1;
         let index = &mut self.by_routing_id[peer.socket];
         if index.get(&peer.routing_id) == Some(&h) {
             index.remove(&peer.routing_id);
