@@ -5,7 +5,9 @@
 //! - A: a dedicated OS thread per socket blocks in `zmq::poll` and talks to
 //!   tokio through channels (kept here only, for the comparison);
 //! - B: `zroute_transport::Socket`, which waits on `ZMQ_FD` with tokio's
-//!   `AsyncFd` on the task's own thread.
+//!   `AsyncFd` on the task's own thread;
+//! - N: `zroute_transport::native::Socket`, ZMTP on the tokio reactor with
+//!   no libzmq at all (issue 16): each side flushes once per wake-up.
 //!
 //! Workloads: ping-pong (one message in flight) and pipelined echo with 64
 //! messages in flight, of 1 part and of 4 parts, 100 bytes per part. Each
@@ -22,7 +24,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zroute_transport::{Context, DealerOptions, RouterOptions, Socket};
+use zroute_transport::{Context, DealerOptions, RouterOptions, Socket, native};
 
 const IN_FLIGHT: usize = 64;
 const PART_LEN: usize = 100;
@@ -33,6 +35,8 @@ enum Design {
     A,
     /// `AsyncFd` on `ZMQ_FD` (the crate's `Socket`).
     B,
+    /// The native ZMTP socket (`native::Socket`).
+    N,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,9 @@ impl Workload {
     }
 }
 
+/// A workload and its samples for designs A, B and N.
+type Row = (Workload, Vec<Sample>, Vec<Sample>, Vec<Sample>);
+
 /// One measurement: messages echoed per second, and process CPU time per
 /// message (all threads: tokio's, libzmq's I/O thread, design A's pollers).
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +97,7 @@ fn parse_args() -> Args {
         rounds: 7,
         secs: 0.4,
         runtimes: vec!["multi", "current"],
-        designs: vec![Design::A, Design::B],
+        designs: vec![Design::A, Design::B, Design::N],
         workloads: vec![
             Workload::PingPong,
             Workload::Pipelined { parts: 1 },
@@ -116,7 +123,10 @@ fn parse_args() -> Args {
                 args.designs = match value().as_str() {
                     "a" => vec![Design::A],
                     "b" => vec![Design::B],
+                    "n" => vec![Design::N],
+                    "bn" => vec![Design::B, Design::N],
                     "both" => vec![Design::A, Design::B],
+                    "all" => vec![Design::A, Design::B, Design::N],
                     _ => usage("--design"),
                 }
             }
@@ -138,7 +148,7 @@ fn parse_args() -> Args {
 
 fn usage(bad: &str) -> ! {
     eprintln!(
-        "bad argument {bad:?}\nusage: transport-bench [--rounds N] [--secs SECONDS] [--runtime multi|current|both]\n                       [--design a|b|both] [--workload ping-pong|pipelined-1|pipelined-4]"
+        "bad argument {bad:?}\nusage: transport-bench [--rounds N] [--secs SECONDS] [--runtime multi|current|both]\n                       [--design a|b|n|bn|both|all] [--workload ping-pong|pipelined-1|pipelined-4]"
     );
     std::process::exit(2)
 }
@@ -173,17 +183,18 @@ fn main() {
                     measure(d, w, window / 4).await;
                 }
             }
-            let mut results: Vec<(Workload, Vec<Sample>, Vec<Sample>)> = workloads
+            let mut results: Vec<Row> = workloads
                 .iter()
-                .map(|&w| (w, Vec::new(), Vec::new()))
+                .map(|&w| (w, Vec::new(), Vec::new(), Vec::new()))
                 .collect();
             for _ in 0..args.rounds {
-                for (w, a, b) in &mut results {
+                for (w, a, b, n) in &mut results {
                     for &d in &args.designs {
                         let sample = measure(d, *w, window).await;
                         match d {
                             Design::A => a.push(sample),
                             Design::B => b.push(sample),
+                            Design::N => n.push(sample),
                         }
                     }
                 }
@@ -199,12 +210,19 @@ fn main() {
         };
         println!("\n{name}");
         println!(
-            "{:<40} {:>14} {:>14} {:>6}   {:>16}",
-            "workload (median)", "A thread+poll", "B AsyncFd", "B/A", "CPU us/msg A | B"
+            "{:<40} {:>14} {:>14} {:>6} {:>14} {:>6}   {:>24}",
+            "workload (median)",
+            "A thread+poll",
+            "B AsyncFd",
+            "B/A",
+            "N native",
+            "N/B",
+            "CPU us/msg A | B | N"
         );
-        for (w, a, b) in &results {
+        for (w, a, b, n) in &results {
             let ma = median(a.iter().map(|s| s.rate));
             let mb = median(b.iter().map(|s| s.rate));
+            let mn = median(n.iter().map(|s| s.rate));
             let rate = |m: f64| {
                 if m.is_nan() {
                     "-".to_owned()
@@ -212,10 +230,12 @@ fn main() {
                     thousands(m)
                 }
             };
-            let ratio = if (mb / ma).is_finite() {
-                format!("{:.2}", mb / ma)
-            } else {
-                "-".to_owned()
+            let ratio = |x: f64, y: f64| {
+                if (x / y).is_finite() {
+                    format!("{:.2}", x / y)
+                } else {
+                    "-".to_owned()
+                }
             };
             let cpu = |v: &[Sample]| {
                 let c: Vec<f64> = v.iter().filter_map(|s| s.cpu_us_per_msg).collect();
@@ -226,13 +246,16 @@ fn main() {
                 }
             };
             println!(
-                "{:<40} {:>14} {:>14} {:>6}   {:>7} | {:<7}",
+                "{:<40} {:>14} {:>14} {:>6} {:>14} {:>6}   {:>7} | {:>7} | {:<7}",
                 w.label(),
                 rate(ma),
                 rate(mb),
-                ratio,
+                ratio(mb, ma),
+                rate(mn),
+                ratio(mn, mb),
                 cpu(a),
-                cpu(b)
+                cpu(b),
+                cpu(n)
             );
             let all = |v: &[Sample]| {
                 v.iter()
@@ -246,6 +269,9 @@ fn main() {
             if !b.is_empty() {
                 println!("{:<40} {}", "  every B sample:", all(b));
             }
+            if !n.is_empty() {
+                println!("{:<40} {}", "  every N sample:", all(n));
+            }
         }
     }
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
@@ -253,6 +279,7 @@ fn main() {
 
 async fn measure(design: Design, workload: Workload, window: Duration) -> Sample {
     match design {
+        Design::N => measure_native(workload, window).await,
         Design::A => {
             let (router, dealer) = threaded::pair();
             let server = tokio::spawn(threaded::echo(router));
@@ -308,6 +335,51 @@ async fn measure(design: Design, workload: Workload, window: Duration) -> Sample
             sample
         }
     }
+}
+
+/// Design N: the same echo, both ends native. Each side queues what one
+/// wake-up brought and flushes once before it waits again.
+async fn measure_native(workload: Workload, window: Duration) -> Sample {
+    let mut router = native::Socket::router(&router_options()).expect("router");
+    let endpoint = router.bind("tcp://127.0.0.1:*").expect("bind");
+    let mut dealer = native::Socket::dealer(&dealer_options()).expect("dealer");
+    dealer.connect(&endpoint).expect("connect");
+    let server = tokio::spawn(async move {
+        loop {
+            let m = router.recv().await.expect("recv");
+            router.try_send(&m).expect("echo");
+            while let Some(m) = router.try_recv().expect("recv") {
+                router.try_send(&m).expect("echo");
+            }
+            router.flush();
+        }
+    });
+    dealer.writable().await.expect("connection");
+    let sample = timed(window, async {
+        let msg = workload.message();
+        for _ in 0..workload.in_flight() {
+            dealer.try_send(&msg).expect("send");
+        }
+        dealer.flush();
+        let deadline = Instant::now() + window;
+        let mut done = 0u64;
+        while Instant::now() < deadline {
+            let m = dealer.recv().await.expect("recv");
+            debug_assert_eq!(m.len(), msg.len());
+            done += 1;
+            dealer.try_send(&msg).expect("send");
+            while let Some(_m) = dealer.try_recv().expect("recv") {
+                done += 1;
+                dealer.try_send(&msg).expect("send");
+            }
+            dealer.flush();
+        }
+        done
+    })
+    .await;
+    server.abort();
+    let _ = server.await;
+    sample
 }
 
 /// Runs a client that returns how many replies it got within `window`.

@@ -52,6 +52,7 @@ mod error;
 mod listener;
 mod message;
 mod monitor;
+pub mod native;
 mod options;
 mod socket;
 mod zap;

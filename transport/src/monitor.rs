@@ -88,6 +88,17 @@ pub enum SocketEvent {
         /// or [`Connected`](Self::Connected).
         fd: RawFd,
     },
+    /// The peer passed a bound on what it may make us hold, and was
+    /// dropped: native transport only (libzmq has no such bound; see
+    /// [`RouterOptions::max_msg_parts`](crate::RouterOptions::max_msg_parts)).
+    LimitExceeded {
+        /// The connection's descriptor, as in [`Accepted`](Self::Accepted).
+        fd: RawFd,
+        /// Who it was, where known.
+        peer: Option<PeerAddr>,
+        /// Which bound, its value, and what the peer attempted.
+        what: String,
+    },
 }
 
 /// Why a ZMTP handshake failed.

@@ -65,6 +65,8 @@ pub(crate) const DEFAULT_MAX_MSG_SIZE: u64 = 1 << 20;
 /// after its last.
 pub const ROUTER_MAX_MSG_SIZE: u64 = 65_544;
 const DEFAULT_HWM: u32 = 10_000;
+const DEFAULT_MAX_MSG_PARTS: usize = 8192;
+const DEFAULT_MAX_MSG_BYTES: u64 = 16 << 20;
 /// See `message::take_part`: 8 KiB is libzmq's receive batch, above which a
 /// part always has its own allocation and zero copy pins nothing extra.
 const DEFAULT_RECV_COPY_MAX: usize = 8192;
@@ -87,6 +89,14 @@ pub struct RouterOptions {
     ///
     /// [`SocketEvent::Disconnected`]: crate::SocketEvent::Disconnected
     pub max_msg_size: Option<u64>,
+    /// Most parts in one inbound message (native transport only: libzmq
+    /// counts parts only once a message is whole). A peer that passes it
+    /// is dropped as the part arrives. Default 8,192, above the router's
+    /// own protocol-level limit (4,096), which answers with GOAWAY.
+    pub max_msg_parts: usize,
+    /// Most octets in one inbound message, all parts together (native
+    /// transport only). Default 16 MiB.
+    pub max_msg_bytes: u64,
     /// `ZMQ_SNDHWM`, in messages, per peer; 0 means no limit. Default 10,000.
     pub sndhwm: u32,
     /// `ZMQ_RCVHWM`, in messages, per peer; 0 means no limit. Default 10,000.
@@ -120,6 +130,8 @@ impl Default for RouterOptions {
         Self {
             mandatory: true,
             max_msg_size: Some(ROUTER_MAX_MSG_SIZE),
+            max_msg_parts: DEFAULT_MAX_MSG_PARTS,
+            max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
             sndhwm: DEFAULT_HWM,
             rcvhwm: DEFAULT_HWM,
             heartbeat: Some(Heartbeat::default()),
@@ -144,6 +156,10 @@ pub struct DealerOptions {
     pub immediate: bool,
     /// `ZMQ_MAXMSGSIZE`, as for [`RouterOptions::max_msg_size`]. Default 1 MiB.
     pub max_msg_size: Option<u64>,
+    /// As [`RouterOptions::max_msg_parts`]. Default 8,192.
+    pub max_msg_parts: usize,
+    /// As [`RouterOptions::max_msg_bytes`]. Default 16 MiB.
+    pub max_msg_bytes: u64,
     /// `ZMQ_SNDHWM`, in messages; 0 means no limit. Default 10,000.
     pub sndhwm: u32,
     /// `ZMQ_RCVHWM`, in messages; 0 means no limit. Default 10,000.
@@ -175,6 +191,8 @@ impl Default for DealerOptions {
         Self {
             immediate: true,
             max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
+            max_msg_parts: DEFAULT_MAX_MSG_PARTS,
+            max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
             sndhwm: DEFAULT_HWM,
             rcvhwm: DEFAULT_HWM,
             heartbeat: Some(Heartbeat::default()),

@@ -1,0 +1,260 @@
+//! `tcp://` and `ipc://` endpoints: parsing, listeners and streams.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::task::{Context, Poll};
+
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::monitor::PeerAddr;
+
+/// A parsed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `tcp://host:port`; `*` as host means every interface, `*` as port
+    /// (bind only) any free port.
+    Tcp { host: String, port: Option<u16> },
+    /// `ipc://path`, a Unix domain socket.
+    Ipc(PathBuf),
+}
+
+impl Endpoint {
+    pub(crate) fn parse(text: &str) -> io::Result<Self> {
+        let invalid = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("endpoint {text:?}: {why}"),
+            )
+        };
+        if let Some(path) = text.strip_prefix("ipc://") {
+            if path.is_empty() || path.contains('\0') {
+                return Err(invalid("an ipc:// endpoint needs a path"));
+            }
+            return Ok(Self::Ipc(PathBuf::from(path)));
+        }
+        let Some(rest) = text.strip_prefix("tcp://") else {
+            return Err(invalid("only tcp:// and ipc:// are supported"));
+        };
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("a tcp:// endpoint needs host:port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(invalid("empty host"));
+        }
+        let port = match port {
+            "*" | "0" => None,
+            p => Some(p.parse().map_err(|_| invalid("bad port"))?),
+        };
+        Ok(Self::Tcp {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    fn host_port(host: &str, port: u16) -> String {
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }
+
+    /// Connects, resolving a host name on tokio's blocking pool.
+    pub(crate) async fn connect(&self) -> io::Result<Stream> {
+        match self {
+            Self::Tcp { host, port } => {
+                let port = port.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port *")
+                })?;
+                let stream = TcpStream::connect(Self::host_port(host, port)).await?;
+                stream.set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
+            Self::Ipc(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+        }
+    }
+
+    /// Binds and listens; returns the listener and the endpoint bound, with
+    /// the port filled in.
+    pub(crate) fn bind(&self) -> io::Result<(Listener, String)> {
+        match self {
+            Self::Tcp { host, port } => {
+                let addr = Self::host_port(host, port.unwrap_or(0));
+                let std = std::net::TcpListener::bind(&addr)?;
+                std.set_nonblocking(true)?;
+                let listener = TcpListener::from_std(std)?;
+                let bound = format!("tcp://{}", listener.local_addr()?);
+                Ok((Listener::Tcp(listener), bound))
+            }
+            Self::Ipc(path) => {
+                remove_stale_socket(path)?;
+                let listener = UnixListener::bind(path)?;
+                Ok((
+                    Listener::Unix(listener, path.clone()),
+                    format!("ipc://{}", path.display()),
+                ))
+            }
+        }
+    }
+}
+
+/// libzmq binds an ipc:// path over a socket file left by a process that
+/// died; so do we, but never over anything that is not a socket.
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A bound listener.
+#[derive(Debug)]
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Takes over a listening TCP socket made by the caller.
+    pub(crate) fn from_tcp_fd(fd: OwnedFd) -> io::Result<(Self, String)> {
+        let std = std::net::TcpListener::from(fd);
+        std.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std)?;
+        let bound = format!("tcp://{}", listener.local_addr()?);
+        Ok((Self::Tcp(listener), bound))
+    }
+
+    pub(crate) fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Stream, Option<PeerAddr>)>> {
+        match self {
+            Self::Tcp(l) => l.poll_accept(cx).map(|r| {
+                let (stream, addr) = r?;
+                stream.set_nodelay(true)?;
+                Ok((Stream::Tcp(stream), Some(PeerAddr::Tcp(addr))))
+            }),
+            Self::Unix(l, _) => l.poll_accept(cx).map(|r| {
+                let (stream, _) = r?;
+                let peer = stream.peer_cred().ok().map(|c| PeerAddr::Local {
+                    uid: c.uid(),
+                    gid: c.gid(),
+                    pid: c.pid().unwrap_or(0),
+                });
+                Ok((Stream::Unix(stream), peer))
+            }),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Self::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A connected stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(s) => s.poll_read_ready(cx),
+            Self::Unix(s) => s.poll_read_ready(cx),
+        }
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(s) => s.poll_write_ready(cx),
+            Self::Unix(s) => s.poll_write_ready(cx),
+        }
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.try_read(buf),
+            Self::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.try_write(buf),
+            Self::Unix(s) => s.try_write(buf),
+        }
+    }
+
+    /// The address to log, as [`crate::Origin::address`] gives it.
+    pub(crate) fn peer_text(&self) -> String {
+        match self {
+            Self::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Self::Unix(s) => s
+                .peer_cred()
+                .map(|c| format!("uid={} pid={}", c.uid(), c.pid().unwrap_or(0)))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_as_libzmq_writes_them() {
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:*").unwrap(),
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:5555").unwrap(),
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: Some(5555)
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("ipc:///tmp/x.sock").unwrap(),
+            Endpoint::Ipc("/tmp/x.sock".into())
+        );
+        for bad in [
+            "udp://x:1",
+            "tcp://nohost",
+            "tcp://:1",
+            "tcp://h:99999",
+            "ipc://",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Endpoint::host_port("*", 7), "0.0.0.0:7");
+        assert_eq!(Endpoint::host_port("::1", 7), "[::1]:7");
+    }
+}

@@ -1,0 +1,21 @@
+//! ZMTP 3.1 sockets on the tokio reactor, without libzmq.
+//!
+//! [`Socket`] is a ROUTER or a DEALER that speaks ZMTP itself, through the
+//! sans-IO state machine of `zroute-zmtp`: the task that owns the socket
+//! reads and writes its connections when it waits on it, so a message
+//! costs no thread hand-off, no mailbox and no channel. libzmq's I/O thread
+//! cost the router 1.27 context switches per request (bench/NOTES.md).
+//!
+//! | file | what |
+//! |---|---|
+//! | `endpoint.rs` | `tcp://` and `ipc://`: parsing, listeners, streams |
+//! | `wake.rs` | which connections woke the owner, without scanning them all |
+//! | `link.rs` | one connection: its stream, its ZMTP state, its outbound queue |
+//! | `socket.rs` | ROUTER and DEALER: accepting, connecting with backoff, routing ids, high-water marks, heartbeats |
+
+mod endpoint;
+mod link;
+mod socket;
+mod wake;
+
+pub use socket::Socket;

@@ -1,0 +1,979 @@
+//! The native ROUTER and DEALER socket: listeners, connectors and links,
+//! driven by the task that owns the socket.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::hash::BuildHasher;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::task::coop;
+use tokio::time::{Instant, Sleep};
+use zroute_zmtp::{
+    Config, Connection, CurveError, Error as ZmtpError, Event, GreetingError, HandshakeError,
+    Limits, Role,
+};
+
+use super::endpoint::{Endpoint, Listener, Stream};
+use super::link::{Link, ReadOutcome};
+use super::wake::{ReadySet, SlotWaker};
+use crate::error::SendError;
+use crate::message::{Multipart, Origin, PeerId};
+use crate::monitor::{HandshakeFailure, SocketEvent};
+use crate::options::{DealerOptions, Heartbeat, RouterOptions};
+use crate::socket::SocketKind;
+
+/// Octets one visit reads from a link before it lets the others have a turn.
+const READ_BUDGET: usize = 256 << 10;
+/// The read buffer, shared by every link of the socket.
+const SCRATCH: usize = 64 << 10;
+/// A link's queue is written at once, without waiting for the next flush,
+/// when it grows past this.
+const EAGER_FLUSH: usize = 64 << 10;
+/// Visits one drive makes before it yields to other tasks.
+const VISITS_PER_DRIVE: usize = 1024;
+/// What libzmq calls ZMQ_HANDSHAKE_IVL: a peer that has not finished its
+/// handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connection events kept for a reader that falls behind, as libzmq's
+/// monitor queue does.
+const EVENTS_MAX: usize = 100_000;
+/// libzmq's code for a protocol error without a more precise one.
+const PROTOCOL_ERROR_UNSPECIFIED: u32 = 0x1000_0000;
+
+// Slot numbers: links count up from 0, listeners and connectors down from
+// the top, so one woken list serves all three.
+const LISTENER_TOP: usize = usize::MAX;
+const CONNECTOR_TOP: usize = usize::MAX / 2;
+const CONNECTOR_FLOOR: usize = CONNECTOR_TOP - (1 << 24);
+
+/// A ZeroMQ ROUTER or DEALER socket speaking ZMTP 3.1 itself, on the tokio
+/// reactor of the task that owns it: no I/O thread, no channel between
+/// the socket and its owner.
+///
+/// It offers the API of [`crate::Socket`], the libzmq socket, and behaves
+/// as `spec/PROTOCOL.md` §3 relies on libzmq's sockets to behave.
+/// [`docs/transport.md`] says where the two differ.
+///
+/// # Batching
+///
+/// Sends only queue: the octets leave at the next [`flush`](Self::flush),
+/// which every wait of the socket ([`recv`](Self::recv),
+/// [`next`](Self::next), [`send`](Self::send)) does first, so everything
+/// sent to a peer between two waits leaves in one `write`. A queue that
+/// grows past 64 KiB is written at once.
+///
+/// # Memory
+///
+/// A peer's inbound message is bounded as it arrives (parts, octets per
+/// part, octets per message; [`RouterOptions::max_msg_parts`]), and a peer
+/// that passes a bound is dropped with [`SocketEvent::LimitExceeded`].
+/// Outbound, each peer's queue holds at most `sndhwm` messages; inbound,
+/// the socket stops reading once `rcvhwm` messages wait for its owner.
+pub struct Socket {
+    kind: SocketKind,
+    config: Config,
+    mandatory: bool,
+    sndhwm: usize,
+    rcvhwm: usize,
+    heartbeat: Option<Heartbeat>,
+    linger: Duration,
+    origin_prefix: Option<Vec<u8>>,
+    reconnect_ivl: Option<Duration>,
+    reconnect_ivl_max: Option<Duration>,
+
+    listeners: Vec<(Listener, Arc<SlotWaker>)>,
+    connectors: Vec<Connector>,
+    links: Vec<Option<Link>>,
+    free: Vec<usize>,
+    by_id: HashMap<Bytes, usize>,
+    // Links whose handshake completed, in the order a DEALER sends to them.
+    ready: Vec<usize>,
+    next_ready: usize,
+    next_routing_id: u32,
+
+    set: Arc<ReadySet>,
+    woken: Vec<usize>,
+    visit: VecDeque<usize>,
+    dirty: Vec<usize>,
+    inbox: VecDeque<Multipart>,
+    events: Option<VecDeque<SocketEvent>>,
+    tick: Option<Pin<Box<Sleep>>>,
+    scratch: Box<[u8]>,
+    limit_drops: u64,
+    curve_server_secret: Option<[u8; 32]>,
+}
+
+/// A DEALER's connection to one endpoint, reconnecting with backoff.
+struct Connector {
+    endpoint: Endpoint,
+    waker: Arc<SlotWaker>,
+    state: ConnectState,
+    backoff: Duration,
+}
+
+enum ConnectState {
+    Connecting(Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>),
+    Linked,
+    Waiting(Pin<Box<Sleep>>),
+}
+
+impl Socket {
+    /// A ROUTER socket with `opts` applied. Bind it next.
+    ///
+    /// Under CURVE (`opts.curve`) every client key is admitted until
+    /// [`set_curve_allow`](Self::set_curve_allow) says otherwise.
+    pub fn router(opts: &RouterOptions) -> io::Result<Self> {
+        let limits = limits(opts.max_msg_size, opts.max_msg_parts, opts.max_msg_bytes);
+        let mut config = Config::router().with_limits(limits);
+        if let Some(curve) = &opts.curve {
+            config = config.with_curve_server(*curve.keypair.secret_bytes(), |_| true);
+        }
+        let mut socket = Self::new(SocketKind::Router, config, opts.sndhwm, opts.rcvhwm);
+        socket.curve_server_secret = opts.curve.as_ref().map(|c| *c.keypair.secret_bytes());
+        socket.mandatory = opts.mandatory;
+        socket.heartbeat = opts.heartbeat;
+        socket.linger = opts.linger;
+        socket.origin_prefix.clone_from(&opts.origin_prefix);
+        Ok(socket)
+    }
+
+    /// A DEALER socket with `opts` applied. Connect it next.
+    pub fn dealer(opts: &DealerOptions) -> io::Result<Self> {
+        let limits = limits(opts.max_msg_size, opts.max_msg_parts, opts.max_msg_bytes);
+        let mut config = Config::dealer().with_limits(limits);
+        if let Some(id) = &opts.routing_id {
+            config = config
+                .with_identity(Bytes::copy_from_slice(id))
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a routing id is 1 to 255 octets and does not start with a zero octet",
+                    )
+                })?;
+        }
+        if let Some(curve) = &opts.curve {
+            config = config
+                .with_curve_client(*curve.server_key.as_bytes(), *curve.keypair.secret_bytes());
+        }
+        let mut socket = Self::new(SocketKind::Dealer, config, opts.sndhwm, opts.rcvhwm);
+        socket.heartbeat = opts.heartbeat;
+        socket.linger = opts.linger;
+        socket.reconnect_ivl = opts.reconnect_ivl;
+        socket.reconnect_ivl_max = opts.reconnect_ivl_max;
+        Ok(socket)
+    }
+
+    fn new(kind: SocketKind, config: Config, sndhwm: u32, rcvhwm: u32) -> Self {
+        // libzmq starts its generated routing ids at a random number, so a
+        // restarted router does not hand out the ids of its last life.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(kind as u8);
+        Self {
+            kind,
+            config,
+            mandatory: true,
+            sndhwm: (sndhwm as usize).max(1),
+            rcvhwm: (rcvhwm as usize).max(1),
+            heartbeat: None,
+            linger: Duration::ZERO,
+            origin_prefix: None,
+            reconnect_ivl: None,
+            reconnect_ivl_max: None,
+            listeners: Vec::new(),
+            connectors: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            ready: Vec::new(),
+            next_ready: 0,
+            next_routing_id: seed as u32,
+            set: Arc::new(ReadySet::default()),
+            woken: Vec::new(),
+            visit: VecDeque::new(),
+            dirty: Vec::new(),
+            inbox: VecDeque::new(),
+            events: None,
+            tick: None,
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            limit_drops: 0,
+            curve_server_secret: None,
+        }
+    }
+
+    /// Decides which CURVE clients may connect, by their long-term public
+    /// key: the role libzmq gives a ZAP handler. Applies to connections
+    /// accepted from now on.
+    pub fn set_curve_allow(
+        &mut self,
+        allow: impl Fn(&[u8; 32]) -> bool + Send + Sync + 'static,
+    ) -> io::Result<()> {
+        let Some(secret) = self.curve_server_secret else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a CURVE server socket",
+            ));
+        };
+        let limits = self.config.limits;
+        self.config = Config::router()
+            .with_limits(limits)
+            .with_curve_server(secret, allow);
+        Ok(())
+    }
+
+    /// ROUTER or DEALER.
+    pub fn kind(&self) -> SocketKind {
+        self.kind
+    }
+
+    /// Starts reporting connection events, which [`next`](Self::next)
+    /// and [`try_event`](Self::try_event) return (up to 100,000 unread;
+    /// older ones are dropped past that).
+    pub fn watch(&mut self) {
+        self.events.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Stops reporting connection events and drops those not read yet.
+    pub fn unwatch(&mut self) {
+        self.events = None;
+    }
+
+    /// Takes the next connection event, if one is queued.
+    pub fn try_event(&mut self) -> Option<SocketEvent> {
+        self.events.as_mut()?.pop_front()
+    }
+
+    /// Peers dropped for passing a bound on what they may make us hold.
+    pub fn limit_drops(&self) -> u64 {
+        self.limit_drops
+    }
+
+    /// Connections open (handshaking or ready).
+    pub fn connections(&self) -> usize {
+        self.links.len() - self.free.len()
+    }
+
+    /// Binds to `endpoint` (`tcp://host:port`, `tcp://host:*`, or
+    /// `ipc://path`) and returns the endpoint bound, with the port filled in.
+    pub fn bind(&mut self, endpoint: &str) -> io::Result<String> {
+        let (listener, bound) = Endpoint::parse(endpoint)?.bind()?;
+        self.add_listener(listener);
+        Ok(bound)
+    }
+
+    /// Binds to a listening TCP socket made by the caller, such as
+    /// [`reuseport_listener`](crate::reuseport_listener)'s. `endpoint` only
+    /// names it in messages.
+    pub fn bind_listener(&mut self, endpoint: &str, listener: OwnedFd) -> io::Result<String> {
+        let _ = endpoint;
+        let (listener, bound) = Listener::from_tcp_fd(listener)?;
+        self.add_listener(listener);
+        Ok(bound)
+    }
+
+    fn add_listener(&mut self, listener: Listener) {
+        let slot = LISTENER_TOP - self.listeners.len();
+        let waker = SlotWaker::new(slot, self.set.clone());
+        // Accept on the next drive.
+        waker.relist();
+        self.listeners.push((listener, waker));
+    }
+
+    /// Connects to `endpoint` (`tcp://host:port` or `ipc://path`). Returns
+    /// at once; the socket connects, and reconnects after a loss, while
+    /// its owner waits on it.
+    pub fn connect(&mut self, endpoint: &str) -> io::Result<()> {
+        let endpoint = Endpoint::parse(endpoint)?;
+        if matches!(endpoint, Endpoint::Tcp { port: None, .. }) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect to port *",
+            ));
+        }
+        let slot = CONNECTOR_TOP - self.connectors.len();
+        let waker = SlotWaker::new(slot, self.set.clone());
+        waker.relist();
+        let state = ConnectState::Connecting(connect_future(&endpoint));
+        self.connectors.push(Connector {
+            endpoint,
+            waker,
+            state,
+            backoff: self.reconnect_ivl.unwrap_or(Duration::from_millis(100)),
+        });
+        Ok(())
+    }
+
+    /// How long [`close`](Self::close) keeps writing what is queued.
+    pub fn set_linger(&mut self, linger: Duration) -> io::Result<()> {
+        self.linger = linger;
+        Ok(())
+    }
+
+    /// Writes what is queued for up to the linger time, then closes every
+    /// connection. Dropping the socket instead writes only what the kernel
+    /// takes at once.
+    pub async fn close(mut self) {
+        let deadline = Instant::now() + self.linger;
+        let _ = tokio::time::timeout_at(
+            deadline,
+            poll_fn(|cx| {
+                self.set.register(cx);
+                self.flush();
+                let mut woken = Vec::new();
+                self.set.drain_into(&mut woken);
+                let mut left = false;
+                for link in self.links.iter_mut().flatten() {
+                    link.waker.visited();
+                    left |= !link.flush().unwrap_or(true);
+                }
+                if left { Poll::Pending } else { Poll::Ready(()) }
+            }),
+        )
+        .await;
+    }
+
+    /// Writes everything queued for every peer, each peer's in one write
+    /// where the kernel takes it. Never waits: what the kernel does not
+    /// take now is written when the peer has room, while the owner waits
+    /// on the socket.
+    pub fn flush(&mut self) {
+        let mut i = 0;
+        while i < self.dirty.len() {
+            let slot = self.dirty[i];
+            i += 1;
+            let Some(link) = self.links.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            link.dirty = false;
+            if let Err(e) = link.flush() {
+                self.close_link(slot, Closing::Io(e));
+            }
+        }
+        self.dirty.clear();
+    }
+
+    /// Receives the next message, waiting for one if none is queued. On a
+    /// ROUTER the first part is the sender's routing id.
+    ///
+    /// Cancel-safe: a message leaves the socket only in the poll that
+    /// returns it.
+    pub async fn recv(&mut self) -> io::Result<Multipart> {
+        poll_fn(|cx| {
+            let budget = std::task::ready!(coop::poll_proceed(cx));
+            if let Some(msg) = self.inbox.pop_front() {
+                budget.made_progress();
+                return Poll::Ready(Ok(msg));
+            }
+            self.drive(Some(cx));
+            match self.inbox.pop_front() {
+                Some(msg) => {
+                    budget.made_progress();
+                    Poll::Ready(Ok(msg))
+                }
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Waits for the next message or, on a watched socket, connection
+    /// event, whichever is there first (events first). Cancel-safe.
+    pub async fn next(&mut self) -> io::Result<crate::Incoming> {
+        poll_fn(|cx| {
+            let budget = std::task::ready!(coop::poll_proceed(cx));
+            if let Some(found) = self.take_incoming() {
+                budget.made_progress();
+                return Poll::Ready(Ok(found));
+            }
+            self.drive(Some(cx));
+            match self.take_incoming() {
+                Some(found) => {
+                    budget.made_progress();
+                    Poll::Ready(Ok(found))
+                }
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    fn take_incoming(&mut self) -> Option<crate::Incoming> {
+        if let Some(event) = self.try_event() {
+            return Some(crate::Incoming::Event(event));
+        }
+        self.inbox.pop_front().map(crate::Incoming::Message)
+    }
+
+    /// Takes the next message if one is already queued or readable now,
+    /// without waiting. Call it in a loop after a wakeup.
+    pub fn try_recv(&mut self) -> io::Result<Option<Multipart>> {
+        if self.inbox.is_empty() {
+            self.drive(None);
+        }
+        Ok(self.inbox.pop_front())
+    }
+
+    /// Queues a message without waiting; it leaves at the next
+    /// [`flush`](Self::flush). On a ROUTER the first part selects the peer.
+    ///
+    /// Fails with [`SendError::WouldBlock`] when the peer's queue holds
+    /// `sndhwm` messages (or a DEALER has no connection ready), and with
+    /// [`SendError::HostUnreachable`] when a ROUTER with `mandatory` knows
+    /// no such peer; in both cases nothing was queued.
+    pub fn try_send<P: AsRef<[u8]>>(&mut self, parts: &[P]) -> Result<(), SendError> {
+        match self.kind {
+            SocketKind::Router => {
+                let (head, rest) = parts.split_first().ok_or_else(empty_message)?;
+                self.send_routed(head.as_ref(), rest)
+            }
+            SocketKind::Dealer => self.send_dealt(parts),
+        }
+    }
+
+    /// [`try_send`](Self::try_send) to `peer` on a ROUTER.
+    pub fn try_send_to<P: AsRef<[u8]>>(
+        &mut self,
+        peer: &PeerId,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        self.send_routed(peer.as_ref(), parts)
+    }
+
+    /// Queues a message, waiting while the peer's queue is full, and
+    /// writes it (with anything else queued) at once. Bound the wait with
+    /// `tokio::time::timeout`.
+    pub async fn send<P: AsRef<[u8]>>(&mut self, parts: &[P]) -> Result<(), SendError> {
+        poll_fn(|cx| self.poll_send(cx, |s| s.try_send(parts))).await
+    }
+
+    /// [`send`](Self::send) to `peer` on a ROUTER.
+    pub async fn send_to<P: AsRef<[u8]>>(
+        &mut self,
+        peer: &PeerId,
+        parts: &[P],
+    ) -> Result<(), SendError> {
+        poll_fn(|cx| self.poll_send(cx, |s| s.try_send_to(peer, parts))).await
+    }
+
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut(&mut Self) -> Result<(), SendError>,
+    ) -> Poll<Result<(), SendError>> {
+        let budget = std::task::ready!(coop::poll_proceed(cx));
+        let mut outcome = attempt(self);
+        if matches!(outcome, Err(SendError::WouldBlock)) {
+            self.drive(Some(cx));
+            outcome = attempt(self);
+            if matches!(outcome, Err(SendError::WouldBlock)) {
+                return Poll::Pending;
+            }
+        }
+        budget.made_progress();
+        // A caller that awaits each send is not batching: write it now.
+        self.flush();
+        Poll::Ready(outcome)
+    }
+
+    /// Waits until a send would be queued: on a DEALER, a connection is
+    /// ready and has room; on a ROUTER, some peer does.
+    pub async fn writable(&mut self) -> io::Result<()> {
+        poll_fn(|cx| {
+            if self.has_room() {
+                return Poll::Ready(Ok(()));
+            }
+            self.drive(Some(cx));
+            if self.has_room() {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn has_room(&self) -> bool {
+        self.ready.iter().any(|&slot| {
+            self.links[slot]
+                .as_ref()
+                .is_some_and(|l| l.pending() < self.sndhwm)
+        })
+    }
+
+    fn send_routed<P: AsRef<[u8]>>(&mut self, id: &[u8], parts: &[P]) -> Result<(), SendError> {
+        if parts.is_empty() {
+            return Err(empty_message());
+        }
+        let Some(&slot) = self.by_id.get(id) else {
+            return if self.mandatory {
+                Err(SendError::HostUnreachable)
+            } else {
+                Ok(())
+            };
+        };
+        self.queue_on(slot, parts)
+    }
+
+    fn send_dealt<P: AsRef<[u8]>>(&mut self, parts: &[P]) -> Result<(), SendError> {
+        if parts.is_empty() {
+            return Err(empty_message());
+        }
+        // Round robin over the ready links, skipping full ones, as libzmq's
+        // DEALER does.
+        for _ in 0..self.ready.len() {
+            let at = self.next_ready % self.ready.len();
+            self.next_ready = at + 1;
+            let slot = self.ready[at];
+            match self.queue_on(slot, parts) {
+                Err(SendError::WouldBlock) => {}
+                other => return other,
+            }
+        }
+        Err(SendError::WouldBlock)
+    }
+
+    fn queue_on<P: AsRef<[u8]>>(&mut self, slot: usize, parts: &[P]) -> Result<(), SendError> {
+        let sndhwm = self.sndhwm;
+        let link = self.links[slot].as_mut().expect("ready links are live");
+        if link.pending() >= sndhwm {
+            // The kernel may have taken some since the last flush.
+            if let Err(e) = link.flush() {
+                self.close_link(slot, Closing::Io(e));
+                return Err(SendError::HostUnreachable);
+            }
+            if link.pending() >= sndhwm {
+                return Err(SendError::WouldBlock);
+            }
+        }
+        if let Err(e) = link.queue(parts) {
+            let e = io::Error::other(e.to_string());
+            return Err(SendError::Io(e));
+        }
+        if link.queued_octets() >= EAGER_FLUSH {
+            if let Err(e) = link.flush() {
+                self.close_link(slot, Closing::Io(e));
+            }
+        } else if !link.dirty {
+            link.dirty = true;
+            self.dirty.push(slot);
+        }
+        Ok(())
+    }
+
+    /// Does everything the socket's connections are waiting for: accepts,
+    /// connects, reads, writes, heartbeats. With `cx`, the owner's task is
+    /// woken when there is more to do; without, the wakers registered by
+    /// the last drive with one stay in place.
+    fn drive(&mut self, mut cx: Option<&mut Context<'_>>) {
+        let now = Instant::now();
+        if let Some(cx) = cx.as_deref_mut() {
+            self.set.register(cx);
+            self.poll_tick(cx, now);
+        }
+        self.flush();
+        self.set.drain_into(&mut self.woken);
+        self.visit.extend(self.woken.drain(..));
+        let mut visits = 0;
+        while self.inbox.len() < self.rcvhwm {
+            let Some(slot) = self.visit.pop_front() else {
+                break;
+            };
+            if slot > CONNECTOR_TOP {
+                self.accept(LISTENER_TOP - slot, now);
+            } else if slot > CONNECTOR_FLOOR {
+                self.poll_connector(CONNECTOR_TOP - slot, now);
+            } else {
+                self.service(slot, now);
+            }
+            visits += 1;
+            if visits == VISITS_PER_DRIVE {
+                break;
+            }
+        }
+        self.flush();
+        if let Some(cx) = cx
+            && !self.visit.is_empty()
+            && self.inbox.len() < self.rcvhwm
+        {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    fn accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let Some((listener, waker)) = self.listeners.get(index) else {
+                return;
+            };
+            waker.visited();
+            let w = Waker::from(waker.clone());
+            let mut cx = Context::from_waker(&w);
+            match listener.poll_accept(&mut cx) {
+                Poll::Pending => return,
+                // EMFILE and friends: the listener stays; the reactor wakes it again.
+                Poll::Ready(Err(_)) => return,
+                Poll::Ready(Ok((stream, peer))) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                    self.push_event(SocketEvent::Accepted { fd, peer });
+                    self.add_link(stream, Role::Server, peer, None, now);
+                }
+            }
+        }
+    }
+
+    fn poll_connector(&mut self, index: usize, now: Instant) {
+        let Some(connector) = self.connectors.get_mut(index) else {
+            return;
+        };
+        connector.waker.visited();
+        let w = Waker::from(connector.waker.clone());
+        let mut cx = Context::from_waker(&w);
+        loop {
+            match &mut connector.state {
+                ConnectState::Linked => return,
+                ConnectState::Waiting(sleep) => {
+                    if sleep.as_mut().poll(&mut cx).is_pending() {
+                        return;
+                    }
+                    connector.state = ConnectState::Connecting(connect_future(&connector.endpoint));
+                }
+                ConnectState::Connecting(fut) => match fut.as_mut().poll(&mut cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Err(_)) => {
+                        let wait = connector.backoff;
+                        connector.backoff = next_backoff(wait, self.reconnect_ivl_max);
+                        connector.state = ConnectState::Waiting(Box::pin(tokio::time::sleep(wait)));
+                    }
+                    Poll::Ready(Ok(stream)) => {
+                        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                        let slot = self.free.last().copied().unwrap_or(self.links.len());
+                        self.connectors[index].state = ConnectState::Linked;
+                        self.push_event(SocketEvent::Connected { fd });
+                        let added = self.add_link(stream, Role::Client, None, Some(index), now);
+                        debug_assert_eq!(added, slot);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn add_link(
+        &mut self,
+        stream: Stream,
+        role: Role,
+        peer: Option<crate::PeerAddr>,
+        connector: Option<usize>,
+        now: Instant,
+    ) -> usize {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.links.push(None);
+            self.links.len() - 1
+        });
+        let waker = SlotWaker::new(slot, self.set.clone());
+        let conn = Connection::new(role, self.config.clone());
+        let mut link = Link::new(stream, conn, waker, peer, now);
+        link.connector = connector;
+        // Read the peer's greeting and write ours on the next visit.
+        link.waker.relist();
+        self.links[slot] = Some(link);
+        slot
+    }
+
+    /// Reads and writes one link and hands over what it brought.
+    fn service(&mut self, slot: usize, now: Instant) {
+        let Some(link) = self.links.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        link.waker.visited();
+        if let Err(e) = link.flush() {
+            self.close_link(slot, Closing::Io(e));
+            return;
+        }
+        let outcome = link.read(&mut self.scratch, READ_BUDGET, now);
+        loop {
+            let Some(link) = self.links.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            let Some(event) = link.conn.poll_event() else {
+                break;
+            };
+            match event {
+                Event::Ready(peer) => {
+                    let identity = peer.identity().cloned();
+                    if let Err(why) = self.on_ready(slot, identity) {
+                        self.close_link(slot, why);
+                        return;
+                    }
+                }
+                Event::Message(parts) => {
+                    let msg = to_multipart(link, parts, self.origin_prefix.as_deref());
+                    self.inbox.push_back(msg);
+                }
+                Event::Ping { ttl } => link.peer_ttl = ttl,
+                _ => {}
+            }
+        }
+        let link = self.links[slot].as_mut().expect("still open");
+        link.take_transmit();
+        let flushed = link.flush();
+        match (outcome, flushed) {
+            (_, Err(e)) => self.close_link(slot, Closing::Io(e)),
+            (ReadOutcome::Drained, Ok(_)) => {}
+            (ReadOutcome::More, Ok(_)) => self.visit.push_back(slot),
+            (ReadOutcome::Closed(e), Ok(_)) => self.close_link(slot, Closing::Eof(e)),
+            (ReadOutcome::Failed(e), Ok(_)) => self.close_link(slot, Closing::Protocol(e)),
+        }
+    }
+
+    fn on_ready(&mut self, slot: usize, identity: Option<Bytes>) -> Result<(), Closing> {
+        let id = match (self.kind, identity) {
+            (SocketKind::Router, Some(id)) => {
+                if self.by_id.contains_key(&id) {
+                    // libzmq without ROUTER_HANDOVER keeps the first holder.
+                    return Err(Closing::DuplicateIdentity);
+                }
+                Some(id)
+            }
+            (SocketKind::Router, None) => Some(self.generate_id()),
+            (SocketKind::Dealer, _) => None,
+        };
+        let link = self.links[slot].as_mut().expect("open");
+        if let Some(id) = &id {
+            self.by_id.insert(id.clone(), slot);
+        }
+        link.routing_id = id;
+        if let Some(index) = link.connector {
+            self.connectors[index].backoff =
+                self.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+        }
+        link.ready = true;
+        self.ready.push(slot);
+        self.push_event(SocketEvent::HandshakeSucceeded);
+        Ok(())
+    }
+
+    fn generate_id(&mut self) -> Bytes {
+        loop {
+            let n = self.next_routing_id;
+            self.next_routing_id = n.wrapping_add(1);
+            let mut id = BytesMut::with_capacity(5);
+            id.put_u8(0);
+            id.put_u32(n);
+            let id = id.freeze();
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn close_link(&mut self, slot: usize, why: Closing) {
+        let Some(mut link) = self.links.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot);
+        // An ERROR the state machine queued for the peer, if the kernel takes it.
+        link.take_transmit();
+        let _ = link.flush();
+        let was_ready = link.ready;
+        if let Some(id) = &link.routing_id {
+            self.by_id.remove(id);
+        }
+        if let Some(at) = self.ready.iter().position(|&s| s == slot) {
+            self.ready.swap_remove(at);
+        }
+        if let Closing::Protocol(ZmtpError::Limit(limit)) = &why {
+            self.limit_drops += 1;
+            self.push_event(SocketEvent::LimitExceeded {
+                fd: link.fd,
+                peer: link.peer,
+                what: limit.to_string(),
+            });
+        }
+        if was_ready {
+            self.push_event(SocketEvent::Disconnected { fd: link.fd });
+        } else {
+            self.push_event(SocketEvent::HandshakeFailed(why.failure()));
+        }
+        if let Some(index) = link.connector {
+            let connector = &mut self.connectors[index];
+            let wait = connector.backoff;
+            connector.backoff = next_backoff(wait, self.reconnect_ivl_max);
+            connector.state = ConnectState::Waiting(Box::pin(tokio::time::sleep(wait)));
+            connector.waker.relist();
+        }
+    }
+
+    fn push_event(&mut self, event: SocketEvent) {
+        if let Some(events) = &mut self.events {
+            if events.len() == EVENTS_MAX {
+                events.pop_front();
+            }
+            events.push_back(event);
+        }
+    }
+
+    /// Heartbeats and handshake deadlines, once per heartbeat interval.
+    fn poll_tick(&mut self, cx: &mut Context<'_>, now: Instant) {
+        let every = self.heartbeat.map_or(HANDSHAKE_TIMEOUT, |hb| {
+            hb.interval.max(Duration::from_millis(1))
+        });
+        let tick = self
+            .tick
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        if tick.as_mut().poll(cx).is_pending() {
+            return;
+        }
+        tick.as_mut().reset(now + every);
+        let _ = tick.as_mut().poll(cx);
+        for slot in 0..self.links.len() {
+            let Some(link) = self.links[slot].as_mut() else {
+                continue;
+            };
+            if !link.conn.is_ready() {
+                if now.duration_since(link.opened) > HANDSHAKE_TIMEOUT {
+                    self.close_link(slot, Closing::Timeout);
+                }
+                continue;
+            }
+            let Some(hb) = self.heartbeat else {
+                continue;
+            };
+            let silence = hb.timeout.max(link.peer_ttl);
+            if now.duration_since(link.last_recv) > silence {
+                self.close_link(slot, Closing::Timeout);
+                continue;
+            }
+            if link.ping(hb.ttl) && !link.dirty {
+                link.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // What the kernel takes now; `close` waits for the rest.
+        for link in self.links.iter_mut().flatten() {
+            let _ = link.flush();
+        }
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("native::Socket")
+            .field("kind", &self.kind)
+            .field("listeners", &self.listeners.len())
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a link closed.
+#[derive(Debug)]
+enum Closing {
+    Eof(Option<io::Error>),
+    Io(io::Error),
+    Protocol(ZmtpError),
+    Timeout,
+    DuplicateIdentity,
+}
+
+impl Closing {
+    /// The libzmq monitor's name for a handshake that ended this way.
+    fn failure(&self) -> HandshakeFailure {
+        match self {
+            Self::Protocol(ZmtpError::Greeting(GreetingError::MechanismMismatch { .. })) => {
+                HandshakeFailure::MechanismMismatch
+            }
+            Self::Protocol(ZmtpError::Curve(CurveError::Malformed { .. })) => {
+                HandshakeFailure::Protocol(PROTOCOL_ERROR_UNSPECIFIED)
+            }
+            Self::Protocol(ZmtpError::Curve(_)) => HandshakeFailure::Cryptographic,
+            Self::Protocol(ZmtpError::Handshake(HandshakeError::PeerError { reason })) => {
+                HandshakeFailure::Auth(status_of(reason))
+            }
+            Self::Protocol(_) | Self::DuplicateIdentity => {
+                HandshakeFailure::Protocol(PROTOCOL_ERROR_UNSPECIFIED)
+            }
+            Self::Eof(e) => HandshakeFailure::NoDetail(
+                e.as_ref().and_then(io::Error::raw_os_error).unwrap_or(0),
+            ),
+            Self::Io(e) => HandshakeFailure::NoDetail(e.raw_os_error().unwrap_or(0)),
+            Self::Timeout => HandshakeFailure::NoDetail(libc::ETIMEDOUT),
+        }
+    }
+}
+
+/// A ZAP-style status from an ERROR reason such as "400 refused".
+fn status_of(reason: &Bytes) -> u32 {
+    reason
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u32, |n, &d| {
+            n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+        })
+}
+
+fn next_backoff(now: Duration, max: Option<Duration>) -> Duration {
+    match max {
+        Some(max) if max > now => (now * 2).min(max),
+        _ => now,
+    }
+}
+
+fn connect_future(endpoint: &Endpoint) -> Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>> {
+    let endpoint = endpoint.clone();
+    Box::pin(async move { endpoint.connect().await })
+}
+
+/// A received message as the owner sees it: the routing id first on a
+/// ROUTER, and where it came from when it starts with `origin_prefix`.
+fn to_multipart(link: &Link, parts: Vec<Bytes>, origin_prefix: Option<&[u8]>) -> Multipart {
+    let with_origin =
+        origin_prefix.is_some_and(|prefix| parts.first().is_some_and(|p| p.starts_with(prefix)));
+    let mut msg = match &link.routing_id {
+        Some(id) => {
+            let mut msg = Multipart::with_capacity(parts.len() + 1);
+            msg.push(id.clone());
+            for part in parts {
+                msg.push(part);
+            }
+            msg
+        }
+        None => Multipart::from(parts),
+    };
+    if with_origin {
+        msg.set_origin(Some(Box::new(Origin {
+            address: link.address.clone(),
+            fd: Some(link.fd),
+        })));
+    }
+    msg
+}
+
+fn empty_message() -> SendError {
+    SendError::Io(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a message needs at least one part after the routing id",
+    ))
+}
+
+/// The bounds a native socket puts on what one peer may make it hold.
+fn limits(max_msg_size: Option<u64>, parts: usize, bytes: u64) -> Limits {
+    let part = max_msg_size.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let message = usize::try_from(bytes)
+        .unwrap_or(usize::MAX)
+        .max(part.min(1 << 30));
+    Limits {
+        max_frame_bytes: part,
+        max_message_bytes: message,
+        max_message_parts: parts.max(1),
+        ..Limits::default()
+    }
+}
