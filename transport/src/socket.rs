@@ -364,6 +364,13 @@ impl Socket {
     /// Closes the socket; the same as dropping it, spelled out.
     pub fn close(self) {}
 
+    /// Nothing to do: libzmq's I/O thread writes every message as it is
+    /// queued. Here so that code written for the native socket, which
+    /// writes at each flush ([`native::Socket::flush`]), runs on both.
+    ///
+    /// [`native::Socket::flush`]: crate::native::Socket::flush
+    pub fn flush(&mut self) {}
+
     /// Receives the next message, waiting for one if none is queued.
     ///
     /// On a ROUTER the first part is the sender's routing id

@@ -249,7 +249,10 @@ async fn curve_native_router_admits_its_allowlist_and_libzmq_clients_see_the_ref
     .unwrap();
     let allowed_key = *allowed.public().as_bytes();
     router
-        .set_curve_allow(move |key| *key == allowed_key)
+        .set_curve_allow(move |key, address| {
+            assert!(address.starts_with("127.0.0.1:"), "{address}");
+            *key.as_bytes() == allowed_key
+        })
         .unwrap();
     let endpoint = router.bind("tcp://127.0.0.1:*").unwrap();
 

@@ -65,13 +65,10 @@ impl Link {
         conn: Connection,
         waker: Arc<SlotWaker>,
         peer: Option<PeerAddr>,
+        address: String,
         now: Instant,
     ) -> Self {
         let fd = stream.as_raw_fd();
-        let address = match &peer {
-            Some(PeerAddr::Tcp(addr)) => addr.to_string(),
-            _ => stream.peer_text(),
-        };
         let mut link = Self {
             stream,
             conn,

@@ -22,6 +22,7 @@ use zroute_zmtp::{
 use super::endpoint::{Endpoint, Listener, Stream};
 use super::link::{Link, ReadOutcome};
 use super::wake::{ReadySet, SlotWaker};
+use crate::curve::CurveKey;
 use crate::error::SendError;
 use crate::message::{Multipart, Origin, PeerId};
 use crate::monitor::{HandshakeFailure, SocketEvent};
@@ -107,7 +108,10 @@ pub struct Socket {
     scratch: Box<[u8]>,
     limit_drops: u64,
     curve_server_secret: Option<[u8; 32]>,
+    curve_allow: Option<CurveAllow>,
 }
+
+type CurveAllow = Arc<dyn Fn(&CurveKey, &str) -> bool + Send + Sync>;
 
 /// A DEALER's connection to one endpoint, reconnecting with backoff.
 struct Connector {
@@ -202,27 +206,45 @@ impl Socket {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             limit_drops: 0,
             curve_server_secret: None,
+            curve_allow: None,
         }
     }
 
     /// Decides which CURVE clients may connect, by their long-term public
     /// key: the role libzmq gives a ZAP handler. Applies to connections
     /// accepted from now on.
+    ///
+    /// `allow` gets the key and the peer's address (as
+    /// [`Origin::address`] gives it), where a ZAP handler gets a request.
     pub fn set_curve_allow(
         &mut self,
-        allow: impl Fn(&[u8; 32]) -> bool + Send + Sync + 'static,
+        allow: impl Fn(&CurveKey, &str) -> bool + Send + Sync + 'static,
     ) -> io::Result<()> {
-        let Some(secret) = self.curve_server_secret else {
+        if self.curve_server_secret.is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a CURVE server socket",
             ));
-        };
-        let limits = self.config.limits;
-        self.config = Config::router()
-            .with_limits(limits)
-            .with_curve_server(secret, allow);
+        }
+        self.curve_allow = Some(Arc::new(allow));
         Ok(())
+    }
+
+    /// The configuration of a new link: a CURVE server's names the peer to
+    /// its allow callback.
+    fn link_config(&self, address: &str) -> Config {
+        match (self.curve_server_secret, &self.curve_allow) {
+            (Some(secret), Some(allow)) => {
+                let allow = allow.clone();
+                let address = address.to_owned();
+                Config::router()
+                    .with_limits(self.config.limits)
+                    .with_curve_server(secret, move |key| {
+                        allow(&CurveKey::from_bytes(*key), &address)
+                    })
+            }
+            _ => self.config.clone(),
+        }
     }
 
     /// ROUTER or DEALER.
@@ -479,6 +501,34 @@ impl Socket {
         Poll::Ready(outcome)
     }
 
+    /// Waits until a send would be queued, as [`writable`](Self::writable),
+    /// or, on a watched socket, until a handshake fails in a way that will
+    /// not heal by retrying ([`HandshakeFailure::is_final`]): a refused key,
+    /// or CURVE on one side only. Consumes the events it reads.
+    pub async fn connected(&mut self) -> io::Result<Result<(), HandshakeFailure>> {
+        poll_fn(|cx| {
+            loop {
+                while let Some(event) = self.try_event() {
+                    if let SocketEvent::HandshakeFailed(failure) = event
+                        && failure.is_final()
+                    {
+                        return Poll::Ready(Ok(Err(failure)));
+                    }
+                }
+                if self.has_room() {
+                    return Poll::Ready(Ok(Ok(())));
+                }
+                let before = self.events.as_ref().map_or(0, VecDeque::len);
+                self.drive(Some(cx));
+                let after = self.events.as_ref().map_or(0, VecDeque::len);
+                if after == before && !self.has_room() {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+
     /// Waits until a send would be queued: on a DEALER, a connection is
     /// ready and has room; on a ROUTER, some peer does.
     pub async fn writable(&mut self) -> io::Result<()> {
@@ -674,8 +724,12 @@ impl Socket {
             self.links.len() - 1
         });
         let waker = SlotWaker::new(slot, self.set.clone());
-        let conn = Connection::new(role, self.config.clone());
-        let mut link = Link::new(stream, conn, waker, peer, now);
+        let address = match &peer {
+            Some(crate::PeerAddr::Tcp(addr)) => addr.to_string(),
+            _ => stream.peer_text(),
+        };
+        let conn = Connection::new(role, self.link_config(&address));
+        let mut link = Link::new(stream, conn, waker, peer, address, now);
         link.connector = connector;
         // Read the peer's greeting and write ours on the next visit.
         link.waker.relist();
@@ -793,11 +847,12 @@ impl Socket {
                 what: limit.to_string(),
             });
         }
-        if was_ready {
-            self.push_event(SocketEvent::Disconnected { fd: link.fd });
-        } else {
+        // As libzmq's monitor reports it: the handshake's failure, then the
+        // disconnection, which a watcher pairs with its `Accepted`.
+        if !was_ready {
             self.push_event(SocketEvent::HandshakeFailed(why.failure()));
         }
+        self.push_event(SocketEvent::Disconnected { fd: link.fd });
         if let Some(index) = link.connector {
             let connector = &mut self.connectors[index];
             let wait = connector.backoff;

@@ -10,7 +10,9 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::info;
 use zroute_proto::session::{DEFAULT_WINDOW, Session, WorkerConfig};
-use zroute_transport::{Context, CurveClient, CurveKey, CurveKeyPair, DealerOptions, Socket};
+use zroute_transport::{CurveClient, CurveKey, CurveKeyPair, DealerOptions};
+
+use crate::transport::{self, Context};
 
 use crate::HttpService;
 use crate::driver::Handlers;
@@ -224,9 +226,8 @@ impl Builder {
         let ctx = Context::new();
         // Malformed endpoints fail here rather than in a retry loop.
         for endpoint in &endpoints {
-            let socket = Socket::dealer(&ctx, &settings.dealer).map_err(Error::io)?;
-            socket
-                .connect(endpoint)
+            let mut socket = transport::dealer(&ctx, &settings.dealer).map_err(Error::io)?;
+            transport::connect(&mut socket, endpoint)
                 .map_err(|e| Error::config(format!("cannot connect to {endpoint:?}: {e}")))?;
         }
         let settings = Arc::new(settings);

@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 use zroute_proto::Session;
 use zroute_proto::session::Backoff;
-use zroute_transport::{Context, HandshakeFailure, Socket};
+use zroute_transport::HandshakeFailure;
+
+use crate::transport::{self, Context, Socket};
 
 use crate::HttpService;
 use crate::driver::{Driver, End, Handlers, stopped};
@@ -155,11 +157,10 @@ async fn connected(socket: &mut Socket, curve: bool) -> std::io::Result<Connecti
 }
 
 fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Result<Socket> {
-    let mut socket = Socket::dealer(ctx, &settings.dealer)?;
-    // Until connected: libzmq gives some connections up for good (CURVE on
-    // one side only, a refused key) and only its monitor says why.
-    socket.watch(ctx)?;
-    socket.connect(endpoint)?;
+    // Watched until connected: some connections are given up for good
+    // (CURVE on one side only, a refused key) and only the events say why.
+    let mut socket = transport::dealer(ctx, &settings.dealer)?;
+    transport::connect(&mut socket, endpoint)?;
     Ok(socket)
 }
 

@@ -79,6 +79,7 @@ mod service;
 mod sessions;
 mod settings;
 mod stream;
+mod transport;
 
 pub use body::{Body, BodyError};
 pub use builder::{Builder, Error, Worker};

@@ -10,9 +10,9 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use crate::transport::{self, Context};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
-use zroute_transport::Context;
 
 use crate::driver::Handlers;
 use crate::settings::Settings;
@@ -57,7 +57,7 @@ where
                     );
                     // Terminating a libzmq context blocks until its sockets
                     // have flushed (up to their linger): here, off any runtime.
-                    drop(ctx);
+                    transport::terminate(ctx);
                 }))
             });
             let _ = done_tx.send(outcome);

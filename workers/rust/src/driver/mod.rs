@@ -31,7 +31,9 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span, debug, info, info_span, warn};
 use zroute_proto::frame::Frame;
 use zroute_proto::{ProtocolError, Session, StreamId};
-use zroute_transport::{Multipart, SendError, Socket};
+use zroute_transport::{Multipart, SendError};
+
+use crate::transport::Socket;
 
 use self::slot::Slot;
 use self::stopping::Stopping;
@@ -304,7 +306,9 @@ where
             return;
         }
         match self.socket.try_send(&parts) {
-            Ok(()) => {}
+            // The one write of this turn (the native socket batches until
+            // its flush; libzmq's writes as it queues).
+            Ok(()) => self.socket.flush(),
             Err(SendError::WouldBlock) => self.unsent = Some(Unsent { parts, since }),
             Err(e) => {
                 warn!(error = %e, "send failed; abandoning the session");
