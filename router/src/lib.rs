@@ -31,6 +31,7 @@ mod metrics;
 mod record;
 mod security;
 mod tls;
+mod transport;
 mod upgrade;
 
 use std::future::Future;
@@ -41,7 +42,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tracing::info;
 use zroute_proto::session::RouterConfig;
-use zroute_transport::{Context, CurveServer, RouterOptions, Socket};
+use zroute_transport::{CurveServer, RouterOptions};
+
+use crate::transport::{Context, Socket};
 
 pub use self::config::{Config, LogFormat, Options};
 use self::dispatch::{Dispatcher, Msg};
@@ -69,12 +72,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = Arc::new(Metrics::new());
     let mut options = RouterOptions {
         max_msg_size: Some(config.max_part_size),
+        // A message the protocol refuses by its frame count is answered
+        // with GOAWAY, so the transport's own bound must not drop it first.
+        max_msg_parts: RouterOptions::default()
+            .max_msg_parts
+            .max(config.max_frames_per_message.saturating_add(1)),
         // The source a HELLO counts against (--hello-rate-per-source).
         origin_prefix: Some(dispatch::hello_prefix()),
         ..RouterOptions::default()
     };
     // The ZAP handler must be bound before the first CURVE socket.
-    let security_tasks = match &config.curve {
+    let (admission, security_tasks) = match &config.curve {
         Some(curve) => {
             let allowlist = security::Allowlist::load(&curve.allow)
                 .map_err(|e| format!("--curve-allow {e}"))?;
@@ -82,10 +90,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 keypair: curve.keypair.clone(),
                 zap_domain: security::ZAP_DOMAIN.to_owned(),
             });
-            security::start(&ctx, Arc::new(allowlist), metrics.clone())
-                .map_err(|e| format!("ZAP handler: {e}"))?
+            let (admission, tasks) = security::start(&ctx, Arc::new(allowlist), metrics.clone())
+                .map_err(|e| format!("ZAP handler: {e}"))?;
+            (Some(admission), tasks)
         }
-        None => Vec::new(),
+        None => (None, Vec::new()),
     };
     let mut sockets = Vec::new();
     let mut endpoints = Vec::new();
@@ -95,12 +104,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         gid: config.ipc_group,
     };
     for endpoint in &config.workers {
-        let mut socket =
-            Socket::router(&ctx, &options).map_err(|e| format!("ROUTER socket: {e}"))?;
-        // Before the bind, so that no connection goes unseen.
-        socket
-            .watch(&ctx)
-            .map_err(|e| format!("ROUTER socket monitor: {e}"))?;
+        let mut socket = transport::router(&ctx, &options, admission.as_ref())
+            .map_err(|e| format!("ROUTER socket: {e}"))?;
         let bound = match config
             .upgrade_socket
             .as_ref()
@@ -112,7 +117,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     file: None,
                 })
                 .map_err(|e| format!("cannot bind {endpoint}: {e}"))?,
-            None => security::bind(&socket, endpoint, ipc)?,
+            None => security::bind(&mut socket, endpoint, ipc)?,
         };
         info!(endpoint = %bound.endpoint, curve = options.curve.is_some(), "workers endpoint bound");
         security::announce_who_can_register(&bound.endpoint, options.curve.is_some());

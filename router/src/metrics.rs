@@ -45,6 +45,8 @@ pub(crate) struct Metrics {
     pub(crate) connections_closed: Counter,
     /// ZMTP handshakes on the workers endpoints that failed, by reason.
     pub(crate) handshake_failures: Family<ReasonLabels, Counter>,
+    /// Connections dropped for sending more than a message may hold.
+    pub(crate) connections_over_limit: Counter,
     /// Keys in the CURVE allowlist now in force.
     pub(crate) allowed_keys: Gauge,
 }
@@ -66,6 +68,7 @@ impl Metrics {
         let connections_accepted = Counter::default();
         let connections_closed = Counter::default();
         let handshake_failures = Family::<ReasonLabels, Counter>::default();
+        let connections_over_limit = Counter::default();
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -131,6 +134,12 @@ impl Metrics {
             handshake_failures.clone(),
         );
         registry.register(
+            "worker_connections_over_limit",
+            "Connections on the workers endpoints dropped as a message passed a bound on \
+             its parts or octets, before it was buffered (native transport)",
+            connections_over_limit.clone(),
+        );
+        registry.register(
             "worker_allowlist_keys",
             "Worker public keys in the CURVE allowlist",
             allowed_keys.clone(),
@@ -150,6 +159,7 @@ impl Metrics {
             connections_accepted,
             connections_closed,
             handshake_failures,
+            connections_over_limit,
             allowed_keys,
         }
     }

@@ -9,14 +9,15 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
-use zroute_transport::{Context, CurveKey, Socket, ZapHandler, ZapRequest, parse_key_list};
+use zroute_transport::{CurveKey, parse_key_list};
 
 use crate::metrics::Metrics;
+use crate::transport::{Context, Socket};
 
 /// `ZMQ_ZAP_DOMAIN` of the workers sockets.
 pub(crate) const ZAP_DOMAIN: &str = "zroute";
@@ -78,16 +79,17 @@ fn read(path: &Path) -> io::Result<HashSet<CurveKey>> {
     Ok(keys.into_iter().collect())
 }
 
-/// Binds the ZAP handler in `ctx` (before any CURVE socket is bound: with no
-/// handler libzmq would admit every key) and answers from `allowlist`, and
-/// reloads the allowlist on SIGHUP. Both tasks run until aborted; abort them
-/// only after the workers sockets are closed.
+/// Starts admitting CURVE clients from `allowlist`, and reloads it on
+/// SIGHUP. With libzmq that means binding the ZAP handler in `ctx` (before
+/// any CURVE socket is bound: with no handler libzmq would admit every
+/// key); the native sockets ask [`Admission::admit`] instead, which
+/// [`crate::transport::router`] installs. The tasks run until aborted;
+/// abort them only after the workers sockets are closed.
 pub(crate) fn start(
     ctx: &Context,
     allowlist: Arc<Allowlist>,
     metrics: Arc<Metrics>,
-) -> io::Result<Vec<JoinHandle<()>>> {
-    let handler = ZapHandler::bind(ctx)?;
+) -> io::Result<(Arc<Admission>, Vec<JoinHandle<()>>)> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     metrics.allowed_keys.set(allowlist.len() as i64);
     info!(
@@ -95,48 +97,75 @@ pub(crate) fn start(
         file = %allowlist.path.display(),
         "CURVE enabled: workers must be in the allowlist"
     );
+    let admission = Arc::new(Admission {
+        allowlist: allowlist.clone(),
+        metrics: metrics.clone(),
+        rejections: Mutex::new(RejectionLog::default()),
+    });
 
-    let reload = {
-        let allowlist = allowlist.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                match allowlist.reload() {
-                    Ok(n) => {
-                        metrics.allowed_keys.set(n as i64);
-                        info!(keys = n, file = %allowlist.path.display(), "allowlist reloaded");
-                    }
-                    Err(e) => {
-                        error!("allowlist not reloaded, the previous one stays in force: {e}")
-                    }
+    let reload = tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match allowlist.reload() {
+                Ok(n) => {
+                    metrics.allowed_keys.set(n as i64);
+                    info!(keys = n, file = %allowlist.path.display(), "allowlist reloaded");
+                }
+                Err(e) => {
+                    error!("allowlist not reloaded, the previous one stays in force: {e}")
                 }
             }
-        })
-    };
-
-    let zap = tokio::spawn(async move {
-        let mut rejections = RejectionLog::default();
-        let admit = |req: &ZapRequest| {
-            let admitted = req.domain == ZAP_DOMAIN
-                && req
-                    .client_key
-                    .as_ref()
-                    .is_some_and(|key| allowlist.contains(key));
-            if admitted {
-                debug!(key = ?req.client_key, address = %req.address, "worker key admitted");
-            } else {
-                metrics.auth_rejections.inc();
-                rejections.log(req);
-            }
-            admitted
-        };
-        if let Err(e) = handler.serve(admit).await {
-            // Only a closing context ends the handler; the sockets it guards
-            // are closing too.
-            debug!("ZAP handler stopped: {e}");
         }
     });
-    Ok(vec![zap, reload])
+    #[cfg(feature = "libzmq")]
+    let zap = {
+        let handler = zroute_transport::ZapHandler::bind(ctx)?;
+        let admission = admission.clone();
+        Some(tokio::spawn(async move {
+            let admit = |req: &zroute_transport::ZapRequest| {
+                req.domain == ZAP_DOMAIN
+                    && admission.admit(req.client_key.as_ref(), &req.address, &req.mechanism)
+            };
+            if let Err(e) = handler.serve(admit).await {
+                // Only a closing context ends the handler; the sockets it
+                // guards are closing too.
+                debug!("ZAP handler stopped: {e}");
+            }
+        }))
+    };
+    #[cfg(not(feature = "libzmq"))]
+    let zap: Option<JoinHandle<()>> = {
+        let Context = ctx;
+        None
+    };
+    Ok((
+        admission,
+        [Some(reload), zap].into_iter().flatten().collect(),
+    ))
+}
+
+/// Decides, from the allowlist, whether a CURVE client may register;
+/// counts and logs (rate-limited) every refusal.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    allowlist: Arc<Allowlist>,
+    metrics: Arc<Metrics>,
+    rejections: Mutex<RejectionLog>,
+}
+
+impl Admission {
+    pub(crate) fn admit(&self, key: Option<&CurveKey>, address: &str, mechanism: &str) -> bool {
+        let admitted = key.is_some_and(|key| self.allowlist.contains(key));
+        if admitted {
+            debug!(?key, %address, "worker key admitted");
+        } else {
+            self.metrics.auth_rejections.inc();
+            self.rejections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .log(key.copied(), address, mechanism);
+        }
+        admitted
+    }
 }
 
 /// One warning per key per [`REJECTION_LOG_INTERVAL`], with the number of
@@ -147,12 +176,12 @@ struct RejectionLog {
 }
 
 impl RejectionLog {
-    fn log(&mut self, req: &ZapRequest) {
+    fn log(&mut self, key: Option<CurveKey>, address: &str, mechanism: &str) {
         let now = Instant::now();
-        if self.last.len() >= MAX_TRACKED_REJECTIONS && !self.last.contains_key(&req.client_key) {
+        if self.last.len() >= MAX_TRACKED_REJECTIONS && !self.last.contains_key(&key) {
             self.last.clear();
         }
-        let entry = self.last.entry(req.client_key).or_insert((None, 0));
+        let entry = self.last.entry(key).or_insert((None, 0));
         if entry
             .0
             .is_some_and(|at| now.duration_since(at) < REJECTION_LOG_INTERVAL)
@@ -160,13 +189,11 @@ impl RejectionLog {
             entry.1 += 1;
             return;
         }
-        let key = req
-            .client_key
-            .map_or_else(|| "(none)".to_owned(), |k| k.to_z85());
+        let key = key.map_or_else(|| "(none)".to_owned(), |k| k.to_z85());
         warn!(
             key = %key,
-            address = %req.address,
-            mechanism = %req.mechanism,
+            %address,
+            %mechanism,
             not_logged_since = entry.1,
             "worker refused: its CURVE key is not in the allowlist"
         );
@@ -209,7 +236,11 @@ impl Bound {
 /// then renamed to its path, which is atomic. (A chmod after a bind in place
 /// would leave a window in which anyone the umask lets in could connect and
 /// register.)
-pub(crate) fn bind(socket: &Socket, endpoint: &str, ipc: IpcPermissions) -> Result<Bound, String> {
+pub(crate) fn bind(
+    socket: &mut Socket,
+    endpoint: &str,
+    ipc: IpcPermissions,
+) -> Result<Bound, String> {
     let fail = |e: &dyn std::fmt::Display| format!("cannot bind {endpoint}: {e}");
     let Some(path) = endpoint
         .strip_prefix("ipc://")

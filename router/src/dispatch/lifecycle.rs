@@ -170,8 +170,9 @@ impl Dispatcher {
         // rather than a heartbeat period later: give libzmq time to deliver
         // them when the sockets close, instead of the default linger of 0
         // that drops them.
-        for socket in &self.sockets {
-            let _ = socket.set_linger(self.leave_time());
+        let linger = self.leave_time();
+        for socket in &mut self.sockets {
+            let _ = socket.set_linger(linger);
         }
     }
 

@@ -44,7 +44,9 @@ use tokio::time::Instant;
 use tracing::warn;
 use zroute_proto::session::RouterConfig;
 use zroute_proto::{FrameType, HeaderBlock, RstCode, StreamId};
-use zroute_transport::{Incoming, Socket};
+use zroute_transport::Incoming;
+
+use crate::transport::Socket;
 
 use self::connections::{Connections, LogLimit};
 use self::monitor::display_peer;
@@ -368,6 +370,11 @@ impl Dispatcher {
             }
             self.settle();
             self.drop_departed();
+            // Everything this turn queued for a worker leaves in one write
+            // (the native sockets batch until their flush).
+            for socket in &mut self.sockets {
+                socket.flush();
+            }
         }
     }
 }

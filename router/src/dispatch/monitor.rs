@@ -71,6 +71,16 @@ impl Dispatcher {
                     }
                 }
             }
+            SocketEvent::LimitExceeded { peer, what, .. } => {
+                self.metrics.connections_over_limit.inc();
+                warn!(
+                    endpoint = %self.endpoints[index],
+                    peer = %display_peer(peer.as_ref()),
+                    limit = %what,
+                    "worker connection dropped: it sent more than a message may hold \
+                     (--max-part-size; the native transport's part and message bounds)"
+                );
+            }
             // A success says nothing the session does not; a ROUTER never connects.
             _ => {}
         }

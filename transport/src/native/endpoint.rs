@@ -13,8 +13,13 @@ use crate::monitor::PeerAddr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     /// `tcp://host:port`; `*` as host means every interface, `*` as port
-    /// (bind only) any free port.
-    Tcp { host: String, port: Option<u16> },
+    /// (bind only) any free port. libzmq's `tcp://source:port;host:port`
+    /// connects from `source`.
+    Tcp {
+        host: String,
+        port: Option<u16>,
+        source: Option<String>,
+    },
     /// `ipc://path`, a Unix domain socket.
     Ipc(PathBuf),
 }
@@ -36,13 +41,20 @@ impl Endpoint {
         let Some(rest) = text.strip_prefix("tcp://") else {
             return Err(invalid("only tcp:// and ipc:// are supported"));
         };
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| invalid("a tcp:// endpoint needs host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(invalid("empty host"));
-        }
+        let (source, rest) = match rest.split_once(';') {
+            Some((source, rest)) => {
+                let (host, port) = split_host_port(source).ok_or_else(|| invalid("bad source"))?;
+                let port: u16 = if port == "*" {
+                    0
+                } else {
+                    port.parse().map_err(|_| invalid("bad source port"))?
+                };
+                (Some(Self::host_port(host, port)), rest)
+            }
+            None => (None, rest),
+        };
+        let (host, port) =
+            split_host_port(rest).ok_or_else(|| invalid("a tcp:// endpoint needs host:port"))?;
         let port = match port {
             "*" | "0" => None,
             p => Some(p.parse().map_err(|_| invalid("bad port"))?),
@@ -50,6 +62,7 @@ impl Endpoint {
         Ok(Self::Tcp {
             host: host.to_owned(),
             port,
+            source,
         })
     }
 
@@ -65,11 +78,15 @@ impl Endpoint {
     /// Connects, resolving a host name on tokio's blocking pool.
     pub(crate) async fn connect(&self) -> io::Result<Stream> {
         match self {
-            Self::Tcp { host, port } => {
+            Self::Tcp { host, port, source } => {
                 let port = port.ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port *")
                 })?;
-                let stream = TcpStream::connect(Self::host_port(host, port)).await?;
+                let target = Self::host_port(host, port);
+                let stream = match source {
+                    None => TcpStream::connect(target).await?,
+                    Some(source) => connect_from(source, &target).await?,
+                };
                 stream.set_nodelay(true)?;
                 Ok(Stream::Tcp(stream))
             }
@@ -81,7 +98,7 @@ impl Endpoint {
     /// the port filled in.
     pub(crate) fn bind(&self) -> io::Result<(Listener, String)> {
         match self {
-            Self::Tcp { host, port } => {
+            Self::Tcp { host, port, .. } => {
                 let addr = Self::host_port(host, port.unwrap_or(0));
                 let std = std::net::TcpListener::bind(&addr)?;
                 std.set_nonblocking(true)?;
@@ -99,6 +116,37 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// `host:port`, the host without IPv6 brackets; `None` if either is empty.
+fn split_host_port(text: &str) -> Option<(&str, &str)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty() && !port.is_empty()).then_some((host, port))
+}
+
+/// Connects to `target` from the local address `source`.
+async fn connect_from(source: &str, target: &str) -> io::Result<TcpStream> {
+    let source: std::net::SocketAddr = tokio::net::lookup_host(source)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "source resolves to nothing"))?;
+    let mut last = None;
+    for addr in tokio::net::lookup_host(target).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(source)?;
+        match socket.connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "target resolves to nothing")
+    }))
 }
 
 /// libzmq binds an ipc:// path over a socket file left by a process that
@@ -231,14 +279,24 @@ mod tests {
             Endpoint::parse("tcp://127.0.0.1:*").unwrap(),
             Endpoint::Tcp {
                 host: "127.0.0.1".into(),
-                port: None
+                port: None,
+                source: None,
             }
         );
         assert_eq!(
             Endpoint::parse("tcp://[::1]:5555").unwrap(),
             Endpoint::Tcp {
                 host: "::1".into(),
-                port: Some(5555)
+                port: Some(5555),
+                source: None,
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.3:0;127.0.0.1:5555").unwrap(),
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: Some(5555),
+                source: Some("127.0.0.3:0".into()),
             }
         );
         assert_eq!(

@@ -264,8 +264,13 @@ impl Socket {
         self.events = None;
     }
 
-    /// Takes the next connection event, if one is queued.
-    pub fn try_event(&mut self) -> Option<SocketEvent> {
+    /// Takes the next connection event, if one is queued. Never fails
+    /// (the `Result` matches [`crate::Socket::try_event`]).
+    pub fn try_event(&mut self) -> io::Result<Option<SocketEvent>> {
+        Ok(self.take_event())
+    }
+
+    fn take_event(&mut self) -> Option<SocketEvent> {
         self.events.as_mut()?.pop_front()
     }
 
@@ -424,7 +429,7 @@ impl Socket {
     }
 
     fn take_incoming(&mut self) -> Option<crate::Incoming> {
-        if let Some(event) = self.try_event() {
+        if let Some(event) = self.take_event() {
             return Some(crate::Incoming::Event(event));
         }
         self.inbox.pop_front().map(crate::Incoming::Message)
@@ -508,7 +513,7 @@ impl Socket {
     pub async fn connected(&mut self) -> io::Result<Result<(), HandshakeFailure>> {
         poll_fn(|cx| {
             loop {
-                while let Some(event) = self.try_event() {
+                while let Some(event) = self.take_event() {
                     if let SocketEvent::HandshakeFailed(failure) = event
                         && failure.is_final()
                     {
@@ -724,8 +729,9 @@ impl Socket {
             self.links.len() - 1
         });
         let waker = SlotWaker::new(slot, self.set.clone());
+        // The IP alone, as libzmq's `Peer-Address` and ZAP requests give it.
         let address = match &peer {
-            Some(crate::PeerAddr::Tcp(addr)) => addr.to_string(),
+            Some(crate::PeerAddr::Tcp(addr)) => addr.ip().to_string(),
             _ => stream.peer_text(),
         };
         let conn = Connection::new(role, self.link_config(&address));
