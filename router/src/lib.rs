@@ -72,6 +72,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = Arc::new(Metrics::new());
     let mut options = RouterOptions {
         max_msg_size: Some(config.max_part_size),
+        max_msg_bytes: config.max_message_size,
         // A message the protocol refuses by its frame count is answered
         // with GOAWAY, so the transport's own bound must not drop it first.
         max_msg_parts: RouterOptions::default()

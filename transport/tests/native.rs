@@ -158,7 +158,11 @@ async fn libzmq_router_and_native_dealer_talk_both_ways_with_an_identity() {
 async fn native_sockets_talk_over_ipc() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = format!("ipc://{}/z.sock", dir.path().display());
-    let mut router = native::Socket::router(&RouterOptions::default()).unwrap();
+    let mut router = native::Socket::router(&RouterOptions {
+        origin_prefix: Some(b"over".to_vec()),
+        ..RouterOptions::default()
+    })
+    .unwrap();
     router.watch();
     assert_eq!(router.bind(&endpoint).unwrap(), endpoint);
     let mut dealer = native::Socket::dealer(&DealerOptions::default()).unwrap();
@@ -183,6 +187,12 @@ async fn native_sockets_talk_over_ipc() {
     );
     drop(sent);
     assert_eq!(parts(&got)[1..], [&b"over ipc"[..]]);
+    // Where it came from, in libzmq's `Peer-Address` form for ipc://.
+    // Our uid, as the owner of the directory we just made.
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.path()).unwrap());
+    let address = &got.origin().expect("the prefix matched").address;
+    assert!(address.starts_with(&format!(":{uid}:")), "{address}");
+    assert_eq!(address.split(':').count(), 4, "{address}");
     // The dealer is gone: the router hears of it.
     assert!(matches!(
         next_event(&mut router).await,

@@ -168,11 +168,18 @@ pub struct Options {
     pub max_workers_per_source: Option<usize>,
 
     /// Largest message part (one frame) a peer may send to a --workers
-    /// endpoint, bytes: libzmq drops the connection at the first larger
-    /// part, before buffering it. At least 65544, the largest valid frame
+    /// endpoint, bytes: the connection is dropped at the first larger part,
+    /// before buffering it. At least 65544, the largest valid frame
     /// [default: 65544].
     #[arg(long, env = "ZROUTE_MAX_PART_SIZE")]
     pub max_part_size: Option<u64>,
+
+    /// Largest message, all its parts together, a peer may send to a
+    /// --workers endpoint, bytes: the connection is dropped as the part that
+    /// passes it arrives (native transport; libzmq cannot bound a message
+    /// before its last part). At least --max-part-size [default: 16777216].
+    #[arg(long, env = "ZROUTE_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<u64>,
 
     /// File mode of ipc:// --workers sockets, octal: who may connect, and so
     /// register (connecting needs write permission). Set before any process

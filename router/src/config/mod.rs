@@ -56,6 +56,7 @@ pub struct Config {
     pub hello_rate_per_source: u32,
     pub max_workers_per_source: usize,
     pub max_part_size: u64,
+    pub max_message_size: u64,
     /// Mode of ipc:// workers socket files.
     pub ipc_mode: u32,
     /// Group (gid) of ipc:// workers socket files; `None` leaves the router's.
@@ -113,6 +114,7 @@ impl Default for Config {
             hello_rate_per_source: 100,
             max_workers_per_source: 1024,
             max_part_size: zroute_transport::ROUTER_MAX_MSG_SIZE,
+            max_message_size: zroute_transport::RouterOptions::default().max_msg_bytes,
             ipc_mode: 0o600,
             ipc_group: None,
             h2_max_streams: 200,

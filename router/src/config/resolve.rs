@@ -81,6 +81,7 @@ impl Options {
             hello_rate_per_source: pick!(hello_rate_per_source),
             max_workers_per_source: pick!(max_workers_per_source),
             max_part_size: pick!(max_part_size),
+            max_message_size: pick!(max_message_size),
             ipc_mode: pick!(ipc_mode),
             ipc_group: match self.ipc_group.or(file.ipc_group) {
                 Some(group) => Some(resolve_group(&group)?),
@@ -112,7 +113,7 @@ impl Options {
 
 impl Config {
     fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 18] = [
+        let checks: [(bool, &str); 19] = [
             (
                 !self.heartbeat_interval.is_zero(),
                 "heartbeat-interval must be above 0",
@@ -155,6 +156,10 @@ impl Config {
             (
                 self.max_part_size >= zroute_transport::ROUTER_MAX_MSG_SIZE,
                 "max-part-size must be at least 65544 (the largest frame)",
+            ),
+            (
+                self.max_message_size >= self.max_part_size,
+                "max-message-size must be at least max-part-size",
             ),
             (
                 self.ipc_mode <= 0o777,

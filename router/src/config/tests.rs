@@ -170,11 +170,13 @@ fn worker_port_limits_from_flag_env_and_file() {
     assert_eq!(config.hello_rate_per_source, 7);
     assert_eq!(config.max_workers_per_source, 1024);
     assert_eq!(config.max_part_size, 65_544);
+    assert_eq!(config.max_message_size, 16 << 20);
     let defaults = Options::parse_from(["zroute-router"]).resolve().unwrap();
     assert_eq!(defaults.ipc_mode, 0o600);
     assert_eq!(defaults.ipc_group, None);
     for bad in [
         &["--max-part-size", "65543"][..],
+        &["--max-part-size", "100000", "--max-message-size", "99999"],
         &["--hello-rate-per-source", "0"],
         &["--max-workers-per-source", "0"],
         &["--ipc-mode", "4755"],

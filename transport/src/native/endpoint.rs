@@ -248,13 +248,17 @@ impl Stream {
         }
     }
 
-    /// The address to log, as [`crate::Origin::address`] gives it.
+    /// The peer's address as libzmq's `Peer-Address` gives it (and so
+    /// [`crate::Origin::address`]): the IP for TCP, `:uid:gid:pid` for ipc.
     pub(crate) fn peer_text(&self) -> String {
         match self {
-            Self::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Self::Tcp(s) => s
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
             Self::Unix(s) => s
                 .peer_cred()
-                .map(|c| format!("uid={} pid={}", c.uid(), c.pid().unwrap_or(0)))
+                .map(|c| format!(":{}:{}:{}", c.uid(), c.gid(), c.pid().unwrap_or(0)))
                 .unwrap_or_default(),
         }
     }
