@@ -121,12 +121,18 @@ def haproxy_in_front(env: Env, group: Group, upstream: str) -> str:
     return f"127.0.0.1:{port}"
 
 
-def zroute_router(env: Env, group: Group) -> tuple[str, str, int]:
+# Where `bench/run` puts the router and the hello worker built with their
+# `libzmq` feature, beside the default (native ZMTP) builds.
+LIBZMQ_DIR = "libzmq"
+
+
+def zroute_router(env: Env, group: Group, transport: str = "native") -> tuple[str, str, int]:
     http_port, admin_port = free_port(), free_port()
     workers = f"tcp://127.0.0.1:{free_port()}"
+    router = env.bin("zroute-router") if transport == "native" else env.bin(f"{LIBZMQ_DIR}/zroute-router")
     proc = group.start(
         [
-            env.bin("zroute-router"),
+            router,
             "--http",
             f"127.0.0.1:{http_port}",
             "--workers",
@@ -164,11 +170,12 @@ def haproxy_hyper(env: Env, group: Group) -> Running:
     return ready(group, haproxy_in_front(env, group, hyper(env, group)))
 
 
-def zroute_hello(workers: int, work_us: int = 0) -> Callable[[Env, Group], Running]:
+def zroute_hello(workers: int, work_us: int = 0, transport: str = "native") -> Callable[[Env, Group], Running]:
     def start(env: Env, group: Group) -> Running:
-        addr, endpoint, pid = zroute_router(env, group)
+        addr, endpoint, pid = zroute_router(env, group, transport)
+        hello = env.example("hello") if transport == "native" else env.bin(f"{LIBZMQ_DIR}/hello")
         for i in range(workers):
-            argv = [env.example("hello"), f"worker-{i + 1}", "--connect", endpoint, "--work-us", str(work_us)]
+            argv = [hello, f"worker-{i + 1}", "--connect", endpoint, "--work-us", str(work_us)]
             group.start(argv, f"hello{i + 1}")
         running = ready(group, addr, router_pid=pid)
         if workers > 1:
@@ -281,6 +288,13 @@ RUST = [
     Contender("nginx → hyper", "rust", nginx_hyper),
     Contender("HAProxy → hyper", "rust", haproxy_hyper, baseline="nginx → hyper"),
     Contender("zroute → Rust hello", "rust", zroute_hello(1), baseline="nginx → hyper"),
+    Contender(
+        "zroute (libzmq) → Rust hello",
+        "rust",
+        zroute_hello(1, transport="libzmq"),
+        baseline="zroute → Rust hello",
+        notes="router and worker built with their libzmq feature: the transport before issue 16",
+    ),
 ]
 
 PYTHON = [

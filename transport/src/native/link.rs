@@ -161,11 +161,18 @@ impl Link {
     }
 
     /// Reads what is available, up to `budget` octets, into the state
-    /// machine; its events wait in [`Connection::poll_event`].
-    pub(super) fn read(&mut self, scratch: &mut [u8], budget: usize, now: Instant) -> ReadOutcome {
+    /// machine; its events wait in [`Connection::poll_event`]. Adds what it
+    /// read to `read`.
+    pub(super) fn read(
+        &mut self,
+        scratch: &mut [u8],
+        budget: usize,
+        now: Instant,
+        read: &mut usize,
+    ) -> ReadOutcome {
         let waker = self.context_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut read = 0;
+        let start = *read;
         loop {
             match self.stream.try_read(scratch) {
                 Ok(0) => return ReadOutcome::Closed(None),
@@ -174,8 +181,8 @@ impl Link {
                     if let Err(e) = self.conn.handle_bytes(&scratch[..n]) {
                         return ReadOutcome::Failed(e);
                     }
-                    read += n;
-                    if read >= budget {
+                    *read += n;
+                    if *read - start >= budget {
                         return ReadOutcome::More;
                     }
                 }

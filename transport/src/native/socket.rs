@@ -31,6 +31,9 @@ use crate::socket::SocketKind;
 
 /// Octets one visit reads from a link before it lets the others have a turn.
 const READ_BUDGET: usize = 256 << 10;
+/// Octets one drive reads in all before its owner takes what they brought:
+/// what the socket holds for its owner stays bounded whatever the peers send.
+const DRIVE_BUDGET: usize = 1 << 20;
 /// The read buffer, shared by every link of the socket.
 const SCRATCH: usize = 64 << 10;
 /// A link's queue is written at once, without waiting for the next flush,
@@ -106,6 +109,7 @@ pub struct Socket {
     events: Option<VecDeque<SocketEvent>>,
     tick: Option<Pin<Box<Sleep>>>,
     scratch: Box<[u8]>,
+    read_this_drive: usize,
     limit_drops: u64,
     curve_server_secret: Option<[u8; 32]>,
     curve_allow: Option<CurveAllow>,
@@ -204,6 +208,7 @@ impl Socket {
             events: None,
             tick: None,
             scratch: vec![0; SCRATCH].into_boxed_slice(),
+            read_this_drive: 0,
             limit_drops: 0,
             curve_server_secret: None,
             curve_allow: None,
@@ -633,7 +638,8 @@ impl Socket {
         self.set.drain_into(&mut self.woken);
         self.visit.extend(self.woken.drain(..));
         let mut visits = 0;
-        while self.inbox.len() < self.rcvhwm {
+        self.read_this_drive = 0;
+        while self.inbox.len() < self.rcvhwm && self.read_this_drive < DRIVE_BUDGET {
             let Some(slot) = self.visit.pop_front() else {
                 break;
             };
@@ -650,9 +656,10 @@ impl Socket {
             }
         }
         self.flush();
+        // Work left for lack of budget, not of room: come back at once.
         if let Some(cx) = cx
             && !self.visit.is_empty()
-            && self.inbox.len() < self.rcvhwm
+            && self.inbox.is_empty()
         {
             cx.waker().wake_by_ref();
         }
@@ -668,7 +675,7 @@ impl Socket {
             let mut cx = Context::from_waker(&w);
             match listener.poll_accept(&mut cx) {
                 Poll::Pending => return,
-                // EMFILE and friends: the listener stays; the reactor wakes it again.
+                // EMFILE and friends: the listener stays; the next tick tries it again.
                 Poll::Ready(Err(_)) => return,
                 Poll::Ready(Ok((stream, peer))) => {
                     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
@@ -753,7 +760,12 @@ impl Socket {
             self.close_link(slot, Closing::Io(e));
             return;
         }
-        let outcome = link.read(&mut self.scratch, READ_BUDGET, now);
+        let outcome = link.read(
+            &mut self.scratch,
+            READ_BUDGET,
+            now,
+            &mut self.read_this_drive,
+        );
         loop {
             let Some(link) = self.links.get_mut(slot).and_then(Option::as_mut) else {
                 return;
@@ -890,6 +902,11 @@ impl Socket {
         }
         tick.as_mut().reset(now + every);
         let _ = tick.as_mut().poll(cx);
+        // A listener whose accept failed (EMFILE, say) is not registered
+        // with the reactor any more: try it again once per tick.
+        for (_, waker) in &self.listeners {
+            waker.relist();
+        }
         for slot in 0..self.links.len() {
             let Some(link) = self.links[slot].as_mut() else {
                 continue;
