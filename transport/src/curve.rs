@@ -99,12 +99,13 @@ pub struct CurveKeyPair {
 }
 
 impl CurveKeyPair {
-    /// A fresh key pair from libzmq (libsodium's random source).
+    /// A fresh key pair: a Curve25519 secret key from the operating
+    /// system's random source (RustCrypto's `crypto_box`), and its public key.
     pub fn generate() -> io::Result<Self> {
-        let pair = zmq::CurveKeyPair::new().map_err(crate::error::io_err)?;
+        let secret = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
         Ok(Self {
-            public: CurveKey(pair.public_key),
-            secret: pair.secret_key,
+            public: CurveKey(*secret.public_key().as_bytes()),
+            secret: secret.to_bytes(),
         })
     }
 
@@ -178,10 +179,14 @@ pub fn parse_key_list(text: &str) -> io::Result<Vec<CurveKey>> {
     Ok(keys)
 }
 
-/// Whether this libzmq was built with CURVE (it is, unless the build changed:
-/// see `third_party/zmq-sys/README.md`).
+/// Whether CURVE can be spoken: always by the native sockets; by libzmq's
+/// if it was built with it (it is, unless the build changed: see
+/// `third_party/zmq-sys/README.md`).
 pub fn curve_available() -> bool {
-    zmq::has("curve").unwrap_or(false)
+    #[cfg(feature = "libzmq")]
+    return zmq::has("curve").unwrap_or(false);
+    #[cfg(not(feature = "libzmq"))]
+    true
 }
 
 /// The value of a `name = "value"` line, quotes and surrounding blanks removed.
@@ -220,7 +225,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn libzmq_has_curve() {
+    fn curve_is_available() {
         assert!(curve_available(), "libzmq was built without CURVE");
     }
 

@@ -21,6 +21,7 @@ pub enum SendError {
 }
 
 impl SendError {
+    #[cfg(feature = "libzmq")]
     pub(crate) fn from_zmq(e: zmq::Error) -> Self {
         match e {
             zmq::Error::EAGAIN => Self::WouldBlock,
@@ -67,6 +68,7 @@ impl From<SendError> for io::Error {
 
 /// The `zmq` crate's own conversion picks the `io::ErrorKind`s that matter
 /// here (WouldBlock, Interrupted, AddrInUse, ...) and keeps libzmq's message.
+#[cfg(feature = "libzmq")]
 pub(crate) fn io_err(e: zmq::Error) -> io::Error {
     match e {
         zmq::Error::EHOSTUNREACH => io::Error::new(io::ErrorKind::HostUnreachable, e),

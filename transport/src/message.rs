@@ -9,6 +9,24 @@ use bytes::Bytes;
 /// On a ROUTER socket the first part of a received message is the sender's
 /// routing id ([`Multipart::split_peer`] takes it off); on a DEALER every part
 /// is payload. In zroute each payload part carries exactly one frame.
+/// Which end of the zroute transport a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocketKind {
+    /// The router's socket: many peers, each message addressed by routing id.
+    Router,
+    /// A worker's socket: one router, no addressing.
+    Dealer,
+}
+
+/// What a socket's `next` found first.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A message, as `recv` returns it.
+    Message(Multipart),
+    /// An event of a watched socket.
+    Event(crate::SocketEvent),
+}
+
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Multipart {
     parts: Vec<Bytes>,
@@ -195,8 +213,10 @@ impl fmt::Debug for PeerId {
 /// message be closed on any thread); it is moved into the `Bytes` allocation
 /// before `as_ref` is called, so the data pointer of a small message stored
 /// inline in the `zmq_msg_t` stays valid too.
+#[cfg(feature = "libzmq")]
 struct ZmqBuf(zmq::Message);
 
+#[cfg(feature = "libzmq")]
 impl AsRef<[u8]> for ZmqBuf {
     fn as_ref(&self) -> &[u8] {
         &self.0
@@ -204,6 +224,7 @@ impl AsRef<[u8]> for ZmqBuf {
 }
 
 /// Reads where `msg` came from out of its metadata.
+#[cfg(feature = "libzmq")]
 pub(crate) fn origin_of(msg: &mut zmq::Message) -> Option<Box<Origin>> {
     let address = msg.gets("Peer-Address")?.to_owned();
     let fd = msg.gets("__fd").and_then(|fd| fd.parse().ok());
@@ -217,6 +238,7 @@ pub(crate) fn origin_of(msg: &mut zmq::Message) -> Option<Box<Origin>> {
 /// batch in place, in a buffer shared by every part of the batch, so a
 /// zero-copy 100-byte `Bytes` would pin that whole buffer (about 18 KiB with
 /// its refcounts) for as long as it lives.
+#[cfg(feature = "libzmq")]
 pub(crate) fn take_part(msg: zmq::Message, copy_max: usize) -> Bytes {
     if msg.is_empty() {
         Bytes::new()
@@ -231,6 +253,7 @@ pub(crate) fn take_part(msg: zmq::Message, copy_max: usize) -> Bytes {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "libzmq")]
     #[test]
     fn zero_copy_part_keeps_its_bytes_after_the_message_moves() {
         let data: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
@@ -241,6 +264,7 @@ mod tests {
         assert_eq!(&clone[..], &data[10..20]);
     }
 
+    #[cfg(feature = "libzmq")]
     #[test]
     fn small_and_empty_parts_are_copied() {
         // 10 bytes: libzmq stores this inline in the zmq_msg_t.

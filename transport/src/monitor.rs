@@ -22,18 +22,28 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
+#[cfg(feature = "libzmq")]
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 // The events a watched socket reports (zmq.h, ZMQ_EVENT_*).
+#[cfg(feature = "libzmq")]
 const EVENT_CONNECTED: u16 = 0x0001;
+#[cfg(feature = "libzmq")]
 const EVENT_ACCEPTED: u16 = 0x0020;
+#[cfg(feature = "libzmq")]
 const EVENT_DISCONNECTED: u16 = 0x0200;
+#[cfg(feature = "libzmq")]
 const EVENT_HANDSHAKE_FAILED_NO_DETAIL: u16 = 0x0800;
+#[cfg(feature = "libzmq")]
 const EVENT_HANDSHAKE_SUCCEEDED: u16 = 0x1000;
+#[cfg(feature = "libzmq")]
 const EVENT_HANDSHAKE_FAILED_PROTOCOL: u16 = 0x2000;
+#[cfg(feature = "libzmq")]
 const EVENT_HANDSHAKE_FAILED_AUTH: u16 = 0x4000;
 
+#[cfg(feature = "libzmq")]
 /// Every event [`Socket::watch`](crate::Socket::watch) subscribes to: the
 /// life of a connection, not the retries of a connecting socket (those come
 /// every reconnect interval and say nothing new).
@@ -47,7 +57,9 @@ pub(crate) const WATCHED: u16 = EVENT_CONNECTED
 
 // ZMQ_PROTOCOL_ERROR_* values of EVENT_HANDSHAKE_FAILED_PROTOCOL that name a
 // misconfiguration rather than a broken peer.
+#[cfg(feature = "libzmq")]
 const PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: u32 = 0x1100_0001;
+#[cfg(feature = "libzmq")]
 const PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: u32 = 0x1100_0002;
 
 /// Something that happened to one of a watched socket's connections.
@@ -187,6 +199,7 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+#[cfg(feature = "libzmq")]
 /// Decodes a version-1 monitor event: its first part holds the event number
 /// (16 bits) and its value (32 bits), in the host's byte order.
 pub(crate) fn decode(first: &[u8]) -> Option<SocketEvent> {
@@ -215,6 +228,7 @@ pub(crate) fn decode(first: &[u8]) -> Option<SocketEvent> {
     })
 }
 
+#[cfg(feature = "libzmq")]
 /// Asks the kernel who is at the other end of `fd`, a descriptor libzmq owns.
 ///
 /// Plain `getpeername(2)` and `getsockopt(2)` on a number, not an `OwnedFd`
@@ -267,6 +281,7 @@ fn peer_of(fd: RawFd) -> Option<PeerAddr> {
     }
 }
 
+#[cfg(feature = "libzmq")]
 #[allow(unsafe_code)]
 fn peer_credentials(fd: RawFd) -> Option<PeerAddr> {
     let mut cred = libc::ucred {
@@ -293,7 +308,7 @@ fn peer_credentials(fd: RawFd) -> Option<PeerAddr> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "libzmq"))]
 mod tests {
     use super::*;
 

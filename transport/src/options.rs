@@ -206,91 +206,102 @@ impl Default for DealerOptions {
     }
 }
 
-/// libzmq takes milliseconds as a C int; saturate rather than wrap.
-pub(crate) fn millis(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
+/// How these options become libzmq socket options.
+#[cfg(feature = "libzmq")]
+mod libzmq {
+    use std::time::Duration;
 
-fn hwm(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
+    use super::{DealerOptions, Heartbeat, RouterOptions};
 
-fn max_msg_size(limit: Option<u64>) -> i64 {
-    limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn apply_common(
-    s: &zmq::Socket,
-    max: Option<u64>,
-    sndhwm: u32,
-    rcvhwm: u32,
-    heartbeat: Option<Heartbeat>,
-    linger: Duration,
-) -> zmq::Result<()> {
-    s.set_maxmsgsize(max_msg_size(max))?;
-    s.set_sndhwm(hwm(sndhwm))?;
-    s.set_rcvhwm(hwm(rcvhwm))?;
-    if let Some(hb) = heartbeat {
-        s.set_heartbeat_ivl(millis(hb.interval))?;
-        s.set_heartbeat_timeout(millis(hb.timeout))?;
-        s.set_heartbeat_ttl(millis(hb.ttl))?;
+    /// libzmq takes milliseconds as a C int; saturate rather than wrap.
+    pub(crate) fn millis(d: Duration) -> i32 {
+        i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
     }
-    s.set_linger(millis(linger))
-}
 
-impl RouterOptions {
-    pub(crate) fn apply(&self, s: &zmq::Socket) -> zmq::Result<()> {
-        s.set_router_mandatory(self.mandatory)?;
-        if let Some(curve) = &self.curve {
-            s.set_curve_server(true)?;
-            s.set_curve_secretkey(curve.keypair.secret_bytes())?;
-            s.set_zap_domain(&curve.zap_domain)?;
+    fn hwm(n: u32) -> i32 {
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    fn max_msg_size(limit: Option<u64>) -> i64 {
+        limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    fn apply_common(
+        s: &zmq::Socket,
+        max: Option<u64>,
+        sndhwm: u32,
+        rcvhwm: u32,
+        heartbeat: Option<Heartbeat>,
+        linger: Duration,
+    ) -> zmq::Result<()> {
+        s.set_maxmsgsize(max_msg_size(max))?;
+        s.set_sndhwm(hwm(sndhwm))?;
+        s.set_rcvhwm(hwm(rcvhwm))?;
+        if let Some(hb) = heartbeat {
+            s.set_heartbeat_ivl(millis(hb.interval))?;
+            s.set_heartbeat_timeout(millis(hb.timeout))?;
+            s.set_heartbeat_ttl(millis(hb.ttl))?;
         }
-        apply_common(
-            s,
-            self.max_msg_size,
-            self.sndhwm,
-            self.rcvhwm,
-            self.heartbeat,
-            self.linger,
-        )
+        s.set_linger(millis(linger))
     }
-}
 
-impl DealerOptions {
-    pub(crate) fn apply(&self, s: &zmq::Socket) -> zmq::Result<()> {
-        s.set_immediate(self.immediate)?;
-        // libzmq reads 0 as "never reconnect" too; a zero delay asked for here means "at once".
-        s.set_reconnect_ivl(self.reconnect_ivl.map_or(-1, |d| millis(d).max(1)))?;
-        s.set_reconnect_ivl_max(self.reconnect_ivl_max.map_or(0, millis))?;
-        if let Some(id) = &self.routing_id {
-            s.set_identity(id)?;
+    impl RouterOptions {
+        pub(crate) fn apply(&self, s: &zmq::Socket) -> zmq::Result<()> {
+            s.set_router_mandatory(self.mandatory)?;
+            if let Some(curve) = &self.curve {
+                s.set_curve_server(true)?;
+                s.set_curve_secretkey(curve.keypair.secret_bytes())?;
+                s.set_zap_domain(&curve.zap_domain)?;
+            }
+            apply_common(
+                s,
+                self.max_msg_size,
+                self.sndhwm,
+                self.rcvhwm,
+                self.heartbeat,
+                self.linger,
+            )
         }
-        if let Some(curve) = &self.curve {
-            s.set_curve_serverkey(curve.server_key.as_bytes())?;
-            s.set_curve_publickey(curve.keypair.public().as_bytes())?;
-            s.set_curve_secretkey(curve.keypair.secret_bytes())?;
+    }
+
+    impl DealerOptions {
+        pub(crate) fn apply(&self, s: &zmq::Socket) -> zmq::Result<()> {
+            s.set_immediate(self.immediate)?;
+            // libzmq reads 0 as "never reconnect" too; a zero delay asked for here means "at once".
+            s.set_reconnect_ivl(self.reconnect_ivl.map_or(-1, |d| millis(d).max(1)))?;
+            s.set_reconnect_ivl_max(self.reconnect_ivl_max.map_or(0, millis))?;
+            if let Some(id) = &self.routing_id {
+                s.set_identity(id)?;
+            }
+            if let Some(curve) = &self.curve {
+                s.set_curve_serverkey(curve.server_key.as_bytes())?;
+                s.set_curve_publickey(curve.keypair.public().as_bytes())?;
+                s.set_curve_secretkey(curve.keypair.secret_bytes())?;
+            }
+            apply_common(
+                s,
+                self.max_msg_size,
+                self.sndhwm,
+                self.rcvhwm,
+                self.heartbeat,
+                self.linger,
+            )
         }
-        apply_common(
-            s,
-            self.max_msg_size,
-            self.sndhwm,
-            self.rcvhwm,
-            self.heartbeat,
-            self.linger,
-        )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn conversions_saturate() {
+            assert_eq!(millis(Duration::from_secs(u64::MAX)), i32::MAX);
+            assert_eq!(hwm(u32::MAX), i32::MAX);
+            assert_eq!(max_msg_size(None), -1);
+            assert_eq!(max_msg_size(Some(u64::MAX)), i64::MAX);
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversions_saturate() {
-        assert_eq!(millis(Duration::from_secs(u64::MAX)), i32::MAX);
-        assert_eq!(hwm(u32::MAX), i32::MAX);
-        assert_eq!(max_msg_size(None), -1);
-        assert_eq!(max_msg_size(Some(u64::MAX)), i64::MAX);
-    }
-}
+#[cfg(feature = "libzmq")]
+pub(crate) use libzmq::millis;

@@ -14,18 +14,9 @@ use tokio::task::coop;
 
 use crate::context::Context;
 use crate::error::{SendError, io_err};
-use crate::message::{Multipart, Origin, PeerId, origin_of, take_part};
+use crate::message::{Incoming, Multipart, Origin, PeerId, SocketKind, origin_of, take_part};
 use crate::monitor::{self, HandshakeFailure, SocketEvent};
 use crate::options::{DealerOptions, RouterOptions, millis};
-
-/// Which end of the zroute transport a [`Socket`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SocketKind {
-    /// The router's socket: many peers, each message addressed by routing id.
-    Router,
-    /// A worker's socket: one router, no addressing.
-    Dealer,
-}
 
 /// A ZeroMQ ROUTER or DEALER socket driven by tokio.
 ///
@@ -77,15 +68,6 @@ struct Watch {
     // Before `sock`, as in `Socket`.
     fd: AsyncFd<ZmqFd>,
     sock: zmq::Socket,
-}
-
-/// What [`Socket::next`] found first.
-#[derive(Debug)]
-pub enum Incoming {
-    /// A message, as [`Socket::recv`] returns it.
-    Message(Multipart),
-    /// An event of a watched socket.
-    Event(SocketEvent),
 }
 
 /// Events a watched socket's reader may fall behind by before libzmq's I/O

@@ -24,10 +24,10 @@ use super::link::{Link, ReadOutcome};
 use super::wake::{ReadySet, SlotWaker};
 use crate::curve::CurveKey;
 use crate::error::SendError;
+use crate::message::SocketKind;
 use crate::message::{Multipart, Origin, PeerId};
 use crate::monitor::{HandshakeFailure, SocketEvent};
 use crate::options::{DealerOptions, Heartbeat, RouterOptions};
-use crate::socket::SocketKind;
 
 /// Octets one visit reads from a link before it lets the others have a turn.
 const READ_BUDGET: usize = 256 << 10;
@@ -62,7 +62,7 @@ const CONNECTOR_FLOOR: usize = CONNECTOR_TOP - (1 << 24);
 ///
 /// It offers the API of [`crate::Socket`], the libzmq socket, and behaves
 /// as `spec/PROTOCOL.md` §3 relies on libzmq's sockets to behave.
-/// [`docs/transport.md`] says where the two differ.
+/// `docs/transport.md` says where the two differ.
 ///
 /// # Batching
 ///
