@@ -134,7 +134,7 @@ pub(crate) fn start(
     };
     #[cfg(not(feature = "libzmq"))]
     let zap: Option<JoinHandle<()>> = {
-        let Context = ctx;
+        let _ = ctx;
         None
     };
     Ok((

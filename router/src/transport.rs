@@ -17,19 +17,7 @@ use crate::security::Admission;
 pub(crate) use zroute_transport::{Context, Socket};
 
 #[cfg(not(feature = "libzmq"))]
-pub(crate) use zroute_transport::native::Socket;
-
-/// The native sockets need no context: the dispatcher drives them.
-#[cfg(not(feature = "libzmq"))]
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Context;
-
-#[cfg(not(feature = "libzmq"))]
-impl Context {
-    pub(crate) fn new() -> Self {
-        Self
-    }
-}
+pub(crate) use zroute_transport::native::{Context, Socket};
 
 /// A watched ROUTER socket with `options`, not yet bound. Under CURVE,
 /// `admission` judges each client key (libzmq asks the ZAP handler that

@@ -11,19 +11,7 @@
 pub(crate) use zroute_transport::{Context, Socket};
 
 #[cfg(not(feature = "libzmq"))]
-pub(crate) use zroute_transport::native::Socket;
-
-/// The native sockets need no context: each is driven by its own task.
-#[cfg(not(feature = "libzmq"))]
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Context;
-
-#[cfg(not(feature = "libzmq"))]
-impl Context {
-    pub(crate) fn new() -> Self {
-        Self
-    }
-}
+pub(crate) use zroute_transport::native::{Context, Socket};
 
 /// Ends the context. libzmq's blocks until its sockets have flushed, up to
 /// their linger; the native sockets flushed as they closed.
@@ -31,7 +19,7 @@ pub(crate) fn terminate(ctx: Context) {
     #[cfg(feature = "libzmq")]
     drop(ctx);
     #[cfg(not(feature = "libzmq"))]
-    let Context = ctx;
+    let _ = ctx;
 }
 
 /// Connects `socket` to `endpoint`; it connects (and reconnects) while its
