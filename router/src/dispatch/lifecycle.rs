@@ -40,6 +40,7 @@ impl Dispatcher {
                 }
                 Err(SendError::WouldBlock) => {
                     // Spec #transport-send-failures: retry for at most one heartbeat interval.
+                    let newly_blocked = peer.blocked_since.is_none();
                     let since = *peer.blocked_since.get_or_insert(now.into_std());
                     if now.into_std().saturating_duration_since(since)
                         > self.session_config.heartbeat_interval
@@ -49,6 +50,9 @@ impl Dispatcher {
                         peer.outbox.clear();
                         peer.session.abandon();
                         self.mark_dirty(key);
+                    }
+                    if newly_blocked {
+                        self.endpoint.note_blocked(key);
                     }
                     return;
                 }
@@ -108,13 +112,12 @@ impl Dispatcher {
         }
     }
 
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&mut self) -> Option<Instant> {
         let session_timers = self.endpoint.poll_timeout().map(Instant::from_std);
         // A blocked outbox is retried on a short tick.
         let retries = self
             .endpoint
-            .iter()
-            .any(|(_, p)| p.blocked_since.is_some())
+            .has_blocked()
             .then(|| Instant::now() + Duration::from_millis(5));
         // Requests waiting out the startup grace get their 503 when it ends.
         let grace = self.grace_until.filter(|_| !self.queue.is_empty());

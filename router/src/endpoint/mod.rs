@@ -18,6 +18,7 @@ mod peers;
 mod report;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -35,6 +36,7 @@ pub(crate) use self::admission::{AdmissionLimits, Refusal, Source};
 use self::peers::Peers;
 pub(crate) use self::peers::{ConnectionHandle, Peer};
 use self::report::report_protocol_error;
+use self::timers::Timers;
 
 /// Above this many remembered unknown peers, the expired ones are dropped
 /// at once rather than at the next timer: a flood of ever new routing ids
@@ -117,6 +119,10 @@ pub(crate) struct Endpoint {
     sessions_made: u64,
     draining: bool,
     transmits: VecDeque<Transmit>,
+    timers: Timers,
+    /// Sessions whose outbox the socket refused, due a retry on a short
+    /// tick; some may have been unblocked since (checked when handled).
+    blocked: Vec<ConnectionHandle>,
 }
 
 impl Endpoint {
@@ -130,6 +136,8 @@ impl Endpoint {
             sessions_made: 0,
             draining: false,
             transmits: VecDeque::new(),
+            timers: Timers::default(),
+            blocked: Vec::new(),
         }
     }
 
@@ -226,15 +234,18 @@ impl Endpoint {
     /// to `due` each session with something to do: a timer fired, or its
     /// outbox is blocked and due a retry.
     pub(crate) fn handle_timeout(&mut self, now: Instant, due: &mut Vec<ConnectionHandle>) {
-        for (h, peer) in self.peers.iter_mut() {
-            let fired = peer.session.poll_timeout().is_some_and(|t| t <= now);
-            if fired {
+        let start = due.len();
+        self.timers.take_due(&mut self.peers, now, due);
+        for &h in &due[start..] {
+            if let Some(peer) = self.peers.get_mut(h) {
                 peer.session.handle_timeout(now);
             }
-            if fired || peer.blocked_since.is_some() {
-                due.push(h);
-            }
+            self.timers.arm(&mut self.peers, h);
         }
+        let peers = &self.peers;
+        self.blocked
+            .retain(|&h| peers.get(h).is_some_and(|p| p.blocked_since.is_some()));
+        due.extend_from_slice(&self.blocked);
         let interval = self.config.session.heartbeat_interval;
         self.unknown_answers
             .retain(|_, t| now.saturating_duration_since(*t) < interval);
@@ -300,15 +311,27 @@ impl Endpoint {
             while let Some(error) = peer.session.poll_protocol_error() {
                 report_protocol_error(peer, &error, now);
             }
+            // Whatever the caller did to the session since, this is where
+            // its deadline may have moved earlier.
+            self.timers.arm(&mut self.peers, h);
         }
     }
 
-    /// The earliest session timer.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.peers
-            .iter()
-            .filter_map(|(_, p)| p.session.poll_timeout())
-            .min()
+    /// The earliest session timer, without visiting every session.
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        self.timers.next(&mut self.peers)
+    }
+
+    /// Records that the socket refused `h`'s outbox (its `blocked_since`
+    /// just set): [`handle_timeout`](Self::handle_timeout) hands it back for
+    /// a retry while it stays blocked.
+    pub(crate) fn note_blocked(&mut self, h: ConnectionHandle) {
+        self.blocked.push(h);
+    }
+
+    /// Whether some session waits to retry its outbox.
+    pub(crate) fn has_blocked(&self) -> bool {
+        !self.blocked.is_empty()
     }
 
     // ---- unknown peers and registration ----
@@ -365,6 +388,7 @@ impl Endpoint {
                     rtt: None,
                     outbox: VecDeque::new(),
                     blocked_since: None,
+                    timer_at: None,
                     source,
                     fd,
                     dirty: false,

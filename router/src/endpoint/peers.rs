@@ -18,7 +18,7 @@ use zroute_proto::session::Session;
 use super::admission::Source;
 
 /// One worker session, as the endpoint's caller names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ConnectionHandle {
     slot: usize,
     serial: u64,
@@ -40,6 +40,8 @@ pub(crate) struct Peer {
     /// Frames that could not be handed to the socket yet (the peer's queue was full).
     pub(crate) outbox: VecDeque<Bytes>,
     pub(crate) blocked_since: Option<Instant>,
+    /// The deadline registered for it in the endpoint's timers.
+    pub(crate) timer_at: Option<Instant>,
     /// Where its HELLO came from, as --max-workers-per-source counts it.
     pub(crate) source: Source,
     /// The descriptor of its connection, if libzmq said.
@@ -139,16 +141,6 @@ impl Peers {
                 serial: s.serial,
             };
             s.peer.as_ref().map(|p| (h, p))
-        })
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (ConnectionHandle, &mut Peer)> {
-        self.slots.iter_mut().enumerate().filter_map(|(slot, s)| {
-            let h = ConnectionHandle {
-                slot,
-                serial: s.serial,
-            };
-            s.peer.as_mut().map(|p| (h, p))
         })
     }
 }

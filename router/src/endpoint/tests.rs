@@ -571,3 +571,34 @@ fn protocol_errors_are_answered_and_the_session_ends() {
         "the error was reported once"
     );
 }
+
+#[test]
+fn the_next_deadline_is_the_earliest_session_timer_and_the_heap_stays_small() {
+    let mut p = Pair::new(config());
+    for i in 0..20 {
+        p.add_worker(&format!("w{i}"), &format!("10.0.0.{i}"));
+    }
+    p.drive();
+    assert_eq!(p.endpoint.len(), 20);
+    // What a scan of every session, as the endpoint once did per turn, finds.
+    let scan = |p: &Pair| {
+        p.endpoint
+            .iter()
+            .filter_map(|(_, peer)| peer.session.poll_timeout())
+            .min()
+    };
+    for _ in 0..50 {
+        p.advance(Duration::from_millis(130));
+        assert_eq!(p.endpoint.poll_timeout(), scan(&p));
+    }
+    assert!(
+        p.endpoint.poll_timeout().is_some(),
+        "heartbeats keep a deadline armed"
+    );
+    assert!(
+        p.endpoint.timers.len() <= 2 * p.endpoint.len(),
+        "{} entries for {} sessions",
+        p.endpoint.timers.len(),
+        p.endpoint.len()
+    );
+}
