@@ -60,11 +60,13 @@ def hyper(env: Env, group: Group) -> str:
     return f"127.0.0.1:{port}"
 
 
-def nginx_in_front(env: Env, group: Group, upstream: str) -> str:
+def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
     port = free_port()
     prefix = env.work / f"nginx-{port}"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
+    upstreams = [upstream] if isinstance(upstream, str) else upstream
+    servers = " ".join(f"server {u};" for u in upstreams)
     # The configuration of shared/notes/performance.md, verbatim in substance.
     conf.write_text(
         textwrap.dedent(
@@ -77,7 +79,7 @@ def nginx_in_front(env: Env, group: Group, upstream: str) -> str:
               access_log off;
               client_body_temp_path {prefix}/body;
               proxy_temp_path {prefix}/proxy;
-              upstream backend {{ server {upstream}; keepalive 64; }}
+              upstream backend {{ {servers} keepalive 64; }}
               server {{
                 listen 127.0.0.1:{port};
                 location / {{
@@ -164,6 +166,18 @@ def hyper_direct(env: Env, group: Group) -> Running:
 
 def nginx_hyper(env: Env, group: Group) -> Running:
     return ready(group, nginx_in_front(env, group, hyper(env, group)))
+
+
+def nginx_fleet(backends: int) -> Callable[[Env, Group], Running]:
+    """nginx in front of `backends` hyper processes (round robin), for the fleet scenario."""
+
+    def start(env: Env, group: Group) -> Running:
+        upstreams = [hyper(env, group) for _ in range(backends)]
+        addr = nginx_in_front(env, group, upstreams)
+        nginx_pid = next(p.pid for p in group.procs if p.args[0] == "nginx")
+        return ready(group, addr, router_pid=nginx_pid)
+
+    return start
 
 
 def haproxy_hyper(env: Env, group: Group) -> Running:
@@ -309,6 +323,18 @@ PYTHON = [
         zroute_python("starlette"),
         baseline="Starlette: granian ASGI behind nginx",
     ),
+]
+
+# The fleet scenario: what the proxy costs as its backends multiply (issue 16). The
+# proxy's own CPU per request is recorded apart (`proxy_cpu_us_per_request`).
+FLEET_SIZES = (1, 50, 200)
+FLEET = [
+    c
+    for n in FLEET_SIZES
+    for c in (
+        Contender(f"nginx → {n} hyper", "fleet", nginx_fleet(n)),
+        Contender(f"zroute → {n} hello", "fleet", zroute_hello(n), baseline=f"nginx → {n} hyper"),
+    )
 ]
 
 # CPU each request costs the workers of the second scaling scenario.

@@ -12,6 +12,7 @@ SCENARIO_TITLES = {
     "starlette": "Python: hello Starlette (ASGI)",
     "scaling": "Scaling: one router, more hello workers",
     "scaling-work": "Scaling: one router, more workers that each spend CPU per request",
+    "fleet": "Fleet: the proxy's cost as backends multiply (1, 50, 200 hello workers or hyper backends)",
 }
 
 
@@ -26,7 +27,7 @@ def summarise(rounds: dict[str, list[dict]], baselines: dict[str, str | None]) -
             for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms")
         }
         s["errors"] = sum(r["errors"] for r in runs)
-        for key in ("server_cpu_us_per_request", "context_switches_per_request"):
+        for key in ("server_cpu_us_per_request", "context_switches_per_request", "proxy_cpu_us_per_request"):
             if all(key in r for r in runs):
                 s[key] = statistics.median(r[key] for r in runs)
         base = baselines.get(name)
@@ -84,11 +85,14 @@ def markdown(result: dict) -> str:
         names = [c["name"] for c in result["contenders"] if c["scenario"] == scenario and c["name"] in summary]
         if not names:
             continue
+        # The proxy's own CPU, where the scenario records it apart (fleet).
+        proxy = scenario == "fleet"
         lines += [
             f"## {title}",
             "",
-            "| Contender | req/s | p50 | p99 | p99.9 | req/s ratio | p99 ratio | vs | CPU µs/req | switches/req |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| Contender | req/s | p50 | p99 | p99.9 | req/s ratio | p99 ratio | vs | CPU µs/req | switches/req |"
+            + (" proxy CPU µs/req |" if proxy else ""),
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if proxy else ""),
         ]
         for n in names:
             s = summary[n]
@@ -96,6 +100,7 @@ def markdown(result: dict) -> str:
                 f"| {n} | {s['rps']:,.0f} | {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {s['p999_ms']:.2f} ms "
                 f"| {fmt_ratio(s, 'rps_ratio')} | {fmt_ratio(s, 'p99_ratio')} | {s.get('baseline', '')} "
                 f"| {fmt_num(s, 'server_cpu_us_per_request', 0)} | {fmt_num(s, 'context_switches_per_request', 2)} |"
+                + (f" {fmt_num(s, 'proxy_cpu_us_per_request', 1)} |" if proxy else "")
             )
         lines.append("")
     if result.get("latency"):
@@ -152,7 +157,7 @@ def svg(result: dict) -> str:
     gap = 80
     width = label_w + 2 * panel_w + gap + 60
     height = top + row_h * len(rows) + 20
-    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "scaling": "#b279a2", "scaling-work": "#9d755d"}
+    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "scaling": "#b279a2", "scaling-work": "#9d755d", "fleet": "#e45756"}
     max_rps = max((summary[n]["rps"] for n, _ in rows), default=1)
     max_p99 = max((summary[n]["p99_ms"] for n, _ in rows), default=1)
     out = [
