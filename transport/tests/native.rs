@@ -561,3 +561,45 @@ fn ready_command(socket_type: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&body);
     frame
 }
+
+/// libzmq closes a connection whose mechanism is not its own as soon as it
+/// has the peer's whole greeting: the native socket sends its greeting in
+/// two steps, as libzmq does, so it has libzmq's before that and can say
+/// why, instead of seeing a connection closed without a word.
+#[tokio::test]
+async fn curve_on_one_side_only_is_a_final_mechanism_mismatch_both_ways() {
+    let ctx = Context::new();
+    let server = CurveKeyPair::generate().unwrap();
+    let me = CurveKeyPair::generate().unwrap();
+    let curve_client = DealerOptions {
+        curve: Some(CurveClient {
+            server_key: server.public(),
+            keypair: me,
+        }),
+        ..DealerOptions::default()
+    };
+    let zap = zroute_transport::ZapHandler::bind(&ctx).unwrap();
+    let _zap = tokio::spawn(zap.serve(|_| true));
+    let curve_router = RouterOptions {
+        curve: Some(CurveServer {
+            keypair: server.clone(),
+            zap_domain: "zroute-test".to_owned(),
+        }),
+        ..RouterOptions::default()
+    };
+    for (router_options, dealer_options) in [
+        (RouterOptions::default(), curve_client.clone()),
+        (curve_router, DealerOptions::default()),
+    ] {
+        let router = Socket::router(&ctx, &router_options).unwrap();
+        let endpoint = router.bind("tcp://127.0.0.1:*").unwrap();
+        let mut dealer = native::Socket::dealer(&dealer_options).unwrap();
+        dealer.watch();
+        dealer.connect(&endpoint).unwrap();
+        let outcome = timeout(DEADLINE, dealer.connected())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, Err(HandshakeFailure::MechanismMismatch));
+    }
+}

@@ -28,6 +28,9 @@ pub const GREETING_LEN: usize = 64;
 const SIGNATURE_START: u8 = 0xFF;
 const SIGNATURE_END: u8 = 0x7F;
 const MAJOR_AT: usize = 10;
+/// The signature and the major version: the part of a greeting a peer may
+/// send first and wait on (37/ZMTP, "Version Negotiation").
+pub(crate) const OPENING_LEN: usize = MAJOR_AT + 1;
 const MINOR_AT: usize = 11;
 const MECHANISM_AT: usize = 12;
 const MECHANISM_LEN: usize = 20;

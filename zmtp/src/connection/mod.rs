@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use crate::command::{Command, MAX_PING_CONTEXT};
 use crate::error::{CurveError, Error, HandshakeError, InvalidIdentity, SendError};
 use crate::frame::{Flags, FrameDecoder, header_len, put_message_frame};
-use crate::greeting::{Greeting, GreetingDecoder, Mechanism, Version};
+use crate::greeting::{Greeting, GreetingDecoder, Mechanism, OPENING_LEN, Version};
 use crate::limits::Limits;
 use crate::mechanism::curve::{
     Authorizer, CurveCodec, CurveConfig, CurveHandshake, INITIATE_OVERHEAD, KEY_LEN,
@@ -272,13 +272,19 @@ pub struct Connection {
     message_bytes: usize,
     events: VecDeque<Event>,
     tx: BytesMut,
+    // Our greeting after its opening, until the peer's opening is in.
+    greeting_rest: Option<BytesMut>,
     failed: Option<Error>,
 }
 
 impl Connection {
-    /// A connection whose greeting is queued for
-    /// [`poll_transmit`](Self::poll_transmit). We send all 64 octets at once
-    /// ("demand ZMTP capabilities"): no peer waits on us for more of it.
+    /// A connection whose greeting's opening (the signature and the major
+    /// version, 11 octets) is queued for [`poll_transmit`](Self::poll_transmit);
+    /// the rest follows once the peer's opening is in, as libzmq sends it.
+    /// libzmq reads a whole greeting sent at once before it has sent the rest
+    /// of its own, and a mechanism mismatch then closes the connection before
+    /// we learn its mechanism: in two steps, each side has the other's whole
+    /// greeting before either can fail, so both can say why.
     pub fn new(role: Role, config: Config) -> Self {
         let mut tx = BytesMut::new();
         // "When a peer uses the NULL security mechanism, the as-server field
@@ -287,6 +293,7 @@ impl Connection {
         let mechanism = config.mechanism();
         let as_server = config.curve.as_ref().is_some_and(CurveConfig::is_server);
         Greeting::new(mechanism, as_server).encode(&mut tx);
+        let greeting_rest = Some(tx.split_off(OPENING_LEN));
         let (handshake, limits) = match &config.curve {
             None => (
                 Handshake::Null(NullHandshake::new(
@@ -319,6 +326,7 @@ impl Connection {
             message_bytes: 0,
             events: VecDeque::new(),
             tx,
+            greeting_rest,
             failed: None,
         }
     }
@@ -386,7 +394,13 @@ impl Connection {
         while !input.is_empty() {
             match self.state {
                 State::Greeting => {
-                    if let Some(greeting) = self.greeting.decode(input)? {
+                    let decoded = self.greeting.decode(input);
+                    if self.greeting.received() >= OPENING_LEN
+                        && let Some(rest) = self.greeting_rest.take()
+                    {
+                        self.tx.extend_from_slice(&rest);
+                    }
+                    if let Some(greeting) = decoded? {
                         self.peer_version = Some(greeting.version());
                         self.state = State::Handshake;
                         match &mut self.handshake {

@@ -151,7 +151,19 @@ fn sends_nothing_before_ready_and_flushes_control_bytes_first() {
     client.handle_bytes(&ours).unwrap();
     let mut from_client = BytesMut::new();
     assert!(client.poll_transmit(&mut from_client));
-    assert!(from_client.len() > 64, "greeting and READY");
+    assert_eq!(
+        from_client.len(),
+        64,
+        "the client's whole greeting, once ours has opened"
+    );
+    conn.handle_bytes(&from_client).unwrap();
+    // The rest of ours (left unpolled: the send below must carry it first).
+    let mut rest = BytesMut::new();
+    assert!(conn.poll_transmit(&mut rest));
+    client.handle_bytes(&rest).unwrap();
+    let mut from_client = BytesMut::new();
+    assert!(client.poll_transmit(&mut from_client));
+    assert!(from_client.len() > 10, "the client's READY");
     conn.handle_bytes(&from_client).unwrap();
     assert!(conn.is_ready());
     let mut out = BytesMut::new();
@@ -338,16 +350,45 @@ fn announces_only_valid_identities() {
 fn our_greeting_is_null_with_as_server_zero_in_both_roles() {
     for role in [Role::Client, Role::Server] {
         let mut conn = Connection::new(role, Config::router());
-        let mut out = BytesMut::new();
-        assert!(conn.poll_transmit(&mut out));
-        assert_eq!(out.len(), 64);
+        let out = whole_greeting(&mut conn);
         assert_eq!(
             Greeting::decode(&out, Mechanism::NULL).unwrap(),
             Greeting::new(Mechanism::NULL, false)
         );
-        assert!(!conn.poll_transmit(&mut out), "sent once");
+        let mut more = BytesMut::new();
+        assert!(!conn.poll_transmit(&mut more), "sent once");
         assert_eq!(conn.role(), role);
     }
+}
+
+#[test]
+fn the_rest_of_our_greeting_waits_for_the_peers_opening() {
+    let mut conn = Connection::new(Role::Client, Config::dealer());
+    let mut out = BytesMut::new();
+    assert!(conn.poll_transmit(&mut out));
+    assert_eq!(out.len(), 11, "signature and major version first");
+    let mut peer = BytesMut::new();
+    Greeting::new(Mechanism::NULL, false).encode(&mut peer);
+    conn.handle_bytes(&peer[..10]).unwrap();
+    assert!(
+        !conn.poll_transmit(&mut out),
+        "not before the peer's major version"
+    );
+    conn.handle_bytes(&peer[10..11]).unwrap();
+    assert!(conn.poll_transmit(&mut out));
+    assert_eq!(out.len(), 64);
+}
+
+/// Our whole greeting: its opening, then the rest once a peer's opening is in.
+fn whole_greeting(conn: &mut Connection) -> BytesMut {
+    let mut out = BytesMut::new();
+    assert!(conn.poll_transmit(&mut out));
+    let mut peer = BytesMut::new();
+    Greeting::new(Mechanism::NULL, false).encode(&mut peer);
+    conn.handle_bytes(&peer[..11]).unwrap();
+    assert!(conn.poll_transmit(&mut out));
+    assert_eq!(out.len(), 64);
+    out
 }
 
 fn tight() -> Limits {
@@ -619,8 +660,7 @@ mod curve {
         let keys = keys();
         let pair = good(&keys, 1);
         for (mut conn, as_server) in [(pair.router, true), (pair.dealer, false)] {
-            let mut out = BytesMut::new();
-            assert!(conn.poll_transmit(&mut out));
+            let out = super::whole_greeting(&mut conn);
             assert_eq!(
                 Greeting::decode(&out[..64], Mechanism::CURVE).unwrap(),
                 Greeting::new(Mechanism::CURVE, as_server)
@@ -644,13 +684,21 @@ mod curve {
         }
         // A NULL peer is refused by mechanism.
         let mut null = Connection::new(Role::Client, Config::dealer());
-        let mut out = BytesMut::new();
-        assert!(null.poll_transmit(&mut out));
+        let out = super::whole_greeting(&mut null);
         let mut curve = Connection::new(
             Role::Server,
             Config::router().with_curve_server(keys.server.1, |_| true),
         );
         assert!(matches!(curve.handle_bytes(&out), Err(Error::Greeting(_))));
+        // Failing, it still sends the rest of its greeting: the NULL peer
+        // learns why too.
+        let mut from_curve = BytesMut::new();
+        assert!(curve.poll_transmit(&mut from_curve));
+        assert_eq!(from_curve.len(), 64);
+        assert!(matches!(
+            null.handle_bytes(&from_curve),
+            Err(Error::Greeting(_))
+        ));
     }
 
     #[test]
@@ -711,11 +759,17 @@ mod curve {
         }
         // And in the handshake: flip the last octet of HELLO.
         let mut pair = good(&keys, 4096);
+        // The openings both ways, then the rest of the greetings, and HELLO.
         let mut from_client = BytesMut::new();
         assert!(pair.dealer.poll_transmit(&mut from_client));
         let mut from_server = BytesMut::new();
         assert!(pair.router.poll_transmit(&mut from_server));
         pair.dealer.handle_bytes(&from_server).unwrap();
+        pair.router.handle_bytes(&from_client).unwrap();
+        let mut rest = BytesMut::new();
+        assert!(pair.router.poll_transmit(&mut rest));
+        pair.dealer.handle_bytes(&rest).unwrap();
+        let mut from_client = BytesMut::new();
         assert!(pair.dealer.poll_transmit(&mut from_client));
         let last = from_client.len() - 1;
         from_client[last] ^= 0x80;

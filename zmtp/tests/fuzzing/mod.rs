@@ -445,15 +445,21 @@ fn drain_events(conn: &mut Connection, run: &mut Run, ours: SocketType, limits: 
     }
 }
 
-/// What our side wrote must be ZMTP itself: our greeting, then command
+/// What our side wrote must be ZMTP itself: our greeting (or its opening
+/// alone, until the peer's opening is in), then command
 /// frames that parse and (under NULL, where they are not boxed) the
 /// messages and PINGs we sent, whole and in order.
 fn check_output(run: &Run, mechanism: Mechanism) {
     let mut input = &run.out[..];
-    let greeting = GreetingDecoder::new(mechanism)
+    let Some(greeting) = GreetingDecoder::new(mechanism)
         .decode(&mut input)
         .expect("our greeting decodes")
-        .expect("our greeting is whole");
+    else {
+        // The rest of our greeting waits for the peer's opening (signature
+        // and major version), which this input never completed.
+        assert_eq!(run.out.len(), 11, "only our greeting's opening");
+        return;
+    };
     assert_eq!(greeting.version(), Version::V3_1);
     let open = Limits {
         max_frame_bytes: usize::MAX,
