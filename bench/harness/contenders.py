@@ -67,6 +67,10 @@ def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
     conf = prefix / "nginx.conf"
     upstreams = [upstream] if isinstance(upstream, str) else upstream
     servers = " ".join(f"server {u};" for u in upstreams)
+    # Idle connections kept per worker, for the whole upstream: 64 as in the
+    # reference configuration, and more with many backends, or round robin
+    # over them would open a new connection for most requests.
+    keepalive = max(64, 4 * len(upstreams))
     # The configuration of shared/notes/performance.md, verbatim in substance.
     conf.write_text(
         textwrap.dedent(
@@ -79,7 +83,7 @@ def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
               access_log off;
               client_body_temp_path {prefix}/body;
               proxy_temp_path {prefix}/proxy;
-              upstream backend {{ {servers} keepalive 64; }}
+              upstream backend {{ {servers} keepalive {keepalive}; }}
               server {{
                 listen 127.0.0.1:{port};
                 location / {{
