@@ -128,12 +128,15 @@ def markdown(result: dict) -> str:
             "One request each way through the router and the Rust test app (`/large` down, `/drain-body` up), "
             "bodies streamed by curl.",
             "",
-            "| Direction | bytes | MiB/s | router peak RSS | complete |",
-            "|---|---|---|---|---|",
+            "| Direction | bytes | MiB/s | router peak RSS | worker peak RSS | complete |",
+            "|---|---|---|---|---|---|",
         ]
         for t in result["streaming"]:
+            # Runs recorded before the worker's RSS was: "—".
+            worker = f"{t['worker_peak_rss_mib']:.1f} MiB" if "worker_peak_rss_mib" in t else "—"
             lines.append(
-                f"| {t['direction']} | {t['bytes']:,} | {t['mib_per_s']:.0f} | {t['router_peak_rss_mib']:.1f} MiB | {'yes' if t['ok'] else 'NO'} |"
+                f"| {t['direction']} | {t['bytes']:,} | {t['mib_per_s']:.0f} | {t['router_peak_rss_mib']:.1f} MiB "
+                f"| {worker} | {'yes' if t['ok'] else 'NO'} |"
             )
         lines.append("")
     if result.get("skipped"):
