@@ -11,7 +11,8 @@
 //! | `endpoint.rs` | `tcp://` and `ipc://`: parsing, listeners, streams |
 //! | `wake.rs` | which connections woke the owner, without scanning them all |
 //! | `link.rs` | one connection: its stream, its ZMTP state, its outbound queue |
-//! | `socket.rs` | ROUTER and DEALER: accepting, connecting with backoff, routing ids, high-water marks, heartbeats |
+//! | `socket/mod.rs` | ROUTER and DEALER: their API, options, routing ids, high-water marks, sending |
+//! | `socket/drive.rs` | what one wake-up does: accepting, connecting with backoff, reading and writing the links that woke it, closing, heartbeats |
 
 mod endpoint;
 mod link;
