@@ -35,6 +35,9 @@ pub(super) struct Link {
     pub(super) stream: Stream,
     pub(super) conn: Connection,
     pub(super) waker: Arc<SlotWaker>,
+    // The same waker as the reactor takes it, made once rather than per read
+    // and write.
+    task_waker: Waker,
     pub(super) fd: RawFd,
     pub(super) peer: Option<PeerAddr>,
     pub(super) address: String,
@@ -72,6 +75,7 @@ impl Link {
         let mut link = Self {
             stream,
             conn,
+            task_waker: Waker::from(waker.clone()),
             waker,
             fd,
             peer,
@@ -121,10 +125,6 @@ impl Link {
         self.conn.poll_transmit(&mut self.tx)
     }
 
-    fn context_waker(&self) -> Waker {
-        Waker::from(self.waker.clone())
-    }
-
     /// Writes what is queued, in as few writes as the kernel takes; when
     /// the kernel is full, the reactor wakes the slot once it has room.
     /// Returns whether the queue is empty.
@@ -132,8 +132,7 @@ impl Link {
         if self.tx.is_empty() {
             return Ok(true);
         }
-        let waker = self.context_waker();
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(&self.task_waker);
         while !self.tx.is_empty() {
             match self.stream.try_write(&self.tx) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -170,8 +169,7 @@ impl Link {
         now: Instant,
         read: &mut usize,
     ) -> ReadOutcome {
-        let waker = self.context_waker();
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(&self.task_waker);
         let start = *read;
         loop {
             match self.stream.try_read(scratch) {

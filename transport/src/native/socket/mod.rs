@@ -664,17 +664,11 @@ fn connect_future(endpoint: &Endpoint) -> Pin<Box<dyn Future<Output = io::Result
 fn to_multipart(link: &Link, parts: Vec<Bytes>, origin_prefix: Option<&[u8]>) -> Multipart {
     let with_origin =
         origin_prefix.is_some_and(|prefix| parts.first().is_some_and(|p| p.starts_with(prefix)));
-    let mut msg = match &link.routing_id {
-        Some(id) => {
-            let mut msg = Multipart::with_capacity(parts.len() + 1);
-            msg.push(id.clone());
-            for part in parts {
-                msg.push(part);
-            }
-            msg
-        }
-        None => Multipart::from(parts),
-    };
+    let mut parts = parts;
+    if let Some(id) = &link.routing_id {
+        parts.insert(0, id.clone());
+    }
+    let mut msg = Multipart::from(parts);
     if with_origin {
         msg.set_origin(Some(Box::new(Origin {
             address: link.address.clone(),
