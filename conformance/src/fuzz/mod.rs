@@ -57,8 +57,7 @@ pub async fn fuzz(
         let frames = mutate(&mut rng, base);
         let mut p = Player::start(cfg).await?;
         let verdict = p.run(cfg, &frames).await;
-        let _ = p.child.start_kill();
-        let _ = p.child.wait().await;
+        p.stop().await;
         let stderr_tail = p.stderr_tail();
         let failure = match verdict? {
             Ok(()) => continue,

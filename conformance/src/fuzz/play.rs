@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::process::Child;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant as TokioInstant, sleep_until};
 use zroute_proto::frame::{Ping, Welcome};
 use zroute_proto::{Frame, HeaderBlock};
@@ -20,22 +21,25 @@ use crate::spawn::{SpawnError, spawn_worker};
 const ALIVE_WITHIN: Duration = Duration::from_secs(5);
 /// The id of the suite's PING; odd, the router's parity.
 pub(super) const PROBE_PING: u32 = 0x7fff_0001;
+/// How long the end of a stopped worker's stderr is waited for (a
+/// grandchild that keeps the pipe open must not hold the campaign).
+const STDERR_DRAIN: Duration = Duration::from_secs(2);
 
 /// Plays `frames` against a fresh worker; `Err` is a failure of the worker,
 /// `Ok(Err(..))` one of the suite (the worker did not start, ...).
 pub async fn play(cfg: &FuzzConfig, frames: &[Vec<u8>]) -> Result<Result<(), Failure>, Fault> {
     let mut p = Player::start(cfg).await?;
     let verdict = p.run(cfg, frames).await;
-    let _ = p.child.start_kill();
-    let _ = p.child.wait().await;
+    p.stop().await;
     verdict
 }
 
 pub(super) struct Player {
     _ctx: Context,
     socket: Socket,
-    pub(super) child: Child,
+    child: Child,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_task: Option<JoinHandle<()>>,
 }
 
 enum Got {
@@ -56,6 +60,7 @@ impl Player {
             socket: w.socket,
             child: w.child,
             stderr,
+            stderr_task: Some(w.stderr_task),
         })
     }
 
@@ -211,6 +216,17 @@ impl Player {
                 Frame::GoAway(_) if from == peer => session_over = true,
                 _ => {}
             }
+        }
+    }
+
+    /// Kills the worker and waits for the end of its stderr, so that the
+    /// tail holds its last words: a crashed worker's exit can be seen before
+    /// the reader task has copied what it wrote just before.
+    pub(super) async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(STDERR_DRAIN, task).await;
         }
     }
 
