@@ -56,24 +56,43 @@ pub fn is_forwardable(name: &HeaderName, value: &HeaderValue) -> bool {
 
 /// Appends every forwardable header of `headers`, joining repeated names with NUL.
 pub fn append_headers(block: &mut HeaderBlock, headers: &HeaderMap) -> Result<(), MapError> {
-    for name in headers.keys() {
-        let mut joined: Vec<u8> = Vec::new();
-        let mut any = false;
-        for value in headers.get_all(name) {
-            if !is_forwardable(name, value) || value.is_empty() {
-                continue;
-            }
-            if any {
-                joined.push(0);
-            }
+    // One pass over the map, no lookup per name: `iter` yields a name's
+    // values one after another, and `add` copes if a map ever does not.
+    let mut group: Option<(&HeaderName, Vec<u8>)> = None;
+    for (name, value) in headers {
+        if !is_forwardable(name, value) || value.is_empty() {
+            continue;
+        }
+        if let Some((current, joined)) = &mut group
+            && *current == name
+        {
+            joined.push(0);
             joined.extend_from_slice(value.as_bytes());
-            any = true;
+            continue;
         }
-        if any {
-            block
-                .insert(Bytes::copy_from_slice(name.as_str().as_bytes()), joined)
-                .map_err(|_| MapError("a header cannot be carried in a name/value block"))?;
+        if let Some((name, joined)) = group.replace((name, value.as_bytes().to_vec())) {
+            add(block, name, joined)?;
         }
+    }
+    if let Some((name, joined)) = group {
+        add(block, name, joined)?;
+    }
+    Ok(())
+}
+
+/// Adds one name's NUL-joined values: names and values from `http` types
+/// are valid by construction, and a name the block already has (met again
+/// apart from its first values) is joined to it.
+fn add(block: &mut HeaderBlock, name: &HeaderName, joined: Vec<u8>) -> Result<(), MapError> {
+    let name = name.as_str().as_bytes();
+    if block.get(name).is_none() {
+        block.push_valid(Bytes::copy_from_slice(name), Bytes::from(joined));
+        return Ok(());
+    }
+    for value in joined.split(|b| *b == 0) {
+        block
+            .append(Bytes::copy_from_slice(name), value)
+            .map_err(|_| MapError("a header cannot be carried in a name/value block"))?;
     }
     Ok(())
 }
@@ -106,7 +125,18 @@ pub fn request_block<B>(
         Some(pq) => pq.as_str(),
         None => "/",
     };
-    let mut block = HeaderBlock::with_capacity(5 + req.headers().keys_len());
+    let mut block = HeaderBlock::with_capacity(5 + req.headers().len());
+    // The method and path come from `http` types, the version is a
+    // constant; the host and scheme are the caller's, so they are checked.
+    if !HeaderBlock::is_valid_value(host.as_bytes())
+        || !HeaderBlock::is_valid_value(scheme.as_bytes())
+        || host.contains('\0')
+        || scheme.contains('\0')
+    {
+        return Err(MapError(
+            "request line cannot be carried in a name/value block",
+        ));
+    }
     let pseudo = [
         (METHOD, req.method().as_str()),
         (PATH, path),
@@ -115,9 +145,10 @@ pub fn request_block<B>(
         (SCHEME, scheme),
     ];
     for (name, value) in pseudo {
-        block
-            .insert(name, Bytes::copy_from_slice(value.as_bytes()))
-            .map_err(|_| MapError("request line cannot be carried in a name/value block"))?;
+        block.push_valid(
+            Bytes::from_static(name.as_bytes()),
+            Bytes::copy_from_slice(value.as_bytes()),
+        );
     }
     append_headers(&mut block, req.headers())?;
     Ok(block)
@@ -146,15 +177,19 @@ pub fn scheme_of(block: &HeaderBlock) -> Option<&str> {
 
 /// The response head's block: `:status`, `:version`, then forwardable headers.
 pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
-    let mut block = HeaderBlock::with_capacity(2 + res.headers().keys_len());
+    let mut block = HeaderBlock::with_capacity(2 + res.headers().len());
     let status = res.status();
     if status.is_informational() {
         return Err(MapError("1xx responses cannot be carried"));
     }
-    block
-        .insert(STATUS, Bytes::copy_from_slice(status.as_str().as_bytes()))
-        .and_then(|()| block.insert(VERSION, "HTTP/1.1"))
-        .map_err(|_| MapError("status cannot be carried"))?;
+    block.push_valid(
+        Bytes::from_static(STATUS.as_bytes()),
+        Bytes::copy_from_slice(status.as_str().as_bytes()),
+    );
+    block.push_valid(
+        Bytes::from_static(VERSION.as_bytes()),
+        Bytes::from_static(b"HTTP/1.1"),
+    );
     append_headers(&mut block, res.headers())?;
     Ok(block)
 }
@@ -232,6 +267,38 @@ mod tests {
         let back = response_from_block(&block).unwrap();
         assert_eq!(back.status(), 404);
         assert_eq!(back.headers().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn values_added_apart_are_joined_in_the_order_added() {
+        let mut headers = HeaderMap::new();
+        headers.append("accept", HeaderValue::from_static("a"));
+        headers.append("x-one", HeaderValue::from_static("1"));
+        headers.append("accept", HeaderValue::from_static("b"));
+        headers.append("x-empty", HeaderValue::from_static(""));
+        headers.append("te", HeaderValue::from_static("gzip"));
+        let mut block = HeaderBlock::new();
+        append_headers(&mut block, &headers).unwrap();
+        assert_eq!(block.get("accept").unwrap(), "a\0b");
+        assert_eq!(block.get("x-one").unwrap(), "1");
+        assert!(block.get("x-empty").is_none() && block.get("te").is_none());
+        // A name met again after others is joined to its first values,
+        // never carried twice.
+        add(
+            &mut block,
+            &HeaderName::from_static("accept"),
+            b"c\0d".to_vec(),
+        )
+        .unwrap();
+        assert_eq!(block.get("accept").unwrap(), "a\0b\0c\0d");
+        assert_eq!(block.len(), 2);
+    }
+
+    #[test]
+    fn a_host_that_cannot_be_carried_is_refused() {
+        let req = Request::builder().uri("/").body(()).unwrap();
+        assert!(request_block(&req, "http", "a\r\nb").is_err());
+        assert!(request_block(&req, "http", "a\0b").is_err());
     }
 
     #[test]

@@ -73,6 +73,24 @@ impl HeaderBlock {
         Ok(())
     }
 
+    /// Adds a pair that the caller has already checked, or that is valid by
+    /// construction: the HTTP mapping's names come from `http::HeaderName`
+    /// (lowercase tokens, unique in their map) or are the spec's
+    /// pseudo-header constants, and its values from `http::HeaderValue`,
+    /// which holds no CR, LF or NUL. The checks run in debug builds.
+    pub(crate) fn push_valid(&mut self, name: Bytes, value: Bytes) {
+        debug_assert!(
+            check_name(&name).is_ok() && check_value(&value).is_ok() && self.get(&name).is_none(),
+            "an invalid pair pushed unchecked: {name:?} {value:?}"
+        );
+        self.entries.push((name, value));
+    }
+
+    /// Whether `value` may be carried (no CR or LF; no empty NUL-separated segment).
+    pub(crate) fn is_valid_value(value: &[u8]) -> bool {
+        check_value(value).is_ok()
+    }
+
     /// Adds one more value for `name`, joining it to any earlier ones with NUL.
     pub fn append(
         &mut self,
@@ -195,33 +213,64 @@ fn check_name(name: &[u8]) -> Result<(), HeaderBlockError> {
     if body.is_empty() {
         return Err(HeaderBlockError::InvalidName);
     }
+    // One table lookup per byte on the path every block takes; which rule
+    // was broken is worked out only for a name that breaks one.
+    if body.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
+        return Ok(());
+    }
     if body.iter().any(u8::is_ascii_uppercase) {
         return Err(HeaderBlockError::UppercaseName);
     }
-    if !body.iter().all(|&b| is_token_byte(b)) {
-        return Err(HeaderBlockError::InvalidName);
-    }
-    Ok(())
+    Err(HeaderBlockError::InvalidName)
 }
 
-/// RFC 9110 `tchar`, with uppercase letters already refused.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+/// RFC 9110 `tchar`, less the uppercase letters that a block may not carry.
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_lowercase() || c.is_ascii_digit();
+        b += 1;
+    }
+    let symbols = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < symbols.len() {
+        table[symbols[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 fn check_value(value: &[u8]) -> Result<(), HeaderBlockError> {
-    if value.iter().any(|&b| b == b'\r' || b == b'\n') {
+    // One pass: CR or LF anywhere is refused; a NUL sends the value to the
+    // segment check below.
+    let (mut line_break, mut nul) = (false, false);
+    for &b in value {
+        line_break |= b == b'\r' || b == b'\n';
+        nul |= b == 0;
+    }
+    if line_break {
         return Err(HeaderBlockError::InvalidValue);
     }
     // A whole value may be empty; a NUL-joined one may not have an empty segment.
-    if value.contains(&0) && value.split(|&b| b == 0).any(<[u8]>::is_empty) {
+    if nul && value.split(|&b| b == 0).any(<[u8]>::is_empty) {
         return Err(HeaderBlockError::InvalidValue);
     }
     Ok(())
 }
 
+/// Up to this many names, duplicates are looked for pair by pair, which
+/// costs less than collecting and sorting them.
+const PAIRWISE_UNIQUE: usize = 24;
+
 fn check_unique(entries: &[(Bytes, Bytes)]) -> Result<(), HeaderBlockError> {
-    if entries.len() < 2 {
+    if entries.len() <= PAIRWISE_UNIQUE {
+        for (i, (name, _)) in entries.iter().enumerate() {
+            if entries[i + 1..].iter().any(|(other, _)| other == name) {
+                return Err(HeaderBlockError::DuplicateName);
+            }
+        }
         return Ok(());
     }
     let mut names: Vec<&[u8]> = entries.iter().map(|(n, _)| n.as_ref()).collect();

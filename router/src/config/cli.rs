@@ -231,6 +231,14 @@ pub struct Options {
     #[serde(default, deserialize_with = "de_duration")]
     pub shutdown_timeout: Option<Duration>,
 
+    /// Threads that run the router: 1 runs everything (HTTP connections,
+    /// the dispatcher, the worker sockets) on one thread, with no hand-off
+    /// between threads on a request's path, as nginx's `worker_processes 1`;
+    /// N spreads the HTTP connections over N threads (worth it for TLS-heavy
+    /// loads on many cores); 0 is one per core [default: 1].
+    #[arg(long, env = "ZROUTE_THREADS")]
+    pub threads: Option<usize>,
+
     /// Log format: human or json [default: human].
     #[arg(long, env = "ZROUTE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,

@@ -69,6 +69,8 @@ pub struct Config {
     pub retry_buffer: usize,
     pub stream_buffer: usize,
     pub shutdown_timeout: Duration,
+    /// Runtime threads; 1 is a current-thread runtime, 0 one per core.
+    pub threads: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     pub access_log: bool,
@@ -125,6 +127,7 @@ impl Default for Config {
             retry_buffer: 64 * 1024,
             stream_buffer: 64 * 1024,
             shutdown_timeout: Duration::from_secs(30),
+            threads: 1,
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
             access_log: true,

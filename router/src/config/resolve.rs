@@ -95,6 +95,7 @@ impl Options {
             retry_buffer: pick!(retry_buffer),
             stream_buffer: pick!(stream_buffer),
             shutdown_timeout: pick!(shutdown_timeout),
+            threads: pick!(threads),
             log_format: pick!(log_format),
             log_level: self.log_level.or(file.log_level).unwrap_or(d.log_level),
             access_log: pick!(access_log),

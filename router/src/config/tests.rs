@@ -31,10 +31,14 @@ fn flags_beat_file_beats_defaults() {
         path.to_str().unwrap(),
         "--queue-size",
         "7",
+        "--threads",
+        "0",
     ]);
     let config = opts.resolve().unwrap();
     assert_eq!(config.http, "127.0.0.1:7000".parse().unwrap());
     assert_eq!(config.queue_size, 7);
+    assert_eq!(config.threads, 0);
+    assert_eq!(Config::default().threads, 1);
     assert_eq!(config.request_timeout, Duration::from_secs(9));
     assert_eq!(config.admin, Config::default().admin);
 }
