@@ -193,7 +193,9 @@ def zroute_hello(workers: int, work_us: int = 0, transport: str = "native") -> C
         addr, endpoint, pid = zroute_router(env, group, transport)
         hello = env.example("hello") if transport == "native" else env.bin(f"{LIBZMQ_DIR}/hello")
         for i in range(workers):
-            argv = [hello, f"worker-{i + 1}", "--connect", endpoint, "--work-us", str(work_us)]
+            # --inline: hello's handler never blocks, so it may answer in the
+            # session thread's first poll (Builder::inline_handlers).
+            argv = [hello, f"worker-{i + 1}", "--connect", endpoint, "--inline", "--work-us", str(work_us)]
             group.start(argv, f"hello{i + 1}")
         running = ready(group, addr, router_pid=pid)
         if workers > 1:

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p zroute-worker --example hello -- worker-1 [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
-//!     [--threads N] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]
+//!     [--threads N] [--inline] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
 //! Without `--connect` it uses `ZROUTE_CONNECT`, else `tcp://127.0.0.1:8000`.
@@ -11,7 +11,10 @@
 //! the library's default of 64. `--threads N` sets the runtime's worker threads
 //! (default 1, as the bench's hyper backend has): a request is so little work
 //! that a second thread mostly adds wake-ups between threads, and a host scales
-//! by running more worker processes. `--work-us N` keeps the thread busy for N
+//! by running more worker processes. `--inline` answers each request without a
+//! body in the session thread's first poll of its handler
+//! (`Builder::inline_handlers`), with no task spawned and no hand-off between
+//! threads; the bench runs it so, as this handler never blocks. `--work-us N` keeps the thread busy for N
 //! µs per request before answering, standing in for an application that costs
 //! CPU (the bench's scaling scenario). `--block-ms N` blocks the thread in
 //! `std::thread::sleep` for N ms per request, as a handler calling blocking
@@ -40,10 +43,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     cli::init_tracing();
     let usage = "usage: hello WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] \
-                 [--threads N] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]";
+                 [--threads N] [--inline] [--work-us N] [--block-ms N] [--curve-server-key FILE|Z85 --curve-key FILE]";
     let mut threads = 1;
     let mut work = Duration::ZERO;
     let mut block = Duration::ZERO;
+    let mut inline = false;
     let options = cli::Options::parse(usage, |flag, values| {
         match flag {
             "--threads" => match values.parse()? {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
             },
             "--work-us" => work = Duration::from_micros(values.parse()?),
             "--block-ms" => block = Duration::from_millis(values.parse()?),
+            "--inline" => inline = true,
             _ => return Ok(false),
         }
         Ok(true)
@@ -77,7 +82,7 @@ fn main() -> ExitCode {
         }
     });
     let worker = match options.builder("hello") {
-        Ok(worker) => worker,
+        Ok(worker) => worker.inline_handlers(inline),
         Err(exit) => return exit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

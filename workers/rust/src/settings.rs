@@ -16,5 +16,7 @@ pub(crate) struct Settings {
     /// See [`Builder::blocked_handler_warning`](crate::Builder::blocked_handler_warning);
     /// zero: no warning.
     pub(crate) block_warning: Duration,
+    /// See [`Builder::inline_handlers`](crate::Builder::inline_handlers).
+    pub(crate) inline_handlers: bool,
     pub(crate) dealer: DealerOptions,
 }

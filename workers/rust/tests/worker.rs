@@ -474,16 +474,32 @@ impl HttpBody for FailingBody {
 /// spec: #stream-response — a failure before the head is a 500, after it RST_STREAM(INTERNAL_ERROR).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_failures_become_500_or_a_reset() {
+    handler_outcomes(Worker::builder("w")).await;
+}
+
+/// The same outcomes with each bodiless request's handler polled first on
+/// the session thread: answered in that poll, answered later (spawned), and
+/// panicking there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_handlers_answer_fail_and_defer_alike() {
+    handler_outcomes(Worker::builder("w").inline_handlers(true)).await;
+}
+
+async fn handler_outcomes(builder: Builder) {
     let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
     let service = service_fn(|req: Request<Body>| async move {
         match req.uri().path() {
             "/panic" => panic!("handler panic (expected by the test)"),
             "/error" => Err::<Reply, BoxError>("handler error".into()),
             "/body-error" => Ok(Response::new(FailingBody(false).boxed())),
+            "/later" => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok(full(200, "later"))
+            }
             _ => Ok(full(200, "fine")),
         }
     });
-    let worker = Running::start(&router, Worker::builder("w"), service);
+    let worker = Running::start(&router, builder, service);
     let session = router.next_session().await;
 
     for path in ["/panic", "/error"] {
@@ -498,8 +514,10 @@ async fn handler_failures_become_500_or_a_reset() {
         RstCode::INTERNAL_ERROR
     );
     // The session survives all of that.
-    let mut stream = session.open(request("GET", "/", &[]), true).await;
-    assert_eq!(stream.response().await.unwrap().text(), "fine");
+    for (path, text) in [("/later", "later"), ("/", "fine")] {
+        let mut stream = session.open(request("GET", path, &[]), true).await;
+        assert_eq!(stream.response().await.unwrap().text(), text, "{path}");
+    }
     worker.shutdown().await;
 }
 

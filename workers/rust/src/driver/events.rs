@@ -16,7 +16,8 @@ use zroute_proto::session::{CloseReason, ResetOrigin};
 use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, StreamId, mapping};
 
 use super::Driver;
-use super::slot::Slot;
+use super::inline::{self, FirstPoll};
+use super::slot::{Slot, Task};
 use super::stopping::Stopping;
 use crate::HttpService;
 use crate::blocking::{self, PollWatch};
@@ -129,7 +130,16 @@ where
         let task = blocking::counting_polls(shared.clone(), task.instrument(span));
         // Dropping the JoinHandle detaches the task: it reports through its
         // Responder, and the AbortHandle is all the driver needs.
-        let task = self.handlers.runtime.spawn(task).abort_handle();
+        let task = if fin && self.settings.inline_handlers {
+            match inline::poll_once(&self.handlers.runtime, task) {
+                FirstPoll::Done => Task::Inline,
+                FirstPoll::Pending(task) => {
+                    Task::Spawned(self.handlers.runtime.spawn(task).abort_handle())
+                }
+            }
+        } else {
+            Task::Spawned(self.handlers.runtime.spawn(task).abort_handle())
+        };
         self.streams.insert(
             id,
             Slot {

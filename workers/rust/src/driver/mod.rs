@@ -43,6 +43,7 @@ use crate::stream::Command;
 
 mod commands;
 mod events;
+mod inline;
 mod slot;
 mod stopping;
 
@@ -164,6 +165,11 @@ where
         }
         loop {
             self.process_events();
+            // Handlers polled inline during those events have answered:
+            // their replies go out in this turn's flush.
+            if self.take_commands() {
+                self.process_events();
+            }
             self.flush();
             // A failed send abandons the session, which has events to tell.
             self.process_events();
@@ -260,9 +266,7 @@ where
                 }
             }
         }
-        while let Ok(cmd) = self.commands.try_recv() {
-            self.on_command(cmd);
-        }
+        self.take_commands();
         while let Ok(id) = self.credit.try_recv() {
             self.on_credit(id);
         }
@@ -273,6 +277,16 @@ where
         if self.next_block_check.is_some_and(|t| t <= now) {
             self.check_blocking(now);
         }
+    }
+
+    /// Carries out every command already queued; whether there was one.
+    fn take_commands(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(cmd) = self.commands.try_recv() {
+            self.on_command(cmd);
+            any = true;
+        }
+        any
     }
 
     fn on_message(&mut self, msg: Multipart) {

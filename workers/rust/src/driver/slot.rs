@@ -18,7 +18,7 @@ use crate::stream::Outbound;
 /// that while the router may still send request body bytes to credit.
 pub(super) struct Slot {
     /// The request's task, until its last message (see [`Command`]).
-    pub(super) task: Option<AbortHandle>,
+    pub(super) task: Option<Task>,
     /// Where request body bytes go; `None` after FIN or when there is no body.
     pub(super) body: Option<mpsc::UnboundedSender<Chunk>>,
     pub(super) shared: Arc<Shared>,
@@ -32,6 +32,22 @@ pub(super) struct Slot {
     pub(super) polls: PollWatch,
     /// At most one chunk per stream, waiting for send window.
     pub(super) outbound: Option<Outbound>,
+}
+
+/// A request's task, until the driver has its last message.
+pub(super) enum Task {
+    Spawned(AbortHandle),
+    /// Run to its end by the inline first poll (`super::inline`); its last
+    /// message is in the command queue.
+    Inline,
+}
+
+impl Task {
+    pub(super) fn abort(&self) {
+        if let Self::Spawned(task) = self {
+            task.abort();
+        }
+    }
 }
 
 impl Slot {
