@@ -4,6 +4,7 @@
 //! blocks into client responses; a worker does the reverse.
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -56,45 +57,91 @@ pub fn is_forwardable(name: &HeaderName, value: &HeaderValue) -> bool {
 
 /// Appends every forwardable header of `headers`, joining repeated names with NUL.
 pub fn append_headers(block: &mut HeaderBlock, headers: &HeaderMap) -> Result<(), MapError> {
-    // One pass over the map, no lookup per name: `iter` yields a name's
-    // values one after another, and `add` copes if a map ever does not.
-    let mut group: Option<(&HeaderName, Vec<u8>)> = None;
-    for (name, value) in headers {
-        if !is_forwardable(name, value) || value.is_empty() {
-            continue;
-        }
-        if let Some((current, joined)) = &mut group
-            && *current == name
-        {
-            joined.push(0);
-            joined.extend_from_slice(value.as_bytes());
-            continue;
-        }
-        if let Some((name, joined)) = group.replace((name, value.as_bytes().to_vec())) {
-            add(block, name, joined)?;
-        }
-    }
-    if let Some((name, joined)) = group {
-        add(block, name, joined)?;
-    }
-    Ok(())
+    let mut gather = Gather::new(headers.len());
+    gather.headers(headers);
+    gather.finish(block)
 }
 
-/// Adds one name's NUL-joined values: names and values from `http` types
-/// are valid by construction, and a name the block already has (met again
-/// apart from its first values) is joined to it.
-fn add(block: &mut HeaderBlock, name: &HeaderName, joined: Vec<u8>) -> Result<(), MapError> {
-    let name = name.as_str().as_bytes();
-    if block.get(name).is_none() {
-        block.push_valid(Bytes::copy_from_slice(name), Bytes::from(joined));
-        return Ok(());
+/// A head's names and values copied into one buffer, which then becomes the
+/// block's storage: one allocation for the whole head, and entries that are
+/// slices of one buffer, so that a clone of the block (the router keeps one
+/// for a retry) allocates nothing per entry.
+///
+/// Names and values come from `http` types, valid by construction, or are
+/// the spec's pseudo-header constants; see [`HeaderBlock::push_valid`].
+struct Gather {
+    buf: Vec<u8>,
+    pairs: Vec<(PairName, Range<usize>)>,
+}
+
+enum PairName {
+    Pseudo(&'static str),
+    At(Range<usize>),
+}
+
+impl Gather {
+    fn new(pairs: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(256),
+            pairs: Vec::with_capacity(pairs),
+        }
     }
-    for value in joined.split(|b| *b == 0) {
-        block
-            .append(Bytes::copy_from_slice(name), value)
-            .map_err(|_| MapError("a header cannot be carried in a name/value block"))?;
+
+    fn pseudo(&mut self, name: &'static str, value: &[u8]) {
+        let value = self.copy(value);
+        self.pairs.push((PairName::Pseudo(name), value));
     }
-    Ok(())
+
+    /// Every forwardable header, in one pass over the map with no lookup per
+    /// name: `iter` yields a name's values one after another (and `finish`
+    /// copes if a map ever does not).
+    fn headers(&mut self, headers: &HeaderMap) {
+        let mut last: Option<&HeaderName> = None;
+        for (name, value) in headers {
+            if !is_forwardable(name, value) || value.is_empty() {
+                continue;
+            }
+            if last == Some(name) {
+                self.buf.push(0);
+                self.buf.extend_from_slice(value.as_bytes());
+                if let Some((_, joined)) = self.pairs.last_mut() {
+                    joined.end = self.buf.len();
+                }
+                continue;
+            }
+            last = Some(name);
+            let name = self.copy(name.as_str().as_bytes());
+            let value = self.copy(value.as_bytes());
+            self.pairs.push((PairName::At(name), value));
+        }
+    }
+
+    fn copy(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        start..self.buf.len()
+    }
+
+    fn finish(self, block: &mut HeaderBlock) -> Result<(), MapError> {
+        let buf = Bytes::from(self.buf);
+        for (name, value) in self.pairs {
+            let name = match name {
+                PairName::Pseudo(name) => Bytes::from_static(name.as_bytes()),
+                PairName::At(at) => buf.slice(at),
+            };
+            if block.get(&name).is_none() {
+                block.push_valid(name, buf.slice(value));
+                continue;
+            }
+            // A name met again apart from its first values: joined to them.
+            for value in buf[value].split(|b| *b == 0) {
+                block
+                    .append(name.clone(), value)
+                    .map_err(|_| MapError("a header cannot be carried in a name/value block"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Copies a block's regular (non-pseudo) headers into `headers`, one entry per NUL-separated value.
@@ -137,20 +184,14 @@ pub fn request_block<B>(
             "request line cannot be carried in a name/value block",
         ));
     }
-    let pseudo = [
-        (METHOD, req.method().as_str()),
-        (PATH, path),
-        (VERSION, version_text(req.version())),
-        (HOST, host),
-        (SCHEME, scheme),
-    ];
-    for (name, value) in pseudo {
-        block.push_valid(
-            Bytes::from_static(name.as_bytes()),
-            Bytes::copy_from_slice(value.as_bytes()),
-        );
-    }
-    append_headers(&mut block, req.headers())?;
+    let mut gather = Gather::new(5 + req.headers().len());
+    gather.pseudo(METHOD, req.method().as_str().as_bytes());
+    gather.pseudo(PATH, path.as_bytes());
+    gather.pseudo(VERSION, version_text(req.version()).as_bytes());
+    gather.pseudo(HOST, host.as_bytes());
+    gather.pseudo(SCHEME, scheme.as_bytes());
+    gather.headers(req.headers());
+    gather.finish(&mut block)?;
     Ok(block)
 }
 
@@ -284,12 +325,10 @@ mod tests {
         assert!(block.get("x-empty").is_none() && block.get("te").is_none());
         // A name met again after others is joined to its first values,
         // never carried twice.
-        add(
-            &mut block,
-            &HeaderName::from_static("accept"),
-            b"c\0d".to_vec(),
-        )
-        .unwrap();
+        let mut more = HeaderMap::new();
+        more.append("accept", HeaderValue::from_static("c"));
+        more.append("accept", HeaderValue::from_static("d"));
+        append_headers(&mut block, &more).unwrap();
         assert_eq!(block.get("accept").unwrap(), "a\0b\0c\0d");
         assert_eq!(block.len(), 2);
     }
