@@ -72,6 +72,10 @@ pub fn append_headers(block: &mut HeaderBlock, headers: &HeaderMap) -> Result<()
 struct Gather {
     buf: Vec<u8>,
     pairs: Vec<(PairName, Range<usize>)>,
+    /// Whether each name of the map came in one run of values, so that no
+    /// name can be pushed twice (pseudo-header names cannot clash with a
+    /// map's names, which never start with `:`).
+    runs_unique: bool,
 }
 
 enum PairName {
@@ -84,6 +88,7 @@ impl Gather {
         Self {
             buf: Vec::with_capacity(256),
             pairs: Vec::with_capacity(pairs),
+            runs_unique: true,
         }
     }
 
@@ -96,8 +101,12 @@ impl Gather {
     /// name: `iter` yields a name's values one after another (and `finish`
     /// copes if a map ever does not).
     fn headers(&mut self, headers: &HeaderMap) {
-        let mut last: Option<&HeaderName> = None;
+        let (mut last, mut last_seen, mut runs) = (None, None, 0);
         for (name, value) in headers {
+            if last_seen != Some(name) {
+                last_seen = Some(name);
+                runs += 1;
+            }
             if !is_forwardable(name, value) || value.is_empty() {
                 continue;
             }
@@ -114,6 +123,8 @@ impl Gather {
             let value = self.copy(value.as_bytes());
             self.pairs.push((PairName::At(name), value));
         }
+        // As many runs as names: every name came in one run.
+        self.runs_unique &= runs == headers.keys_len();
     }
 
     fn copy(&mut self, bytes: &[u8]) -> Range<usize> {
@@ -123,13 +134,15 @@ impl Gather {
     }
 
     fn finish(self, block: &mut HeaderBlock) -> Result<(), MapError> {
+        // Into an empty block, unique runs cannot repeat a name: no lookups.
+        let look_up = !(block.is_empty() && self.runs_unique);
         let buf = Bytes::from(self.buf);
         for (name, value) in self.pairs {
             let name = match name {
                 PairName::Pseudo(name) => Bytes::from_static(name.as_bytes()),
                 PairName::At(at) => buf.slice(at),
             };
-            if block.get(&name).is_none() {
+            if !look_up || block.get(&name).is_none() {
                 block.push_valid(name, buf.slice(value));
                 continue;
             }
@@ -223,15 +236,11 @@ pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
     if status.is_informational() {
         return Err(MapError("1xx responses cannot be carried"));
     }
-    block.push_valid(
-        Bytes::from_static(STATUS.as_bytes()),
-        Bytes::copy_from_slice(status.as_str().as_bytes()),
-    );
-    block.push_valid(
-        Bytes::from_static(VERSION.as_bytes()),
-        Bytes::from_static(b"HTTP/1.1"),
-    );
-    append_headers(&mut block, res.headers())?;
+    let mut gather = Gather::new(2 + res.headers().len());
+    gather.pseudo(STATUS, status.as_str().as_bytes());
+    gather.pseudo(VERSION, b"HTTP/1.1");
+    gather.headers(res.headers());
+    gather.finish(&mut block)?;
     Ok(block)
 }
 

@@ -334,8 +334,20 @@ impl Dispatcher {
     }
 
     pub(crate) async fn run(mut self) {
+        // One timer for the task's life, moved only when the next deadline
+        // does: a new one each turn cost a registration and a removal in
+        // tokio's timer wheel per turn (callgrind, bench/NOTES.md).
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.next_deadline();
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(at);
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 biased;
                 msg = self.rx.recv() => match msg {
@@ -366,7 +378,10 @@ impl Dispatcher {
                         warn!(error = %e, "worker socket receive failed");
                     }
                 },
-                () = sleep_until(deadline) => self.handle_timeouts(),
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.handle_timeouts();
+                }
             }
             self.settle();
             self.drop_departed();
@@ -396,11 +411,4 @@ async fn recv_any(sockets: &mut [Socket]) -> std::io::Result<(usize, Incoming)> 
         std::task::Poll::Pending
     })
     .await
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -12,7 +12,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use zroute_proto::mapping;
 
@@ -221,12 +221,18 @@ impl Proxy {
             if !self.dispatch.send(Msg::Open(request)) {
                 return Err(Error::ShuttingDown);
             }
-            let queue_deadline = deadline.min(Instant::now() + config.queue_timeout);
-            let opened = match timeout_at(queue_deadline, reply).await {
-                Err(_) => return Err(Error::QueueTimeout),
-                Ok(Err(_)) => return Err(Error::ShuttingDown),
-                Ok(Ok(Err(e))) => return Err(e.into()),
-                Ok(Ok(Ok(opened))) => opened,
+            // One timer per attempt: the queue's deadline, then the first
+            // byte's (each timer costs a registration in tokio's wheel).
+            let timer = sleep_until(deadline.min(Instant::now() + config.queue_timeout));
+            tokio::pin!(timer);
+            let opened = tokio::select! {
+                biased;
+                opened = reply => match opened {
+                    Err(_) => return Err(Error::ShuttingDown),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Ok(Ok(opened)) => opened,
+                },
+                () = &mut timer => return Err(Error::QueueTimeout),
             };
             access.route = if opened.pool.is_empty() {
                 "default".to_owned()
@@ -237,7 +243,9 @@ impl Proxy {
             let key = opened.key;
             let mut guard = CancelGuard::new(self.dispatch.clone(), key);
             pump.rewind();
-            let first_byte = deadline.min(Instant::now() + config.first_byte_timeout);
+            timer
+                .as_mut()
+                .reset(deadline.min(Instant::now() + config.first_byte_timeout));
             let outcome = loop {
                 tokio::select! {
                     event = events.recv() => break event,
@@ -247,7 +255,7 @@ impl Proxy {
                         Err(PumpError::Client) => return Err(Error::BodyBrokeOff),
                         Err(PumpError::StreamGone) => {}
                     },
-                    () = sleep_until(first_byte) => {
+                    () = &mut timer => {
                         return Err(Error::FirstByteTimeout);
                     }
                 }
