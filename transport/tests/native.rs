@@ -409,6 +409,67 @@ async fn a_rogue_peer_is_dropped_as_soon_as_it_announces_too_much() {
     rogue.join().unwrap();
 }
 
+/// A read shorter than the buffer ends a visit without a second read to
+/// find the socket empty: what arrives after it must still be read, and a
+/// close that came with the last octets must still be seen, after the
+/// message it followed (events and messages are two queues: either may be
+/// read first).
+#[tokio::test]
+async fn octets_after_a_short_read_and_a_close_behind_a_message_are_seen() {
+    let mut router = native::Socket::router(&RouterOptions::default()).unwrap();
+    router.watch();
+    let endpoint = router.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = endpoint.trim_start_matches("tcp://").to_owned();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut first = null_greeting();
+        first.extend_from_slice(&ready_command(b"DEALER"));
+        first.extend_from_slice(&[0x00, 3]);
+        first.extend_from_slice(b"one");
+        s.write_all(&first).unwrap();
+        wait_go.recv().unwrap();
+        // The second message and the close, in one segment if the kernel
+        // keeps them together.
+        s.write_all(&[0x00, 3, b't', b'w', b'o']).unwrap();
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+    });
+    let mut next = async || {
+        timeout(DEADLINE, router.next())
+            .await
+            .expect("in time")
+            .unwrap()
+    };
+    loop {
+        match next().await {
+            Incoming::Message(one) => {
+                assert_eq!(parts(&one)[1..], [&b"one"[..]]);
+                break;
+            }
+            Incoming::Event(e) => assert!(
+                matches!(
+                    e,
+                    SocketEvent::Accepted { .. } | SocketEvent::HandshakeSucceeded
+                ),
+                "{e:?}"
+            ),
+        }
+    }
+    go.send(()).unwrap();
+    let (mut two, mut closed) = (false, false);
+    while !(two && closed) {
+        match next().await {
+            Incoming::Message(m) => {
+                assert_eq!(parts(&m)[1..], [&b"two"[..]]);
+                two = true;
+            }
+            Incoming::Event(SocketEvent::Disconnected { .. }) => closed = true,
+            Incoming::Event(e) => panic!("{e:?}"),
+        }
+    }
+    peer.join().unwrap();
+}
+
 #[tokio::test]
 async fn a_message_of_too_many_parts_is_refused_part_by_part() {
     let ctx = Context::new();

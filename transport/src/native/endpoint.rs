@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::task::{Context, Poll};
 
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::monitor::PeerAddr;
@@ -234,10 +235,29 @@ impl Stream {
         }
     }
 
-    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.try_read(buf),
-            Self::Unix(s) => s.try_read(buf),
+    /// Reads into `buf`; says also whether the socket is known drained. A
+    /// read that fills less than `buf` took all there was, so the readiness
+    /// is cleared there and then, as a `WouldBlock` would clear it, without
+    /// the second read that would only find that out (nginx saves it the
+    /// same way). Nothing is missed: the sockets are edge-triggered, so
+    /// octets that arrive later raise a new event, and a peer's close stays
+    /// flagged in tokio's readiness after a clear.
+    pub(crate) fn read_some(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        let (mut short, len) = (None, buf.len());
+        let mut read = |n: usize| {
+            if n > 0 && n < len {
+                short = Some(n);
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        };
+        let outcome = match self {
+            Self::Tcp(s) => s.try_io(Interest::READABLE, || read(s.try_read(buf)?)),
+            Self::Unix(s) => s.try_io(Interest::READABLE, || read(s.try_read(buf)?)),
+        };
+        match (short, outcome) {
+            (Some(n), _) => Ok((n, true)),
+            (None, outcome) => outcome.map(|n| (n, false)),
         }
     }
 

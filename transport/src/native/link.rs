@@ -172,9 +172,9 @@ impl Link {
         let mut cx = Context::from_waker(&self.task_waker);
         let start = *read;
         loop {
-            match self.stream.try_read(scratch) {
-                Ok(0) => return ReadOutcome::Closed(None),
-                Ok(n) => {
+            let drained = match self.stream.read_some(scratch) {
+                Ok((0, _)) => return ReadOutcome::Closed(None),
+                Ok((n, drained)) => {
                     self.last_recv = now;
                     if let Err(e) = self.conn.handle_bytes(&scratch[..n]) {
                         return ReadOutcome::Failed(e);
@@ -183,16 +183,20 @@ impl Link {
                     if *read - start >= budget {
                         return ReadOutcome::More;
                     }
+                    drained
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match self.stream.poll_read_ready(&mut cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return ReadOutcome::Closed(Some(e)),
-                        Poll::Pending => return ReadOutcome::Drained,
-                    }
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
                 Err(e) => return ReadOutcome::Closed(Some(e)),
+            };
+            if drained {
+                // Registers for the next event; ready already if one came
+                // (or the peer closed) since.
+                match self.stream.poll_read_ready(&mut cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return ReadOutcome::Closed(Some(e)),
+                    Poll::Pending => return ReadOutcome::Drained,
+                }
             }
         }
     }
