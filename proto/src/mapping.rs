@@ -165,8 +165,9 @@ pub fn extend_header_map(headers: &mut HeaderMap, block: &HeaderBlock) -> Result
         }
         let name = HeaderName::from_bytes(name).map_err(|_| MapError("invalid header name"))?;
         for part in value.split(|b| *b == 0) {
-            let value =
-                HeaderValue::from_bytes(part).map_err(|_| MapError("invalid header value"))?;
+            // A slice of the block's own buffer: no copy, no allocation.
+            let value = HeaderValue::from_maybe_shared(value.slice_ref(part))
+                .map_err(|_| MapError("invalid header value"))?;
             headers.append(name.clone(), value);
         }
     }

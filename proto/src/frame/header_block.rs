@@ -245,16 +245,17 @@ const NAME_BYTE: [bool; 256] = {
 fn check_value(value: &[u8]) -> Result<(), HeaderBlockError> {
     // One pass: CR or LF anywhere is refused; a NUL sends the value to the
     // segment check below.
-    let (mut line_break, mut nul) = (false, false);
+    // Without an early exit the compiler turns this loop into vector code.
+    let (mut line_break, mut nul) = (0u8, 0u8);
     for &b in value {
-        line_break |= b == b'\r' || b == b'\n';
-        nul |= b == 0;
+        line_break |= u8::from(b == b'\r') | u8::from(b == b'\n');
+        nul |= u8::from(b == 0);
     }
-    if line_break {
+    if line_break != 0 {
         return Err(HeaderBlockError::InvalidValue);
     }
     // A whole value may be empty; a NUL-joined one may not have an empty segment.
-    if nul && value.split(|&b| b == 0).any(<[u8]>::is_empty) {
+    if nul != 0 && value.split(|&b| b == 0).any(<[u8]>::is_empty) {
         return Err(HeaderBlockError::InvalidValue);
     }
     Ok(())

@@ -20,7 +20,9 @@
 //! concern. Nothing outside `driver` takes part in it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,6 +107,15 @@ pub(crate) struct Driver<S> {
     next_block_check: Option<Instant>,
     unsent: Option<Unsent>,
     stop: watch::Receiver<bool>,
+    /// Completes once a stop is requested; one future for the driver's
+    /// life, as a new one per wait costs a waiter registration each time.
+    /// `None` once it has completed.
+    stop_requested: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The session's deadlines and the blocked-handler check share one
+    /// timer, moved only when the next deadline does (a new one per wait
+    /// costs a registration in tokio's timer wheel per wake-up).
+    timer: Pin<Box<tokio::time::Sleep>>,
+    timer_at: Option<Instant>,
     stopping: Stopping,
     established: bool,
     /// The router answered HELLO with GOAWAY(0, OK).
@@ -130,6 +141,9 @@ where
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (credit_tx, credit) = mpsc::unbounded_channel();
         let span = info_span!("session", session = Empty);
+        let mut watching = stop.clone();
+        let stop_requested: Pin<Box<dyn Future<Output = ()> + Send>> =
+            Box::pin(async move { stopped(&mut watching).await });
         Self {
             handlers,
             settings,
@@ -144,6 +158,9 @@ where
             next_block_check: None,
             unsent: None,
             stop,
+            stop_requested: Some(stop_requested),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now().into())),
+            timer_at: None,
             stopping: Stopping::No,
             established: false,
             refused_by_shutdown: false,
@@ -203,13 +220,23 @@ where
             Stopping::AfterWelcome { deadline } | Stopping::Draining { deadline } => Some(deadline),
         };
         let watch_stop = self.stopping == Stopping::No;
+        if timer != self.timer_at {
+            if let Some(at) = timer {
+                self.timer.as_mut().reset(at.into());
+            }
+            self.timer_at = timer;
+        }
+        let armed = self.timer_at.is_some();
         tokio::select! {
             msg = self.socket.recv() => Wake::Message(msg),
             Some(cmd) = self.commands.recv() => Wake::Command(cmd),
             Some(id) = self.credit.recv() => Wake::Credit(id),
-            () = sleep_until(timer) => Wake::Timer,
+            () = &mut self.timer, if armed => {
+                self.timer_at = None;
+                Wake::Timer
+            }
             () = sleep_until(grace) => Wake::Grace,
-            () = stopped(&mut self.stop), if watch_stop => Wake::Stop,
+            () = stop_requested(&mut self.stop_requested), if watch_stop => Wake::Stop,
         }
     }
 
@@ -384,6 +411,17 @@ fn log_sent(frame: &Frame) {
             debug!(status = %f.status(), last_good = f.last_good_stream_id().get(), "sent GOAWAY");
         }
         _ => {}
+    }
+}
+
+/// Completes once, when the driver's stop future does; never after that.
+async fn stop_requested(slot: &mut Option<Pin<Box<dyn Future<Output = ()> + Send>>>) {
+    match slot {
+        Some(requested) => {
+            requested.await;
+            *slot = None;
+        }
+        None => std::future::pending().await,
     }
 }
 
