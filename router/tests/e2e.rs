@@ -95,6 +95,33 @@ async fn workers_started_before_the_router_are_used() {
     );
 }
 
+/// The router on a multi-thread runtime (`--threads 2`; one thread is the
+/// default) serves as on one, and a worker that answers inline (`--inline`,
+/// `Builder::inline_handlers`) serves as one that spawns a task per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_router_threads_and_an_inline_worker_serve_alike() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--threads", "2"]);
+    let _inline = worker("hello", "inline", &router.endpoint, &["--inline"]);
+    let _spawning = worker("hello", "spawning", &router.endpoint, &[]);
+    router.wait_workers(2, STARTUP).await;
+    // At once, so that the router's threads share them.
+    let mut answers = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let url = router.url("/");
+        answers.spawn(async move { get(&url).await });
+    }
+    let mut seen = HashSet::new();
+    while let Some(answer) = answers.join_next().await {
+        let (status, body) = answer.expect("joined").expect("request");
+        assert_eq!(status, 200);
+        seen.insert(String::from_utf8(body.to_vec()).unwrap());
+    }
+    let expected: HashSet<String> = ["Hello from inline", "Hello from spawning"]
+        .map(String::from)
+        .into();
+    assert_eq!(seen, expected);
+}
+
 /// `kill -9` of a worker under load: no request hangs, and once the router
 /// has dropped the dead worker every request succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

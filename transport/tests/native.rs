@@ -200,6 +200,45 @@ async fn native_sockets_talk_over_ipc() {
     ));
 }
 
+/// `ipc://*` (a socket in a private directory, removed with the socket)
+/// and an abstract `ipc://@name`, as libzmq binds them, reached by libzmq.
+#[tokio::test]
+async fn ipc_any_and_abstract_names_bind_and_libzmq_connects_to_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = Context::new();
+    let name = format!("ipc://@zroute-test-{}", std::process::id());
+    for asked in ["ipc://*", name.as_str()] {
+        let mut router = native::Socket::router(&RouterOptions::default()).unwrap();
+        let bound = router.bind(asked).unwrap();
+        let dir = if asked == "ipc://*" {
+            let path = std::path::PathBuf::from(bound.strip_prefix("ipc://").unwrap());
+            let dir = path.parent().unwrap().to_owned();
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{bound}");
+            Some(dir)
+        } else {
+            assert_eq!(bound, asked);
+            None
+        };
+        let mut dealer = Socket::dealer(&ctx, &DealerOptions::default()).unwrap();
+        dealer.connect(&bound).unwrap();
+        let (_, mut got) = driven(&mut router, async {
+            dealer.writable().await.unwrap();
+            dealer.send(&[&b"hi"[..]]).await.unwrap();
+        })
+        .await;
+        let msg = match got.pop() {
+            Some(Incoming::Message(m)) => m,
+            _ => timeout(DEADLINE, router.recv()).await.unwrap().unwrap(),
+        };
+        assert_eq!(parts(&msg)[1..], [&b"hi"[..]], "{bound}");
+        drop(router);
+        if let Some(dir) = dir {
+            assert!(!dir.exists(), "{} is left behind", dir.display());
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_native_dealer_waits_for_its_router_and_reconnects_after_it_restarts() {
     let ctx = Context::new();

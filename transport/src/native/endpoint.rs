@@ -21,8 +21,13 @@ pub(crate) enum Endpoint {
         port: Option<u16>,
         source: Option<String>,
     },
-    /// `ipc://path`, a Unix domain socket.
+    /// `ipc://path`, a Unix domain socket; `ipc://@name` is a name in
+    /// Linux's abstract namespace (no file), kept here with the leading NUL
+    /// that tokio, like the kernel, reads as such.
     Ipc(PathBuf),
+    /// `ipc://*` (bind only): a socket in a new directory that only this
+    /// user can enter, as libzmq makes one.
+    IpcAny,
 }
 
 impl Endpoint {
@@ -34,8 +39,14 @@ impl Endpoint {
             )
         };
         if let Some(path) = text.strip_prefix("ipc://") {
-            if path.is_empty() || path.contains('\0') {
+            if path.is_empty() || path.contains('\0') || path == "@" {
                 return Err(invalid("an ipc:// endpoint needs a path"));
+            }
+            if path == "*" {
+                return Ok(Self::IpcAny);
+            }
+            if let Some(name) = path.strip_prefix('@') {
+                return Ok(Self::Ipc(PathBuf::from(format!("\0{name}"))));
             }
             return Ok(Self::Ipc(PathBuf::from(path)));
         }
@@ -92,6 +103,10 @@ impl Endpoint {
                 Ok(Stream::Tcp(stream))
             }
             Self::Ipc(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            Self::IpcAny => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect to ipc://*",
+            )),
         }
     }
 
@@ -107,16 +122,75 @@ impl Endpoint {
                 let bound = format!("tcp://{}", listener.local_addr()?);
                 Ok((Listener::Tcp(listener), bound))
             }
-            Self::Ipc(path) => {
-                remove_stale_socket(path)?;
-                let listener = UnixListener::bind(path)?;
+            Self::Ipc(path) => match abstract_name(path) {
+                Some(name) => Ok((
+                    Listener::Unix(UnixListener::bind(path)?, Trace::default()),
+                    format!("ipc://@{name}"),
+                )),
+                None => {
+                    remove_stale_socket(path)?;
+                    let listener = UnixListener::bind(path)?;
+                    let trace = Trace {
+                        file: Some(path.clone()),
+                        dir: None,
+                    };
+                    Ok((
+                        Listener::Unix(listener, trace),
+                        format!("ipc://{}", path.display()),
+                    ))
+                }
+            },
+            Self::IpcAny => {
+                let dir = private_dir()?;
+                let path = dir.join("socket");
+                let trace = Trace {
+                    file: Some(path.clone()),
+                    dir: Some(dir),
+                };
+                let listener = UnixListener::bind(&path)?;
                 Ok((
-                    Listener::Unix(listener, path.clone()),
+                    Listener::Unix(listener, trace),
                     format!("ipc://{}", path.display()),
                 ))
             }
         }
     }
+}
+
+/// The name of an abstract-namespace path (after its leading NUL).
+fn abstract_name(path: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let name = bytes.strip_prefix(b"\0")?;
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// A new directory of mode 0700 under the temporary directory, for
+/// `ipc://*`: nobody but this user (and root) can reach a socket in it.
+fn private_dir() -> io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("zroute-ipc-{}-{n}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
+}
+
+/// What a Unix listener left on disk: removed when it is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    file: Option<PathBuf>,
+    /// The private directory of an `ipc://*` socket.
+    dir: Option<PathBuf>,
 }
 
 /// `host:port`, the host without IPv6 brackets; `None` if either is empty.
@@ -169,7 +243,7 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, Trace),
 }
 
 impl Listener {
@@ -207,8 +281,13 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Self::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
+        if let Self::Unix(_, trace) = self {
+            if let Some(file) = &trace.file {
+                let _ = std::fs::remove_file(file);
+            }
+            if let Some(dir) = &trace.dir {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }
@@ -327,12 +406,18 @@ mod tests {
             Endpoint::parse("ipc:///tmp/x.sock").unwrap(),
             Endpoint::Ipc("/tmp/x.sock".into())
         );
+        assert_eq!(Endpoint::parse("ipc://*").unwrap(), Endpoint::IpcAny);
+        assert_eq!(
+            Endpoint::parse("ipc://@zroute").unwrap(),
+            Endpoint::Ipc("\0zroute".into())
+        );
         for bad in [
             "udp://x:1",
             "tcp://nohost",
             "tcp://:1",
             "tcp://h:99999",
             "ipc://",
+            "ipc://@",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
