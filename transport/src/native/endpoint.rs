@@ -143,11 +143,17 @@ impl Endpoint {
             Self::IpcAny => {
                 let dir = private_dir()?;
                 let path = dir.join("socket");
+                let listener = match UnixListener::bind(&path) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&dir);
+                        return Err(e);
+                    }
+                };
                 let trace = Trace {
                     file: Some(path.clone()),
                     dir: Some(dir),
                 };
-                let listener = UnixListener::bind(&path)?;
                 Ok((
                     Listener::Unix(listener, trace),
                     format!("ipc://{}", path.display()),
