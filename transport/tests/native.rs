@@ -43,6 +43,20 @@ async fn driven<T>(
     .expect("done in time")
 }
 
+/// Sends `body` from a libzmq DEALER once it is connected, and returns it
+/// as the native ROUTER received it (driven while the dealer sends).
+async fn deliver(router: &mut native::Socket, dealer: &mut Socket, body: &[&[u8]]) -> Multipart {
+    let (_, mut got) = driven(router, async {
+        dealer.writable().await.unwrap();
+        dealer.send(body).await.unwrap();
+    })
+    .await;
+    match got.pop() {
+        Some(Incoming::Message(m)) => m,
+        _ => timeout(DEADLINE, router.recv()).await.unwrap().unwrap(),
+    }
+}
+
 async fn next_event(socket: &mut native::Socket) -> SocketEvent {
     let incoming = timeout(DEADLINE, socket.next())
         .await
@@ -67,15 +81,7 @@ async fn native_router_and_libzmq_dealer_talk_both_ways() {
     dealer.connect(&endpoint).unwrap();
     // Multipart, an empty part, and a LONG frame (over 255 octets).
     let big = vec![7u8; 100_000];
-    let (_, mut got) = driven(&mut router, async {
-        dealer.writable().await.unwrap();
-        dealer.send(&[&b"hello"[..], b"", &big[..]]).await.unwrap();
-    })
-    .await;
-    let msg = match got.pop() {
-        Some(Incoming::Message(m)) => m,
-        _ => timeout(DEADLINE, router.recv()).await.unwrap().unwrap(),
-    };
+    let msg = deliver(&mut router, &mut dealer, &[&b"hello"[..], b"", &big[..]]).await;
     let (peer, body) = msg.split_peer().unwrap();
     assert_eq!(
         peer.as_ref().len(),
@@ -222,15 +228,7 @@ async fn ipc_any_and_abstract_names_bind_and_libzmq_connects_to_them() {
         };
         let mut dealer = Socket::dealer(&ctx, &DealerOptions::default()).unwrap();
         dealer.connect(&bound).unwrap();
-        let (_, mut got) = driven(&mut router, async {
-            dealer.writable().await.unwrap();
-            dealer.send(&[&b"hi"[..]]).await.unwrap();
-        })
-        .await;
-        let msg = match got.pop() {
-            Some(Incoming::Message(m)) => m,
-            _ => timeout(DEADLINE, router.recv()).await.unwrap().unwrap(),
-        };
+        let msg = deliver(&mut router, &mut dealer, &[&b"hi"[..]]).await;
         assert_eq!(parts(&msg)[1..], [&b"hi"[..]], "{bound}");
         drop(router);
         if let Some(dir) = dir {
@@ -568,15 +566,7 @@ async fn a_full_peer_queue_refuses_with_would_block_and_drains() {
     )
     .unwrap();
     dealer.connect(&endpoint).unwrap();
-    let (_, mut got) = driven(&mut router, async {
-        dealer.writable().await.unwrap();
-        dealer.send(&[&b"hi"[..]]).await.unwrap();
-    })
-    .await;
-    let msg = match got.pop() {
-        Some(Incoming::Message(m)) => m,
-        _ => timeout(DEADLINE, router.recv()).await.unwrap().unwrap(),
-    };
+    let msg = deliver(&mut router, &mut dealer, &[&b"hi"[..]]).await;
     let (peer, _) = msg.split_peer().unwrap();
 
     // The dealer does not read: the kernel's buffers and libzmq's queue fill,
