@@ -86,11 +86,6 @@ impl HeaderBlock {
         self.entries.push((name, value));
     }
 
-    /// Whether `value` may be carried (no CR or LF; no empty NUL-separated segment).
-    pub(crate) fn is_valid_value(value: &[u8]) -> bool {
-        check_value(value).is_ok()
-    }
-
     /// Adds one more value for `name`, joining it to any earlier ones with NUL.
     pub fn append(
         &mut self,
@@ -243,9 +238,9 @@ const NAME_BYTE: [bool; 256] = {
 };
 
 fn check_value(value: &[u8]) -> Result<(), HeaderBlockError> {
-    // One pass: CR or LF anywhere is refused; a NUL sends the value to the
-    // segment check below.
-    // Without an early exit the compiler turns this loop into vector code.
+    // One pass, without an early exit so that it compiles to vector code:
+    // CR or LF anywhere is refused; a NUL sends the value to the segment
+    // check below.
     let (mut line_break, mut nul) = (0u8, 0u8);
     for &b in value {
         line_break |= u8::from(b == b'\r') | u8::from(b == b'\n');
