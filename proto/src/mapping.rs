@@ -157,13 +157,64 @@ impl Gather {
     }
 }
 
+/// Header names met before, so that mapping block after block does not parse
+/// (and, for names `http` does not know, allocate) the same names again: a
+/// router sends `x-forwarded-for`, `x-request-id` and the like on every
+/// request. A fixed number of slots, each keeping the last name that fell in it.
+#[derive(Debug, Default)]
+pub struct HeaderNames {
+    slots: Vec<Option<HeaderName>>,
+}
+
+impl HeaderNames {
+    const SLOTS: usize = 64;
+
+    fn get(&mut self, name: &[u8]) -> Result<HeaderName, MapError> {
+        if self.slots.is_empty() {
+            self.slots.resize(Self::SLOTS, None);
+        }
+        // Names differ most in length and their last two bytes.
+        let tail = name.len().checked_sub(2).map_or(0, |at| {
+            usize::from(name[at]) * 31 + usize::from(name[at + 1])
+        });
+        let slot = &mut self.slots[(name.len() * 7 + tail) % Self::SLOTS];
+        if let Some(known) = slot
+            && known.as_str().as_bytes() == name
+        {
+            return Ok(known.clone());
+        }
+        let parsed = HeaderName::from_bytes(name).map_err(|_| MapError("invalid header name"))?;
+        *slot = Some(parsed.clone());
+        Ok(parsed)
+    }
+}
+
 /// Copies a block's regular (non-pseudo) headers into `headers`, one entry per NUL-separated value.
 pub fn extend_header_map(headers: &mut HeaderMap, block: &HeaderBlock) -> Result<(), MapError> {
+    extend(headers, block, |name| {
+        HeaderName::from_bytes(name).map_err(|_| MapError("invalid header name"))
+    })
+}
+
+/// [`extend_header_map`], with the names met before taken from `names`.
+pub fn extend_header_map_with(
+    headers: &mut HeaderMap,
+    block: &HeaderBlock,
+    names: &mut HeaderNames,
+) -> Result<(), MapError> {
+    extend(headers, block, |name| names.get(name))
+}
+
+fn extend(
+    headers: &mut HeaderMap,
+    block: &HeaderBlock,
+    mut header_name: impl FnMut(&[u8]) -> Result<HeaderName, MapError>,
+) -> Result<(), MapError> {
     for (name, value) in block.iter() {
         if name.starts_with(b":") || &name[..] == b"host" {
             continue;
         }
-        let name = HeaderName::from_bytes(name).map_err(|_| MapError("invalid header name"))?;
+        let name = header_name(name)?;
         for part in value.split(|b| *b == 0) {
             // A slice of the block's own buffer: no copy, no allocation.
             let value = HeaderValue::from_maybe_shared(value.slice_ref(part))
@@ -210,16 +261,26 @@ pub fn request_block<B>(
 /// Rebuilds a request head from a SYN_STREAM block (which the session has
 /// already checked). The URI is in origin form; `:host` becomes the Host header.
 pub fn request_from_block(block: &HeaderBlock) -> Result<Request<()>, MapError> {
+    request_from_block_with(block, &mut HeaderNames::default())
+}
+
+/// [`request_from_block`], with the names met before taken from `names`.
+pub fn request_from_block_with(
+    block: &HeaderBlock,
+    names: &mut HeaderNames,
+) -> Result<Request<()>, MapError> {
     let get = |name| block.get(name).ok_or(MapError("missing pseudo-header"));
     let method = Method::from_bytes(get(METHOD)?).map_err(|_| MapError("invalid :method"))?;
-    let uri = Uri::try_from(&get(PATH)?[..]).map_err(|_| MapError("invalid :path"))?;
-    let host = HeaderValue::from_bytes(get(HOST)?).map_err(|_| MapError("invalid :host"))?;
+    // Slices of the block's buffer, as the header values are: no copies.
+    let uri = Uri::from_maybe_shared(get(PATH)?.clone()).map_err(|_| MapError("invalid :path"))?;
+    let host = HeaderValue::from_maybe_shared(get(HOST)?.clone())
+        .map_err(|_| MapError("invalid :host"))?;
     let mut req = Request::new(());
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = parse_version(get(VERSION)?);
     req.headers_mut().insert(http::header::HOST, host);
-    extend_header_map(req.headers_mut(), block)?;
+    extend_header_map_with(req.headers_mut(), block, names)?;
     Ok(req)
 }
 
@@ -272,6 +333,33 @@ pub fn trailers_from_block(block: &HeaderBlock) -> Result<HeaderMap, MapError> {
 mod tests {
     use super::*;
     use crate::http::{check_request, check_response};
+
+    #[test]
+    fn remembered_names_are_the_names_asked_for() {
+        let mut names = HeaderNames::default();
+        // More names than slots, so that slots are shared and overwritten;
+        // each answer must still be the name asked for.
+        let asked: Vec<String> = (0..200).map(|i| format!("x-name-{i}")).collect();
+        for round in 0..2 {
+            for name in &asked {
+                assert_eq!(
+                    names.get(name.as_bytes()).unwrap().as_str(),
+                    name,
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(
+            names.get(b"content-type").unwrap(),
+            http::header::CONTENT_TYPE
+        );
+        assert_eq!(
+            names.get(b"content-type").unwrap(),
+            http::header::CONTENT_TYPE
+        );
+        assert!(names.get(b"Bad Name").is_err());
+        assert!(names.get(b"").is_err());
+    }
 
     #[test]
     fn request_round_trip() {

@@ -45,7 +45,7 @@ impl Dispatcher {
                     if now.into_std().saturating_duration_since(since)
                         > self.session_config.heartbeat_interval
                     {
-                        let worker = self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                        let worker = self.table.get(&key).map_or("", |e| &*e.worker_id);
                         warn!(%worker, session = %peer.session_id, "worker does not read: session dropped");
                         peer.outbox.clear();
                         peer.session.abandon();
@@ -67,7 +67,7 @@ impl Dispatcher {
                     return;
                 }
                 Err(e) => {
-                    let worker = self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                    let worker = self.table.get(&key).map_or("", |e| &*e.worker_id);
                     warn!(%worker, session = %peer.session_id, error = %e, "send to worker failed: session dropped");
                     peer.outbox.clear();
                     peer.session.abandon();
@@ -88,7 +88,7 @@ impl Dispatcher {
                 if let Some(peer) = self.endpoint.get_mut(key)
                     && !peer.session.is_closed()
                 {
-                    let worker = self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                    let worker = self.table.get(&key).map_or("", |e| &*e.worker_id);
                     warn!(%worker, session = %peer.session_id, "worker disconnected: session dropped");
                     peer.session.abandon();
                     self.mark_dirty(key);
@@ -152,7 +152,7 @@ impl Dispatcher {
             "draining: no new streams, GOAWAY to every worker"
         );
         for pending in self.queue.drain(..) {
-            let _ = pending.request.reply.send(Err(OpenError::ShuttingDown));
+            pending.request.refuse(OpenError::ShuttingDown);
         }
         for key in sessions {
             self.mark_dirty(key);
@@ -223,7 +223,7 @@ impl Dispatcher {
             .filter_map(|(key, peer)| {
                 let entry = self.table.get(&key)?;
                 Some(WorkerInfo {
-                    id: entry.worker_id.clone(),
+                    id: entry.worker_id.to_string(),
                     session: peer.session_id.clone(),
                     endpoint: self.endpoints[peer.socket].clone(),
                     routes: entry.routes.iter().map(|r| r.as_str().to_owned()).collect(),

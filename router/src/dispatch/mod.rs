@@ -117,24 +117,48 @@ pub(crate) enum Msg {
 
 #[derive(Debug)]
 pub(crate) struct OpenRequest {
+    /// Its `:host` and `:path` choose the pool.
     pub(crate) head: HeaderBlock,
     pub(crate) fin: bool,
-    pub(crate) host: String,
-    pub(crate) path: String,
+    /// First [`StreamEvent::Opened`], then what happens on the stream.
     pub(crate) events: mpsc::UnboundedSender<StreamEvent>,
-    pub(crate) credit: Arc<Semaphore>,
-    pub(crate) reply: oneshot::Sender<Result<Opened, OpenError>>,
+    /// The request body's credit; none for a request without a body.
+    pub(crate) credit: Option<Arc<Semaphore>>,
     /// The streams this request already had, on workers that did not answer
     /// it: a retry goes to another session where the pool has one.
     pub(crate) tried: Vec<StreamKey>,
+}
+
+impl OpenRequest {
+    pub(crate) fn refuse(self, why: OpenError) {
+        let _ = self.events.send(StreamEvent::Opened(Err(why)));
+    }
+
+    /// The `:host` the HTTP side checked; "" if the block has none.
+    fn host(&self) -> &str {
+        self.head
+            .get(zroute_proto::http::HOST)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// The `:path` without its query, as routes match it.
+    fn path(&self) -> &str {
+        let target = self
+            .head
+            .get(zroute_proto::http::PATH)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or("/");
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Opened {
     pub(crate) key: StreamKey,
     /// The pool that took the stream: the route's text, or "" for the default pool.
-    pub(crate) pool: String,
-    pub(crate) worker: String,
+    pub(crate) pool: Arc<str>,
+    pub(crate) worker: Arc<str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +176,8 @@ pub(crate) enum OpenError {
 /// What happens on a stream, in order, as the HTTP task sees it.
 #[derive(Debug)]
 pub(crate) enum StreamEvent {
+    /// Always the first: the stream is open on a worker, or why not.
+    Opened(Result<Opened, OpenError>),
     Head {
         block: HeaderBlock,
         fin: bool,
@@ -203,7 +229,7 @@ impl Handle {
 
 struct StreamCtx {
     events: mpsc::UnboundedSender<StreamEvent>,
-    credit: Arc<Semaphore>,
+    credit: Option<Arc<Semaphore>>,
     /// Request bytes waiting for the worker's window.
     pending: VecDeque<Bytes>,
     pending_fin: bool,

@@ -57,7 +57,7 @@ impl Dispatcher {
                     None => {
                         let session = self.by_fd.get(&(index, fd)).and_then(|key| {
                             let peer = self.endpoint.get(*key)?;
-                            let worker = self.table.get(key).map_or("", |e| e.worker_id.as_str());
+                            let worker = self.table.get(key).map_or("", |e| &*e.worker_id);
                             Some(format!("{} ({worker})", peer.session_id))
                         });
                         info!(

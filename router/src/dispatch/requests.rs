@@ -3,6 +3,7 @@
 //! allow, releases and cancels.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -10,7 +11,8 @@ use tracing::debug;
 use zroute_proto::{RstCode, http};
 
 use super::{
-    Dispatcher, Msg, OpenError, OpenRequest, Opened, PeerKey, Pending, StreamCtx, StreamKey,
+    Dispatcher, Msg, OpenError, OpenRequest, Opened, PeerKey, Pending, StreamCtx, StreamEvent,
+    StreamKey,
 };
 
 impl Dispatcher {
@@ -68,18 +70,14 @@ impl Dispatcher {
 
     pub(super) fn open(&mut self, request: OpenRequest) {
         if self.endpoint.is_draining() {
-            let _ = request.reply.send(Err(OpenError::ShuttingDown));
+            request.refuse(OpenError::ShuttingDown);
             return;
         }
-        let Some(pool) = self
-            .table
-            .pool_for(&request.host, &request.path)
-            .map(str::to_owned)
-        else {
+        let Some(pool) = self.table.pool_for(request.host(), request.path()).cloned() else {
             if self.in_startup_grace() && self.queue.len() < self.queue_limit {
                 self.enqueue(request);
             } else {
-                let _ = request.reply.send(Err(OpenError::NoWorkers));
+                request.refuse(OpenError::NoWorkers);
             }
             return;
         };
@@ -88,7 +86,7 @@ impl Dispatcher {
             Some(peer) => self.open_on(peer, pool, request),
             None if self.queue.len() < self.queue_limit => self.enqueue(request),
             None => {
-                let _ = request.reply.send(Err(OpenError::QueueFull));
+                request.refuse(OpenError::QueueFull);
             }
         }
     }
@@ -102,9 +100,9 @@ impl Dispatcher {
         self.metrics.queue_depth.set(self.queue.len() as i64);
     }
 
-    pub(super) fn open_on(&mut self, key: PeerKey, pool: String, request: OpenRequest) {
+    pub(super) fn open_on(&mut self, key: PeerKey, pool: Arc<str>, request: OpenRequest) {
         let Some(peer) = self.endpoint.get_mut(key) else {
-            let _ = request.reply.send(Err(OpenError::NoWorkers));
+            request.refuse(OpenError::NoWorkers);
             return;
         };
         let is_head = request
@@ -115,7 +113,9 @@ impl Dispatcher {
             Ok(id) => id,
             Err(e) => {
                 debug!(error = ?e, "open_stream refused");
-                let _ = request.reply.send(Err(OpenError::BadRequest));
+                let _ = request
+                    .events
+                    .send(StreamEvent::Opened(Err(OpenError::BadRequest)));
                 return;
             }
         };
@@ -123,6 +123,7 @@ impl Dispatcher {
         let entry = self.table.get_mut(&key).expect("peers and table agree");
         entry.in_flight += 1;
         let worker = entry.worker_id.clone();
+        let events = request.events.clone();
         self.streams.insert(
             stream_key,
             StreamCtx {
@@ -137,15 +138,12 @@ impl Dispatcher {
             },
         );
         self.mark_dirty(key);
-        if request
-            .reply
-            .send(Ok(Opened {
-                key: stream_key,
-                pool,
-                worker,
-            }))
-            .is_err()
-        {
+        let opened = Opened {
+            key: stream_key,
+            pool,
+            worker,
+        };
+        if events.send(StreamEvent::Opened(Ok(opened))).is_err() {
             // The client left while the request waited: nothing to do on the worker.
             self.handle_msg(Msg::Cancel { key: stream_key });
         }
@@ -161,22 +159,18 @@ impl Dispatcher {
         let in_grace = self.in_startup_grace();
         let mut i = 0;
         while i < self.queue.len() {
-            if self.queue[i].request.reply.is_closed() {
+            if self.queue[i].request.events.is_closed() {
                 self.queue.remove(i);
                 continue;
             }
-            let host_path = (&self.queue[i].request.host, &self.queue[i].request.path);
-            let Some(pool) = self
-                .table
-                .pool_for(host_path.0, host_path.1)
-                .map(str::to_owned)
-            else {
+            let request = &self.queue[i].request;
+            let Some(pool) = self.table.pool_for(request.host(), request.path()).cloned() else {
                 if in_grace {
                     i += 1;
                     continue;
                 }
                 let pending = self.queue.remove(i).expect("index in range");
-                let _ = pending.request.reply.send(Err(OpenError::NoWorkers));
+                pending.request.refuse(OpenError::NoWorkers);
                 continue;
             };
             let avoid: Vec<PeerKey> = self.queue[i].request.tried.iter().map(|k| k.peer).collect();
@@ -224,7 +218,9 @@ impl Dispatcher {
             if session.send_data(key.id, chunk, last).is_err() {
                 return;
             }
-            ctx.credit.add_permits(len);
+            if let Some(credit) = &ctx.credit {
+                credit.add_permits(len);
+            }
             if last {
                 ctx.pending_fin = false;
                 self.ended.push(*key);

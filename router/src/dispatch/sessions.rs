@@ -116,8 +116,7 @@ impl Dispatcher {
                             // Refused: retried; the HTTP side says so.
                             ResetOrigin::Peer if cause == ResetCause::Refused => {}
                             ResetOrigin::Peer => {
-                                let worker =
-                                    self.table.get(&key).map_or("", |e| e.worker_id.as_str());
+                                let worker = self.table.get(&key).map_or("", |e| &*e.worker_id);
                                 let session =
                                     self.endpoint.get(key).map_or("", |p| p.session_id.as_str());
                                 warn!(%worker, %session, stream = %id, %code, "worker reset the stream");
@@ -196,7 +195,9 @@ impl Dispatcher {
     /// Forgets a stream; closing its credit stops the HTTP task's body pump.
     pub(super) fn remove_stream(&mut self, key: &StreamKey) -> Option<StreamCtx> {
         let ctx = self.streams.remove(key)?;
-        ctx.credit.close();
+        if let Some(credit) = &ctx.credit {
+            credit.close();
+        }
         if ctx.parked
             && let Some(entry) = self.table.get_mut(&key.peer)
         {

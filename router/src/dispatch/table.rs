@@ -8,6 +8,7 @@
 //! dispatch needs, so it stays testable on its own.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use zroute_proto::StreamId;
 
 use std::hash::Hash;
@@ -22,7 +23,8 @@ pub(crate) const DEFAULT_POOL: &str = "";
 
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) worker_id: String,
+    /// Shared with each request's access log line, so a request clones no string.
+    pub(crate) worker_id: Arc<str>,
     pub(crate) routes: Vec<Route>,
     pub(crate) capacity: u32,
     pub(crate) in_flight: u32,
@@ -44,7 +46,7 @@ impl Entry {
 pub(crate) struct Table<K = PeerKey> {
     entries: HashMap<K, Entry>,
     /// Pool key (a route's text, or `DEFAULT_POOL`) to its members, in join order.
-    pools: BTreeMap<String, Vec<K>>,
+    pools: BTreeMap<Arc<str>, Vec<K>>,
     /// Rotates the starting point of each scan so ties are spread.
     cursor: usize,
 }
@@ -62,13 +64,18 @@ impl<K> Default for Table<K> {
 impl<K: Clone + Eq + Hash> Table<K> {
     pub(crate) fn insert(&mut self, peer: K, entry: Entry) {
         self.remove(&peer);
-        let keys: Vec<String> = if entry.routes.is_empty() {
-            vec![DEFAULT_POOL.to_owned()]
+        let keys: Vec<&str> = if entry.routes.is_empty() {
+            vec![DEFAULT_POOL]
         } else {
-            entry.routes.iter().map(|r| r.as_str().to_owned()).collect()
+            entry.routes.iter().map(Route::as_str).collect()
         };
         for key in keys {
-            self.pools.entry(key).or_default().push(peer.clone());
+            match self.pools.get_mut(key) {
+                Some(members) => members.push(peer.clone()),
+                None => {
+                    self.pools.insert(Arc::from(key), vec![peer.clone()]);
+                }
+            }
         }
         self.entries.insert(peer, entry);
     }
@@ -96,26 +103,22 @@ impl<K: Clone + Eq + Hash> Table<K> {
 
     /// The pool that serves a request: the most specific matching route, or
     /// the default pool. `None` when no worker could ever take it.
-    pub(crate) fn pool_for(&self, host: &str, path: &str) -> Option<&str> {
+    pub(crate) fn pool_for(&self, host: &str, path: &str) -> Option<&Arc<str>> {
         let best = self
             .pools
-            .keys()
-            .filter(|k| k.as_str() != DEFAULT_POOL)
-            .filter_map(|key| {
-                let peer = self.pools[key].first()?;
+            .iter()
+            .filter(|(k, _)| &***k != DEFAULT_POOL)
+            .filter_map(|(key, members)| {
+                let peer = members.first()?;
                 let route = self.entries[peer]
                     .routes
                     .iter()
-                    .find(|r| r.as_str() == key)?;
-                route.matches(host, path).map(|s| (s, key.as_str()))
+                    .find(|r| r.as_str() == &**key)?;
+                route.matches(host, path).map(|s| (s, key))
             })
             .max_by_key(|(s, _)| *s)
             .map(|(_, key)| key);
-        best.or_else(|| {
-            self.pools
-                .contains_key(DEFAULT_POOL)
-                .then_some(DEFAULT_POOL)
-        })
+        best.or_else(|| self.pools.get_key_value(DEFAULT_POOL).map(|(k, _)| k))
     }
 
     /// The member of `pool` with spare capacity and the fewest streams in
@@ -170,13 +173,17 @@ mod tests {
 
     fn entry(id: &str, routes: &[&str], capacity: u32) -> Entry {
         Entry {
-            worker_id: id.to_owned(),
+            worker_id: Arc::from(id),
             routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
             capacity,
             in_flight: 0,
             draining: false,
             parked: Vec::new(),
         }
+    }
+
+    fn pool<'t>(t: &'t Table<PeerId>, path: &str) -> Option<&'t str> {
+        t.pool_for("h", path).map(|p| &**p)
     }
 
     fn peer(n: u8) -> PeerId {
@@ -189,14 +196,14 @@ mod tests {
         t.insert(peer(1), entry("api", &["/api"], 1));
         t.insert(peer(2), entry("static", &["/static"], 1));
         t.insert(peer(3), entry("any", &[], 1));
-        assert_eq!(t.pool_for("h", "/api/users"), Some("/api"));
-        assert_eq!(t.pool_for("h", "/static/a.css"), Some("/static"));
-        assert_eq!(t.pool_for("h", "/other"), Some(DEFAULT_POOL));
+        assert_eq!(pool(&t, "/api/users"), Some("/api"));
+        assert_eq!(pool(&t, "/static/a.css"), Some("/static"));
+        assert_eq!(pool(&t, "/other"), Some(DEFAULT_POOL));
         t.remove(&peer(3));
-        assert_eq!(t.pool_for("h", "/other"), None);
+        assert_eq!(pool(&t, "/other"), None);
         t.remove(&peer(1));
         assert_eq!(
-            t.pool_for("h", "/api/users"),
+            pool(&t, "/api/users"),
             None,
             "a route whose workers left no longer exists"
         );

@@ -1,6 +1,8 @@
 //! Input from the workers sockets: each message's parts go to the endpoint,
 //! and what it answers goes out; a new session joins the worker table.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 use tracing::{info, warn};
 use zroute_trace::Direction;
@@ -135,7 +137,7 @@ impl Dispatcher {
         let peer = self.endpoint.get(key).expect("just registered");
         let (index, fd) = (peer.socket, peer.fd);
         let entry = Entry {
-            worker_id: peer.worker_id.clone(),
+            worker_id: Arc::from(peer.worker_id.as_str()),
             routes: peer.session.routes().to_vec(),
             capacity: self.endpoint.capped(peer.session.capacity(), key),
             in_flight: 0,

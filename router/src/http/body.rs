@@ -151,7 +151,7 @@ impl Body for ProxyBody {
                 body.done = true;
                 Poll::Ready(Some(Err(Aborted(why).into())))
             }
-            StreamEvent::Head { .. } => {
+            StreamEvent::Head { .. } | StreamEvent::Opened(_) => {
                 body.done = true;
                 Poll::Ready(Some(Err(Aborted("a second response head").into())))
             }
@@ -202,14 +202,28 @@ pub(crate) struct AccessLog {
     pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) status: u16,
-    pub(crate) route: String,
-    pub(crate) worker: String,
+    /// The pool that took the request ("" for the default pool); none if no worker did.
+    pub(crate) route: Option<Arc<str>>,
+    pub(crate) worker: Option<Arc<str>>,
     pub(crate) request_id: String,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) finished: bool,
 }
 
 impl AccessLog {
+    /// The route as the access log and the metrics name it.
+    pub(crate) fn route(&self) -> &str {
+        match self.route.as_deref() {
+            None => "none",
+            Some("") => "default",
+            Some(route) => route,
+        }
+    }
+
+    pub(crate) fn worker(&self) -> &str {
+        self.worker.as_deref().unwrap_or_default()
+    }
+
     pub(crate) fn finish(&mut self, bytes: u64, complete: bool) {
         if std::mem::replace(&mut self.finished, true) {
             return;
@@ -227,8 +241,8 @@ impl AccessLog {
             bytes,
             complete,
             ms = self.start.elapsed().as_secs_f64() * 1000.0,
-            route = %self.route,
-            worker = %self.worker,
+            route = self.route(),
+            worker = self.worker(),
             request_id = %self.request_id,
         );
     }

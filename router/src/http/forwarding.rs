@@ -126,17 +126,20 @@ impl ClientHop {
 /// `x-forwarded-proto` and `x-forwarded-host`: the last element of each is
 /// the router's own word, which is what a worker may trust.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, hop: &ClientHop, host: &str) {
-    let xff = if headers.contains_key(&X_FORWARDED_FOR) {
+    // One lookup per name: `get_all` is empty when the client sent none.
+    let existing = headers.get_all(&X_FORWARDED_FOR);
+    let xff = if existing.iter().next().is_some() {
         let ip = hop.ip.to_str().expect("formatted from an IP address");
-        HeaderValue::try_from(join(headers.get_all(&X_FORWARDED_FOR), ip)).ok()
+        HeaderValue::try_from(join(existing, ip)).ok()
     } else {
         Some(hop.ip.clone())
     };
     let mut element = String::with_capacity(hop.forwarded_prefix.len() + host.len() + 2);
     element.push_str(&hop.forwarded_prefix);
     push_quoted_if_needed(&mut element, host);
-    let fwd = if headers.contains_key(&FORWARDED) {
-        join(headers.get_all(&FORWARDED), &element)
+    let existing = headers.get_all(&FORWARDED);
+    let fwd = if existing.iter().next().is_some() {
+        join(existing, &element)
     } else {
         element
     };
@@ -153,14 +156,14 @@ pub(crate) fn ensure_request_id(
     headers: &mut HeaderMap,
     fresh: impl FnOnce() -> String,
 ) -> HeaderValue {
-    if let Some(v) = headers.get(&X_REQUEST_ID)
-        && headers.get_all(&X_REQUEST_ID).iter().count() == 1
+    let mut sent = headers.get_all(&X_REQUEST_ID).iter();
+    if let (Some(v), None) = (sent.next(), sent.next())
         && (1..=200).contains(&v.len())
         && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b))
     {
         return v.clone();
     }
-    let id = HeaderValue::from_str(&fresh()).expect("generated ids are visible ASCII");
+    let id = HeaderValue::try_from(fresh()).expect("generated ids are visible ASCII");
     headers.insert(X_REQUEST_ID, id.clone());
     id
 }
@@ -200,7 +203,9 @@ fn push_quoted_if_needed(out: &mut String, host: &str) {
         out.push_str(host);
     } else {
         out.push('"');
-        out.extend(host.chars().filter(|c| !matches!(c, '"' | '\\')));
+        for part in host.split(['"', '\\']) {
+            out.push_str(part);
+        }
         out.push('"');
     }
 }

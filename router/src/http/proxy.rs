@@ -11,7 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use zroute_proto::mapping;
@@ -99,8 +99,8 @@ impl Proxy {
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             status: 0,
-            route: "none".to_owned(),
-            worker: String::new(),
+            route: None,
+            worker: None,
             request_id: String::new(),
             metrics: self.metrics.clone(),
             finished: false,
@@ -136,7 +136,7 @@ impl Proxy {
         };
         access.status = res.status().as_u16();
         self.metrics
-            .record(access.status, &access.route, start.elapsed().as_secs_f64());
+            .record(access.status, access.route(), start.elapsed().as_secs_f64());
         match res.into_parts() {
             (parts, ProxyBody::Stream(mut body)) => {
                 body.access = Some(access);
@@ -185,7 +185,6 @@ impl Proxy {
         add_forwarded(req.headers_mut(), hop, &host);
         let scheme = hop.scheme;
         let block = mapping::request_block(&req, scheme, &host).map_err(|_| Error::Unmappable)?;
-        let path = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
         let idempotent = is_idempotent(req.method());
         let body = req.into_body();
@@ -206,16 +205,12 @@ impl Proxy {
                 self.metrics.retries.inc();
             }
             let (events_tx, mut events) = mpsc::unbounded_channel();
-            let credit = Arc::new(Semaphore::new(config.stream_buffer));
-            let (reply_tx, reply) = oneshot::channel();
+            let credit = (!pump.is_empty()).then(|| Arc::new(Semaphore::new(config.stream_buffer)));
             let request = OpenRequest {
                 head: block.clone(),
                 fin: pump.is_empty(),
-                host: host.clone(),
-                path: path.clone(),
                 events: events_tx,
                 credit: credit.clone(),
-                reply: reply_tx,
                 tried: tried.clone(),
             };
             if !self.dispatch.send(Msg::Open(request)) {
@@ -227,19 +222,16 @@ impl Proxy {
             tokio::pin!(timer);
             let opened = tokio::select! {
                 biased;
-                opened = reply => match opened {
-                    Err(_) => return Err(Error::ShuttingDown),
-                    Ok(Err(e)) => return Err(e.into()),
-                    Ok(Ok(opened)) => opened,
+                opened = events.recv() => match opened {
+                    Some(StreamEvent::Opened(Ok(opened))) => opened,
+                    Some(StreamEvent::Opened(Err(e))) => return Err(e.into()),
+                    Some(_) => return Err(Error::WorkerFailed),
+                    None => return Err(Error::ShuttingDown),
                 },
                 () = &mut timer => return Err(Error::QueueTimeout),
             };
-            access.route = if opened.pool.is_empty() {
-                "default".to_owned()
-            } else {
-                opened.pool.clone()
-            };
-            access.worker = opened.worker.clone();
+            access.route = Some(opened.pool);
+            access.worker = Some(opened.worker);
             let key = opened.key;
             let mut guard = CancelGuard::new(self.dispatch.clone(), key);
             pump.rewind();
@@ -249,7 +241,7 @@ impl Proxy {
             let outcome = loop {
                 tokio::select! {
                     event = events.recv() => break event,
-                    step = pump.step(&self.dispatch, &key, &credit), if !pump.is_done() => match step {
+                    step = pump.step(&self.dispatch, &key, credit.as_deref()), if !pump.is_done() => match step {
                         Ok(()) => {}
                         Err(PumpError::TooLarge) => return Err(Error::BodyTooLarge),
                         Err(PumpError::Client) => return Err(Error::BodyBrokeOff),
@@ -270,7 +262,8 @@ impl Proxy {
                         let dispatch = self.dispatch.clone();
                         tokio::spawn(async move {
                             while !pump.is_done() {
-                                if let Err(e) = pump.step(&dispatch, &key, &credit).await {
+                                if let Err(e) = pump.step(&dispatch, &key, credit.as_deref()).await
+                                {
                                     if e != PumpError::StreamGone {
                                         dispatch.send(Msg::Cancel { key });
                                     }
@@ -307,21 +300,25 @@ impl Proxy {
                     // retried only for an idempotent request, --max-retries times.
                     match error.retry() {
                         RetryType::Safe if pump.is_replayable() => {
-                            debug!(attempt, worker = %access.worker, "stream refused by the worker: trying another");
+                            debug!(
+                                attempt,
+                                worker = access.worker(),
+                                "stream refused by the worker: trying another"
+                            );
                             tried.push(key);
                         }
                         RetryType::IfIdempotent
                             if idempotent && pump.is_replayable() && lost < config.max_retries =>
                         {
                             lost += 1;
-                            info!(attempt, worker = %access.worker, request_id = %access.request_id, "worker lost before answering: trying another");
+                            info!(attempt, worker = access.worker(), request_id = %access.request_id, "worker lost before answering: trying another");
                             tried.push(key);
                         }
                         RetryType::IfIdempotent if idempotent && pump.is_replayable() => {
                             // A request that takes down each worker it reaches (a
                             // "query of death") must not take down the whole pool.
                             warn!(
-                                worker = %access.worker, request_id = %access.request_id, path = %path,
+                                worker = access.worker(), request_id = %access.request_id, path = %access.path,
                                 lost = lost + 1, max_retries = config.max_retries,
                                 "worker lost before answering, again: not retried (--max-retries)"
                             );
@@ -470,8 +467,10 @@ impl BodyPump {
         &mut self,
         dispatch: &Handle,
         key: &StreamKey,
-        credit: &Semaphore,
+        credit: Option<&Semaphore>,
     ) -> Result<(), PumpError> {
+        // A request with a body always has credit (see `forward`).
+        let credit = credit.ok_or(PumpError::StreamGone)?;
         if let Some(chunk) = self.current.as_mut() {
             let n = chunk.len().min(self.piece);
             let permits = u32::try_from(n).expect("pieces are small");

@@ -11,7 +11,7 @@ use tracing::{debug, error, info};
 use zroute_proto::{RstCode, StreamId, mapping};
 
 use super::Driver;
-use super::slot::Slot;
+use super::slot::{self, Slot};
 use crate::HttpService;
 use crate::blocking;
 use crate::body::{BodyError, Chunk};
@@ -116,7 +116,7 @@ where
             Refusal::Invalid(e) => {
                 self.drop_slot(slot, BodyError::reset(RstCode::INTERNAL_ERROR));
                 let why = format!("handler failed: the session rejected the response: {e:?}");
-                self.fail(id, replied, request_id.as_deref(), &why);
+                self.fail(id, replied, slot::text(request_id.as_ref()), &why);
             }
         }
     }
@@ -145,7 +145,7 @@ where
         let (replied, request_id) = (slot.replied, slot.request_id.clone());
         self.session.release_capacity(id, n);
         if let Some(why) = failure {
-            self.fail(id, replied, request_id.as_deref(), &why);
+            self.fail(id, replied, slot::text(request_id.as_ref()), &why);
         }
         self.retire_if_over(id);
     }
@@ -208,7 +208,7 @@ where
         };
         let (stream, replied) = (id.get(), slot.replied);
         let request_id = slot.request_id.clone();
-        let request_id = request_id.as_deref();
+        let request_id = slot::text(request_id.as_ref());
         self.drop_slot(slot, BodyError::too_large(limit));
         if replied {
             info!(

@@ -17,7 +17,7 @@ use zroute_proto::{Event, GoAwayStatus, HeaderBlock, RstCode, StreamId, mapping}
 
 use super::Driver;
 use super::inline::{self, FirstPoll};
-use super::slot::{Slot, Task};
+use super::slot::{self, Slot, Task};
 use super::stopping::Stopping;
 use crate::HttpService;
 use crate::blocking::{self, PollWatch};
@@ -80,11 +80,9 @@ where
     }
 
     fn on_request(&mut self, id: StreamId, head: &HeaderBlock, fin: bool) {
-        let request_id = head
-            .get("x-request-id")
-            .map(|v| String::from_utf8_lossy(v).into_owned());
-        let span = debug_span!(parent: &self.span, "stream", id = id.get(), request_id = request_id.as_deref());
-        let mut req = match mapping::request_from_block(head) {
+        let request_id = head.get("x-request-id").cloned();
+        let span = debug_span!(parent: &self.span, "stream", id = id.get(), request_id = slot::text(request_id.as_ref()));
+        let mut req = match mapping::request_from_block_with(head, &mut self.names) {
             Ok(req) => req,
             Err(e) => {
                 warn!(parent: &span, error = %e, "request head has no HTTP equivalent: 400");

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::field::Empty;
 use tracing::{Instrument, Span, debug, info, info_span, warn};
 use zroute_proto::frame::Frame;
-use zroute_proto::{ProtocolError, Session, StreamId};
+use zroute_proto::{ProtocolError, Session, StreamId, mapping};
 use zroute_transport::{Multipart, SendError};
 
 use crate::transport::Socket;
@@ -102,6 +102,8 @@ pub(crate) struct Driver<S> {
     credit_tx: mpsc::UnboundedSender<StreamId>,
     credit: mpsc::UnboundedReceiver<StreamId>,
     streams: HashMap<StreamId, Slot>,
+    /// Header names of earlier requests, reused by the next ones.
+    names: mapping::HeaderNames,
     /// When to sample the request tasks' poll counts next; `None` while no
     /// stream is open or the warning is off.
     next_block_check: Option<Instant>,
@@ -155,6 +157,7 @@ where
             credit_tx,
             credit,
             streams: HashMap::new(),
+            names: mapping::HeaderNames::default(),
             next_block_check: None,
             unsent: None,
             stop,

@@ -25,7 +25,8 @@ pub(super) struct Slot {
     pub(super) received: u64,
     pub(super) replied: bool,
     /// Spec #router-headers: logged with every line about the request.
-    pub(super) request_id: Option<String>,
+    /// The router's `x-request-id`, for log lines: a slice of the head, no copy.
+    pub(super) request_id: Option<Bytes>,
     /// For the blocked-handler warning.
     pub(super) method: Method,
     pub(super) path: Bytes,
@@ -65,7 +66,7 @@ impl Slot {
     }
 
     pub(super) fn log_blocking(&self, id: StreamId, found: Blocking) {
-        let (stream, method, request_id) = (id.get(), &self.method, self.request_id.as_deref());
+        let (stream, method, request_id) = (id.get(), &self.method, text(self.request_id.as_ref()));
         let path = String::from_utf8_lossy(&self.path);
         match found {
             Blocking::Started {
@@ -92,4 +93,9 @@ impl Slot {
             ),
         }
     }
+}
+
+/// A request id as log lines show it: none if it is not UTF-8.
+pub(super) fn text(id: Option<&Bytes>) -> Option<&str> {
+    id.and_then(|id| std::str::from_utf8(id).ok())
 }
