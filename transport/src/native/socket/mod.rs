@@ -1,7 +1,7 @@
 //! The native ROUTER and DEALER socket: listeners, connectors and links,
 //! driven by the task that owns the socket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::hash::BuildHasher;
 use std::io;
@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use foldhash::HashMap;
 use tokio::task::coop;
 use tokio::time::{Instant, Sleep};
 use zroute_zmtp::{
@@ -199,7 +200,7 @@ impl Socket {
             connectors: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             ready: Vec::new(),
             next_ready: 0,
             next_routing_id: seed as u32,

@@ -19,7 +19,6 @@
 //! and children that is Rust's way of splitting one type's methods by
 //! concern. Nothing outside `driver` takes part in it.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -27,6 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tracing::field::Empty;
@@ -156,7 +156,7 @@ where
             commands,
             credit_tx,
             credit,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             names: mapping::HeaderNames::default(),
             next_block_check: None,
             unsent: None,
