@@ -184,6 +184,71 @@ async fn tls_serves_h2_and_http11_by_alpn() {
 
 // ---- bodiless responses, 100-continue ----
 
+/// HTTP/1.1 starts on the router's lean path and moves to hyper at the
+/// first request the lean path does not take: pipelined in one write, bodiless
+/// GETs (lean), a POST with a body (hyper from there on) and GETs again, each
+/// answered in order on the one connection, and the connection still kept
+/// alive after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_cross_from_the_lean_path_to_hyper_in_order() {
+    let (router, _app) = router_with_app(&[], &[]).await;
+    let mut conn = RawConn::connect(router.http).await;
+    conn.send(
+        b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /status/201 HTTP/1.1\r\nHost: t\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello\
+          GET /status/202 HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .await;
+    let statuses_and_bodies: Vec<(u16, Vec<u8>)> = {
+        let mut all = Vec::new();
+        for _ in 0..4 {
+            let res = conn.read_response(false).await;
+            all.push((res.status, res.body));
+        }
+        all
+    };
+    assert_eq!(statuses_and_bodies[0].0, 200);
+    assert_eq!(statuses_and_bodies[1].0, 201);
+    assert_eq!(statuses_and_bodies[2], (200, b"hello".to_vec()));
+    assert_eq!(statuses_and_bodies[3].0, 202);
+    // Still open, now on hyper: one more exchange, then the client closes.
+    conn.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await;
+    let last = conn.read_response(false).await;
+    assert_eq!(last.status, 200);
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(conn.closes_within(Duration::from_secs(2)).await);
+}
+
+/// On the lean path: `Connection: close` is answered with it and the
+/// connection closes; a client that goes away while its request waits for
+/// the worker has the stream cancelled (the worker is told, and is free
+/// again), as on hyper's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lean_path_closes_when_asked_and_cancels_for_a_client_that_left() {
+    let (router, app) = router_with_app(&[], &[]).await;
+    let mut conn = RawConn::connect(router.http).await;
+    conn.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await;
+    let res = conn.read_response(false).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("connection"), Some("close"));
+    assert!(conn.closes_within(Duration::from_secs(2)).await);
+
+    let mut conn = RawConn::connect(router.http).await;
+    conn.send(b"GET /slow?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await;
+    router.wait_in_flight(1, Duration::from_secs(5)).await;
+    drop(conn);
+    app.logs.wait_for(
+        &["router reset the stream", "CANCEL"],
+        Duration::from_secs(5),
+    );
+    router.wait_in_flight(0, Duration::from_secs(5)).await;
+    assert_eq!(get(&router.url("/hello")).await.unwrap().0, 200);
+}
+
 /// HEAD keeps the worker's content-length and sends no body; a 204 has no
 /// body either. Each answer is followed on the same connection by the next
 /// one, so a stray body byte would break the next status line.

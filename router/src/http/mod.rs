@@ -6,6 +6,7 @@ mod body;
 mod cancel;
 mod drain;
 mod forwarding;
+mod lean;
 mod linger;
 mod protocol;
 mod proxy;
@@ -27,6 +28,7 @@ use tracing::{debug, info, warn};
 pub(crate) use self::drain::Stop;
 use self::drain::{Activity, Draining, drive, first_request_deadline};
 use self::forwarding::ClientHop;
+use self::lean::{Ended, Lane};
 use self::linger::{LingerLimits, LingeringStream};
 pub(crate) use self::proxy::Proxy;
 use crate::config::Config;
@@ -81,14 +83,22 @@ pub(crate) async fn serve(
         let activity = Arc::new(Activity::default());
         let hop = Arc::new(ClientHop::new(client, scheme));
         let stream = LingeringStream::new(stream, hop.unread.clone(), linger.clone());
+        let lane = Lane {
+            proxy: proxy.clone(),
+            hop: hop.clone(),
+            activity: activity.clone(),
+            draining: draining.clone(),
+            head_limit: config.max_header_size.max(8192),
+            head_timeout: config.idle_timeout,
+        };
         let service = {
             let activity = activity.clone();
-            service_fn(move |req| {
+            service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let busy = activity.begin();
                 let proxy = proxy.clone();
                 let hop = hop.clone();
                 async move {
-                    let response = proxy.handle(req, &hop).await;
+                    let response = proxy.handle(req.map(Some), &hop).await;
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }
@@ -104,12 +114,26 @@ pub(crate) async fn serve(
             let _open = open;
             // Served with the version ALPN agreed on, else the one the
             // client's first line asks for (`protocol`).
-            macro_rules! serve {
+            macro_rules! hyper {
                 ($version:expr, $stream:expr) => {{
                     let conn = builders
                         .get($version)
                         .serve_connection(TokioIo::new($stream), service);
                     drive(conn, activity, draining).await
+                }};
+            }
+            // HTTP/1.1 starts on the lean path, which hands the connection
+            // to hyper at the first request it does not take (`lean`).
+            macro_rules! serve {
+                ($version:expr, $stream:expr) => {{
+                    match $version {
+                        protocol::Version::Http1 => match lane.serve($stream).await {
+                            Ok(Ended::Closed) => Ok(()),
+                            Ok(Ended::Hyper(stream)) => hyper!($version, stream),
+                            Err(e) => Err(e.into()),
+                        },
+                        protocol::Version::Http2 => hyper!($version, $stream),
+                    }
                 }};
             }
             macro_rules! sniff_and_serve {
@@ -247,6 +271,12 @@ fn is_rejection(e: &(dyn std::error::Error + 'static)) -> bool {
         if let Some(e) = e.downcast_ref::<h2::Error>() {
             // Raised by our side: the client broke the protocol.
             return e.is_library();
+        }
+        // The lean HTTP/1.1 path's head timeout (`lean`).
+        if let Some(e) = e.downcast_ref::<std::io::Error>()
+            && e.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
         }
         source = e.source();
     }

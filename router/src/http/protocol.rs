@@ -96,14 +96,7 @@ where
         read = tokio::time::timeout(timeout, read) => read.map_err(|_| Refused::Timeout)??,
         () = give_up => return Err(Refused::ShuttingDown),
     };
-    Ok((
-        version,
-        Replay {
-            head: buf,
-            at: 0,
-            inner: stream,
-        },
-    ))
+    Ok((version, Replay::new(buf, stream)))
 }
 
 /// The version the bytes so far call for, `None` if more are needed.
@@ -164,6 +157,12 @@ pub(crate) struct Replay<S> {
     head: Vec<u8>,
     at: usize,
     inner: S,
+}
+
+impl<S> Replay<S> {
+    pub(crate) fn new(head: Vec<u8>, inner: S) -> Self {
+        Self { head, at: 0, inner }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {

@@ -79,15 +79,17 @@ impl Proxy {
         }
     }
 
+    /// Answers one request. Its body is hyper's, or none for a request the
+    /// lean HTTP/1.1 path took (it takes only requests without one).
     pub(crate) async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<Option<Incoming>>,
         hop: &ClientHop,
     ) -> Response<ProxyBody> {
         let client = hop.addr;
         let start = Instant::now();
         let version = req.version();
-        let has_body = !req.body().is_end_stream();
+        let has_body = req.body().as_ref().is_some_and(|b| !b.is_end_stream());
         self.metrics.in_flight.inc();
         let mut access = AccessLog {
             enabled: self.config.access_log,
@@ -151,7 +153,7 @@ impl Proxy {
 
     async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<Option<Incoming>>,
         hop: &ClientHop,
         start: Instant,
         access: &mut AccessLog,
@@ -176,7 +178,10 @@ impl Proxy {
         if req.method() == Method::CONNECT {
             return Err(Error::ConnectMethod);
         }
-        let declared = req.body().size_hint().exact();
+        let declared = req
+            .body()
+            .as_ref()
+            .map_or(Some(0), |b| b.size_hint().exact());
         if config.max_body_size > 0 && declared.is_some_and(|n| n > config.max_body_size) {
             return Err(Error::BodyTooLarge);
         }
@@ -424,11 +429,11 @@ struct BodyPump {
 }
 
 impl BodyPump {
-    fn new(body: Incoming, max: u64, replay_limit: usize, piece: usize) -> Self {
-        let ended = body.is_end_stream();
+    fn new(body: Option<Incoming>, max: u64, replay_limit: usize, piece: usize) -> Self {
+        let ended = body.as_ref().is_none_or(Incoming::is_end_stream);
         Self {
             current: None,
-            body: Some(body),
+            body,
             replay: Vec::new(),
             replay_len: 0,
             replay_limit,
