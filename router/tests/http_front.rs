@@ -15,7 +15,7 @@ use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use zroute_test_support::cert::{TestCert, self_signed};
-use zroute_test_support::http::{RawConn, client, get, h2_client, request};
+use zroute_test_support::http::{RawConn, RawResponse, client, get, h2_client, request};
 use zroute_test_support::process::{Proc, worker};
 use zroute_test_support::router_process::{Router, metric};
 use zroute_test_support::wait::wait_until;
@@ -219,6 +219,94 @@ async fn pipelined_requests_cross_from_the_lean_path_to_hyper_in_order() {
     assert_eq!(last.status, 200);
     assert_eq!(last.header("connection"), Some("close"));
     assert!(conn.closes_within(Duration::from_secs(2)).await);
+}
+
+/// The lean HTTP/1.1 path and hyper's agree, request by request. Each request
+/// goes once as the lean path takes it, and once with a `Keep-Alive` field,
+/// which sends it to hyper and which the router removes as hop-by-hop before
+/// the worker. Both get the same answer (status, fields other than `date`
+/// and a fresh request id, framing, body), and the worker sees the same head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_path_and_hyper_answer_alike() {
+    let (router, _app) = router_with_app(&[], &[]).await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("GET", "/hello", ""),
+        ("HEAD", "/hello", ""),
+        ("DELETE", "/hello", ""),
+        ("GET", "/status/204", ""),
+        ("GET", "/status/304", ""),
+        ("GET", "/status/404", ""),
+        ("GET", "/nowhere", ""),
+        ("GET", "/stream?n=3&size=10", ""),
+        ("HEAD", "/stream?n=3&size=10", ""),
+        ("GET", "/large?bytes=100000", ""),
+        ("GET", "/trailers", ""),
+        (
+            "GET",
+            "/headers?x=1",
+            "X-Forwarded-For: 10.1.2.3\r\nForwarded: for=10.9.9.9\r\nX-Request-Id: abc-123\r\n\
+             Accept: a\r\nX-Dup: 1\r\nAccept: b\r\nUser-Agent: t/1\r\nX-Text: café\r\n",
+        ),
+        (
+            "GET",
+            "/headers",
+            "X-Request-Id: has space\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n\
+             Connection: close\r\n",
+        ),
+    ];
+    for (method, target, fields) in cases {
+        let lean = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
+        let hyper =
+            format!("{method} {target} HTTP/1.1\r\nHost: t\r\nKeep-Alive: 5\r\n{fields}\r\n");
+        let (a, b) = (
+            exchange_once(&router, &lean, *method == "HEAD").await,
+            exchange_once(&router, &hyper, *method == "HEAD").await,
+        );
+        let case = format!("{method} {target}");
+        assert_eq!(a.status, b.status, "{case}");
+        assert_eq!(comparable(&a), comparable(&b), "{case}: fields");
+        if target.starts_with("/headers") {
+            let seen = |body: &[u8]| {
+                let mut json = headers_json(body);
+                // A fresh id differs between the two; a kept one must not.
+                if !fields.contains("abc-123") {
+                    json["headers"]["x-request-id"] = serde_json::Value::Null;
+                }
+                json
+            };
+            assert_eq!(seen(&a.body), seen(&b.body), "{case}: what the worker saw");
+        } else {
+            assert_eq!(a.body, b.body, "{case}: body");
+        }
+    }
+}
+
+/// One request on its own connection; the answer.
+async fn exchange_once(router: &Router, request: &str, bodiless: bool) -> RawResponse {
+    let mut conn = RawConn::connect(router.http).await;
+    conn.send(request.as_bytes()).await;
+    conn.read_response(bodiless).await
+}
+
+/// A response's fields, sorted, without `date` (the clock) and without a
+/// fresh request id (each request gets its own).
+fn comparable(res: &RawResponse) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = res
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .map(|(n, v)| {
+            let n = n.to_ascii_lowercase();
+            let v = if n == "x-request-id" && v != "abc-123" {
+                String::new()
+            } else {
+                v.clone()
+            };
+            (n, v)
+        })
+        .collect();
+    fields.sort();
+    fields
 }
 
 /// On the lean path: `Connection: close` is answered with it and the
