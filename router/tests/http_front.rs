@@ -309,6 +309,23 @@ fn comparable(res: &RawResponse) -> Vec<(String, String)> {
     fields
 }
 
+/// A head that httparse reads but `http` refuses (a `<` in the target) is
+/// hyper's to answer: 400 and a closed connection, so the request pipelined
+/// behind it is not served, exactly as without the lean path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_the_lean_path_cannot_map_is_refused_by_hyper_with_what_follows() {
+    let (router, _app) = router_with_app(&[], &[]).await;
+    let mut conn = RawConn::connect(router.http).await;
+    conn.send(b"GET /< HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await;
+    let res = conn.read_response(false).await;
+    assert_eq!(res.status, 400);
+    assert!(
+        conn.closes_within(Duration::from_secs(2)).await,
+        "closed after the 400: the pipelined request is not read"
+    );
+}
+
 /// On the lean path: `Connection: close` is answered with it and the
 /// connection closes; a client that goes away while its request waits for
 /// the worker has the stream cancelled (the worker is told, and is free
