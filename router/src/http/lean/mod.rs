@@ -70,7 +70,7 @@ impl Lane {
         let mut served = 0u64;
         // Once shutdown starts: until when an idle connection may still
         // bring a request (see `drain::drive`, which does the same for hyper).
-        let mut drain: Option<Option<Instant>> = None;
+        let mut drain_cut: Option<Instant> = None;
         // One timer for the connection's life, moved for each head: a new
         // one per request costs a registration in tokio's timer wheel.
         let head_timer = sleep(self.head_timeout);
@@ -87,17 +87,16 @@ impl Lane {
                         return Ok(Ended::Hyper(Replay::new(buf.to_vec(), io)));
                     }
                 }
-                if drain.is_none() && *self.draining.borrow() != Draining::No {
-                    drain = Some(self.drain_wait(served));
+                if drain_cut.is_none() && *self.draining.borrow() != Draining::No {
+                    match self.drain_wait(served) {
+                        Some(cut) => drain_cut = Some(cut),
+                        None => return Ok(close(io).await),
+                    }
                 }
-                if drain == Some(None) {
-                    return Ok(close(io).await);
-                }
-                let drain_cut = drain.flatten();
                 let deadline = head_timer.deadline();
                 tokio::select! {
                     biased;
-                    changed = self.draining.changed(), if drain.is_none() => {
+                    changed = self.draining.changed(), if drain_cut.is_none() => {
                         if changed.is_err() {
                             // The front is gone: nothing more to serve.
                             return Ok(close(io).await);
@@ -149,13 +148,13 @@ impl Lane {
                 }
             };
             drop(busy);
-            let draining = drain.is_some() || *self.draining.borrow() != Draining::No;
+            let draining = *self.draining.borrow() != Draining::No;
             let mut out = Vec::with_capacity(256);
-            let Some(framing) = write::head(&mut res, is_head, client_close || draining, &mut out)
+            let Some((framing, last)) =
+                write::head(&mut res, is_head, client_close || draining, &mut out)
             else {
                 return Ok(Ended::Closed);
             };
-            let last = client_close || draining || says_close(&res);
             let body = res.into_body();
             if !self
                 .send_body(&mut io, &mut buf, out, framing, body)
@@ -206,7 +205,7 @@ impl Lane {
         loop {
             // What is ready now goes out with what came before (the head
             // and the first DATA in one write); otherwise flush and wait.
-            let frame = match futures_now(&mut body) {
+            let frame = match ready_frame(&mut body) {
                 Some(frame) => frame,
                 None => {
                     if !out.is_empty() {
@@ -293,7 +292,7 @@ async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> io::
 }
 
 /// The body's next frame if it is ready now, without waiting.
-fn futures_now(
+fn ready_frame(
     body: &mut super::body::ProxyBody,
 ) -> Option<Option<Result<http_body::Frame<bytes::Bytes>, super::body::BoxError>>> {
     use std::future::Future as _;
@@ -303,13 +302,6 @@ fn futures_now(
         Poll::Ready(frame) => Some(frame),
         Poll::Pending => None,
     }
-}
-
-fn says_close<B>(res: &http::Response<B>) -> bool {
-    res.headers()
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .any(|v| write::has_token(v, b"close"))
 }
 
 async fn write_all_vectored<S: AsyncWrite + Unpin>(io: &mut S, parts: &[&[u8]]) -> io::Result<()> {

@@ -23,35 +23,35 @@ pub(super) enum Framing {
 }
 
 /// Writes the status line and fields of `res` into `out`, and says how its
-/// body is framed. `close`: the connection ends after this response.
-/// `None` when the response cannot be framed (a `content-length` that is no
+/// body is framed and whether the connection ends after it: when `close`
+/// asks for it, or the response itself says `connection: close`. `None`
+/// when the response cannot be framed (a `content-length` that is no
 /// number): the connection is then dropped, as hyper drops it.
 pub(super) fn head(
     res: &mut Response<ProxyBody>,
     is_head: bool,
     close: bool,
     out: &mut Vec<u8>,
-) -> Option<Framing> {
+) -> Option<(Framing, bool)> {
     let status = res.status();
     // RFC 9110 §6.4.1: a 204 or 304 has no content, nor does a HEAD response.
     let has_content_length = !matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
     let has_body = has_content_length && !is_head;
     let body = res.body();
-    let known = if body.is_end_stream() {
+    let ended = body.is_end_stream();
+    let known = if ended {
         Some(0)
     } else {
         body.size_hint().exact()
     };
-    let ended = body.is_end_stream();
-    if close {
-        let headers = res.headers_mut();
-        let says_close = headers
-            .get_all(CONNECTION)
-            .iter()
-            .any(|v| has_token(v, b"close"));
-        if !says_close {
-            headers.append(CONNECTION, HeaderValue::from_static("close"));
-        }
+    let says_close = res
+        .headers()
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| has_token(v, b"close"));
+    if close && !says_close {
+        res.headers_mut()
+            .append(CONNECTION, HeaderValue::from_static("close"));
     }
     if status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -121,15 +121,16 @@ pub(super) fn head(
         date(out);
     }
     out.extend_from_slice(b"\r\n");
-    Some(if has_body {
+    let framing = if has_body {
         framing
     } else {
         Framing::Length(0)
-    })
+    };
+    Some((framing, close || says_close))
 }
 
 /// One body frame's bytes as the framing puts them, appended to `out`; `data`
-/// itself goes after `out` when it is large (see `Lane::send`).
+/// itself goes after `out` when it is large (see `Lane::send_body`).
 pub(super) fn chunk_header(framing: Framing, len: usize, out: &mut Vec<u8>) {
     if framing == Framing::Chunked && len > 0 {
         use std::io::Write as _;
@@ -161,7 +162,7 @@ fn parse_length(value: &HeaderValue) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-pub(super) fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
+fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
     value
         .as_bytes()
         .split(|&b| b == b',')
@@ -194,7 +195,7 @@ mod tests {
 
     fn written(mut res: Response<ProxyBody>, is_head: bool, close: bool) -> (String, Framing) {
         let mut out = Vec::new();
-        let framing = head(&mut res, is_head, close, &mut out).expect("framed");
+        let (framing, _) = head(&mut res, is_head, close, &mut out).expect("framed");
         let text = String::from_utf8(out).unwrap();
         // The date changes: check it is there, then leave it out.
         assert_eq!(text.matches("\r\ndate: ").count(), 1, "{text}");
