@@ -11,6 +11,13 @@ pub const VERSION: &str = ":version";
 pub const HOST: &str = ":host";
 pub const SCHEME: &str = ":scheme";
 pub const STATUS: &str = ":status";
+/// A WebSocket stream's marker in SYN_STREAM ([spec](../../spec/PROTOCOL.md#websocket)),
+/// named as RFC 8441 names it for HTTP/2.
+pub const PROTOCOL: &str = ":protocol";
+/// The one `:protocol` value version 1 defines.
+pub const WEBSOCKET: &[u8] = b"websocket";
+/// The status a worker accepts a WebSocket stream with.
+pub const SWITCHING_PROTOCOLS: u16 = 101;
 
 /// Every request carries all of these exactly once.
 pub const REQUEST_PSEUDO_HEADERS: [&str; 5] = [METHOD, PATH, VERSION, HOST, SCHEME];
@@ -34,6 +41,8 @@ pub const HOP_BY_HOP: [&str; 6] = [
 pub struct RequestInfo {
     pub is_head: bool,
     pub content_length: Option<u64>,
+    /// `:protocol: websocket`: the stream carries WebSocket message records.
+    pub websocket: bool,
 }
 
 /// What a valid response head says about its body.
@@ -64,19 +73,36 @@ pub fn check_request(block: &HeaderBlock) -> Result<RequestInfo, RstCode> {
         return Err(RstCode::PROTOCOL_ERROR);
     }
     check_regular_headers(block)?;
+    let method = &block.get(METHOD).expect("checked above")[..];
+    let websocket = match block.get(PROTOCOL) {
+        None => false,
+        // A WebSocket opens with a GET and has no request body: its DATA are records.
+        Some(p) if &p[..] == WEBSOCKET && method == b"GET" => {
+            if block.get("content-length").is_some() {
+                return Err(RstCode::PROTOCOL_ERROR);
+            }
+            true
+        }
+        Some(_) => return Err(RstCode::PROTOCOL_ERROR),
+    };
     Ok(RequestInfo {
-        is_head: &block.get(METHOD).expect("checked above")[..] == b"HEAD",
+        is_head: method == b"HEAD",
         content_length: content_length(block)?,
+        websocket,
     })
 }
 
 /// Checks a SYN_REPLY's block; an error is a stream error with that code.
-pub fn check_response(block: &HeaderBlock) -> Result<ResponseInfo, RstCode> {
+/// `websocket`: the stream is a WebSocket stream, which 101 accepts.
+pub fn check_response(block: &HeaderBlock, websocket: bool) -> Result<ResponseInfo, RstCode> {
     let status = block
         .get(STATUS)
-        .and_then(|v| parse_status(v))
+        .and_then(|v| parse_status(v, websocket))
         .ok_or(RstCode::PROTOCOL_ERROR)?;
     check_regular_headers(block)?;
+    if status == SWITCHING_PROTOCOLS && block.get("content-length").is_some() {
+        return Err(RstCode::PROTOCOL_ERROR);
+    }
     Ok(ResponseInfo {
         status,
         content_length: content_length(block)?,
@@ -106,8 +132,9 @@ pub fn is_length_exempt(request_is_head: bool, status: u16) -> bool {
 }
 
 /// `:status` is a 3-digit final code, optionally followed by a space and a
-/// reason phrase; a NUL (a second value) makes it invalid.
-fn parse_status(value: &[u8]) -> Option<u16> {
+/// reason phrase; a NUL (a second value) makes it invalid. 101 is valid only
+/// on a WebSocket stream.
+fn parse_status(value: &[u8], websocket: bool) -> Option<u16> {
     if value.contains(&0) {
         return None;
     }
@@ -116,7 +143,7 @@ fn parse_status(value: &[u8]) -> Option<u16> {
         return None;
     }
     let code = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    (200..=599).contains(&code).then_some(code)
+    ((200..=599).contains(&code) || (websocket && code == SWITCHING_PROTOCOLS)).then_some(code)
 }
 
 fn check_regular_headers(block: &HeaderBlock) -> Result<(), RstCode> {
@@ -215,9 +242,9 @@ mod tests {
     /// valid code and reason.
     #[test]
     fn status_with_nul_is_invalid() {
-        assert_eq!(parse_status(b"200 OK\0x"), None);
+        assert_eq!(parse_status(b"200 OK\0x", false), None);
         let b = block(&[(":status", "404 Not\0Found")]);
-        assert_eq!(check_response(&b), Err(RstCode::PROTOCOL_ERROR));
+        assert_eq!(check_response(&b, false), Err(RstCode::PROTOCOL_ERROR));
     }
 
     /// spec: #http-body — the content-length rule is waived for HEAD responses and 304 only.
@@ -231,8 +258,10 @@ mod tests {
 
     #[test]
     fn status_forms() {
-        assert_eq!(parse_status(b"200"), Some(200));
-        assert_eq!(parse_status(b"404 Not Found"), Some(404));
+        assert_eq!(parse_status(b"200", false), Some(200));
+        assert_eq!(parse_status(b"404 Not Found", false), Some(404));
+        assert_eq!(parse_status(b"101", true), Some(101));
+        assert_eq!(parse_status(b"100", true), None);
         for bad in [
             &b"20"[..],
             b"2000",
@@ -243,7 +272,7 @@ mod tests {
             b"200OK",
         ] {
             assert_eq!(
-                parse_status(bad),
+                parse_status(bad, false),
                 None,
                 "{:?}",
                 String::from_utf8_lossy(bad)
@@ -254,10 +283,14 @@ mod tests {
     #[test]
     fn content_length_must_be_digits() {
         let ok = block(&[(":status", "200"), ("content-length", "12")]);
-        assert_eq!(check_response(&ok).unwrap().content_length, Some(12));
+        assert_eq!(check_response(&ok, false).unwrap().content_length, Some(12));
         for bad in ["", "-1", "1 2", "0x10", "99999999999999999999999"] {
             let b = block(&[(":status", "200"), ("content-length", bad)]);
-            assert_eq!(check_response(&b), Err(RstCode::PROTOCOL_ERROR), "{bad:?}");
+            assert_eq!(
+                check_response(&b, false),
+                Err(RstCode::PROTOCOL_ERROR),
+                "{bad:?}"
+            );
         }
     }
 

@@ -28,6 +28,7 @@ pub mod mapping;
 pub mod routing;
 pub mod session;
 mod stream_id;
+pub mod websocket;
 
 pub use codes::{FrameType, GoAwayStatus, RstCode, SettingId};
 pub use frame::{Frame, HeaderBlock};

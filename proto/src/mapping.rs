@@ -293,7 +293,8 @@ pub fn scheme_of(block: &HeaderBlock) -> Option<&str> {
 pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
     let mut block = HeaderBlock::with_capacity(2 + res.headers().len());
     let status = res.status();
-    if status.is_informational() {
+    // 101 accepts a WebSocket stream; the session refuses it on any other.
+    if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
         return Err(MapError("1xx responses cannot be carried"));
     }
     let mut gather = Gather::new(2 + res.headers().len());
@@ -399,7 +400,7 @@ mod tests {
             .body(())
             .unwrap();
         let block = response_block(&res).unwrap();
-        assert_eq!(check_response(&block).unwrap().status, 404);
+        assert_eq!(check_response(&block, false).unwrap().status, 404);
         assert!(block.get("transfer-encoding").is_none());
         let back = response_from_block(&block).unwrap();
         assert_eq!(back.status(), 404);

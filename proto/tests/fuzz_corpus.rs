@@ -20,6 +20,7 @@ fn body(target: &str) -> fn(&[u8]) {
         "header_block" => fuzzing::header_block,
         "session" => ops::run,
         "router_frames" => fuzzing::router_frames,
+        "websocket_records" => fuzzing::websocket_records,
         other => panic!("no body for fuzz target {other}"),
     }
 }
@@ -29,7 +30,12 @@ fn vector_parts() -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors");
     let mut parts = Vec::new();
     for entry in fs::read_dir(&dir).expect("spec/vectors") {
-        let text = fs::read_to_string(entry.expect("dir entry").path()).expect("vector file");
+        // Frame vectors only: the WebSocket record vectors sit in a subdirectory.
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = fs::read_to_string(path).expect("vector file");
         let doc: Value = serde_json::from_str(&text).expect("vector JSON");
         for v in doc["vectors"].as_array().expect("vectors array") {
             let hex = v["hex"].as_str().expect("hex");

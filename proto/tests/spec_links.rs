@@ -314,10 +314,32 @@ fn vector_sections_resolve() {
     let dir = repo_root().join("spec/vectors");
     let mut broken = BTreeSet::new();
     let mut count = 0;
+    // The frame vectors, and those in subdirectories (WebSocket records).
+    let mut files = Vec::new();
     for entry in fs::read_dir(&dir).expect("spec/vectors").flatten() {
-        let text = fs::read_to_string(entry.path()).expect("vector file");
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(
+                fs::read_dir(&path)
+                    .expect("a vector subdirectory")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    for path in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let text = fs::read_to_string(&path).expect("vector file");
         let doc: serde_json::Value = serde_json::from_str(&text).expect("vector JSON");
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = path
+            .strip_prefix(&dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let vectors = doc["vectors"].as_array().cloned().unwrap_or_default();
         for section in std::iter::once(&doc["section"]).chain(vectors.iter().map(|v| &v["section"]))
         {

@@ -55,6 +55,10 @@ pub(crate) enum Error {
     /// No worker had room before the queue timeout.
     QueueTimeout,
     NoWorkers,
+    /// A WebSocket, and no worker of its pool takes WebSockets.
+    NoWebSocketWorkers,
+    /// A WebSocket handshake for another version than 13.
+    WebSocketVersion,
     /// Every worker of the pool is busy and the queue is full.
     Busy,
     /// No response head before --first-byte-timeout.
@@ -75,6 +79,8 @@ impl Error {
             Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Invalid(status, _) => status,
             Self::ConnectMethod => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoWebSocketWorkers => StatusCode::NOT_IMPLEMENTED,
+            Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unmappable | Self::BodyBrokeOff => StatusCode::BAD_REQUEST,
             Self::ShuttingDown | Self::QueueTimeout | Self::NoWorkers | Self::Busy => {
@@ -100,6 +106,10 @@ impl Error {
             Self::ShuttingDown => "the router is shutting down",
             Self::QueueTimeout => "no worker had room in time",
             Self::NoWorkers => "no worker serves this request",
+            Self::WebSocketVersion => "only WebSocket version 13 is supported",
+            Self::NoWebSocketWorkers => {
+                "no worker for this route accepts WebSockets (none announced the feature `websocket`)"
+            }
             Self::Busy => "every worker is busy",
             Self::FirstByteTimeout => "the worker did not answer in time",
             Self::BadResponseHead => "the worker's response head is invalid",
@@ -115,10 +125,13 @@ impl Error {
             | Self::ConnectMethod
             | Self::BodyTooLarge
             | Self::Unmappable
+            | Self::WebSocketVersion
             | Self::BodyBrokeOff => ErrorSource::Client,
-            Self::ShuttingDown | Self::QueueTimeout | Self::NoWorkers | Self::Busy => {
-                ErrorSource::Router
-            }
+            Self::ShuttingDown
+            | Self::QueueTimeout
+            | Self::NoWorkers
+            | Self::NoWebSocketWorkers
+            | Self::Busy => ErrorSource::Router,
             Self::FirstByteTimeout
             | Self::BadResponseHead
             | Self::Reset(_)
@@ -140,6 +153,7 @@ impl From<OpenError> for Error {
     fn from(e: OpenError) -> Self {
         match e {
             OpenError::NoWorkers => Self::NoWorkers,
+            OpenError::NoWebSocketWorkers => Self::NoWebSocketWorkers,
             OpenError::QueueFull => Self::Busy,
             OpenError::ShuttingDown => Self::ShuttingDown,
             OpenError::BadRequest => Self::Unmappable,

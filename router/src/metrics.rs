@@ -49,6 +49,16 @@ pub(crate) struct Metrics {
     pub(crate) connections_over_limit: Counter,
     /// Keys in the CURVE allowlist now in force.
     pub(crate) allowed_keys: Gauge,
+    pub(crate) websockets_open: Gauge,
+    /// WebSocket messages and their payload bytes, by direction.
+    pub(crate) websocket_messages: Family<DirectionLabels, Counter>,
+    pub(crate) websocket_bytes: Family<DirectionLabels, Counter>,
+}
+
+/// Which way a WebSocket message went: `in` from the client, `out` to it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DirectionLabels {
+    pub(crate) direction: &'static str,
 }
 
 impl Metrics {
@@ -69,6 +79,24 @@ impl Metrics {
         let connections_closed = Counter::default();
         let handshake_failures = Family::<ReasonLabels, Counter>::default();
         let connections_over_limit = Counter::default();
+        let websockets_open = Gauge::default();
+        let websocket_messages = Family::<DirectionLabels, Counter>::default();
+        let websocket_bytes = Family::<DirectionLabels, Counter>::default();
+        registry.register(
+            "websockets_open",
+            "WebSockets open through the router",
+            websockets_open.clone(),
+        );
+        registry.register(
+            "websocket_messages",
+            "WebSocket messages carried, by direction (in: from clients; out: to clients)",
+            websocket_messages.clone(),
+        );
+        registry.register(
+            "websocket_bytes",
+            "WebSocket message payload bytes carried, by direction",
+            websocket_bytes.clone(),
+        );
         registry.register(
             "requests",
             "HTTP requests answered, by status class and route",
@@ -161,6 +189,9 @@ impl Metrics {
             handshake_failures,
             connections_over_limit,
             allowed_keys,
+            websockets_open,
+            websocket_messages,
+            websocket_bytes,
         }
     }
 

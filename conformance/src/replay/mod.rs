@@ -6,8 +6,9 @@
 //! What is compared, per stream and ignoring how streams interleave: the
 //! SYN_REPLY head, the body (the concatenated DATA payloads, whatever the
 //! frame boundaries), the trailers, the end (FIN) and RST_STREAM codes; per
-//! session, in order: the HELLO (version, flags, `route` and `feature`; not
-//! `id`, labels, capacity nor window, which are configuration), SETTINGS,
+//! session, in order: the HELLO (version, flags and `route`; not `id`, labels,
+//! capacity nor window, which are configuration, nor `feature`, whose use
+//! shows in the streams), SETTINGS,
 //! GOAWAY and anything undecodable. What is not: PING and WINDOW_UPDATE from the worker, the
 //! header names of [`Noise`], and what a worker sends on a stream after the
 //! router reset it (it races the reset). The recorded worker's id, where it

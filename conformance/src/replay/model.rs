@@ -153,13 +153,13 @@ impl Model {
                     v
                 };
                 // Capacity and window are configuration, not behaviour (the
-                // replay adapts its request DATA to the live window).
+                // replay adapts its request DATA to the live window); a
+                // feature shows in the streams that use it.
                 self.session.push(Unit::Session(format!(
-                    "HELLO version={} flags={} route={:?} feature={:?}",
+                    "HELLO version={} flags={} route={:?}",
                     h.version(),
                     h.flags(),
                     list("route"),
-                    list("feature"),
                 )));
             }
             other => self.session.push(Unit::Session(describe(other))),

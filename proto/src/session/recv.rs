@@ -192,6 +192,14 @@ impl Session {
             }
         };
         let fin = f.is_fin();
+        if fin && info.websocket {
+            return self.stream_error(
+                id,
+                RstCode::PROTOCOL_ERROR,
+                SYN_STREAM,
+                "WebSocket SYN_STREAM with FIN (spec #websocket-open)",
+            );
+        }
         if fin && info.content_length.is_some_and(|n| n > 0) {
             return self.stream_error(
                 id,
@@ -202,6 +210,7 @@ impl Session {
         }
         let mut stream = Stream::new(self.peer_initial_window, self.local_initial_window);
         stream.is_head = info.is_head;
+        stream.websocket = info.websocket;
         stream.recv_body.expected = info.content_length;
         stream.remote_fin = fin;
         self.streams.insert(id, stream);
@@ -235,7 +244,7 @@ impl Session {
                 "second SYN_REPLY on a stream (spec #error-table row 38)",
             );
         }
-        let info = match http::check_response(f.headers()) {
+        let info = match http::check_response(f.headers(), stream.websocket) {
             Ok(info) => info,
             Err(code) => {
                 return self.stream_error(

@@ -36,12 +36,13 @@ impl Session {
             self.go_away(GoAwayStatus::OK);
             return Err(CommandError::IdsExhausted);
         };
-        if fin && info.content_length.is_some_and(|n| n > 0) {
+        if fin && (info.content_length.is_some_and(|n| n > 0) || info.websocket) {
             return Err(CommandError::InvalidMessage);
         }
         self.highest_stream = id;
         let mut stream = Stream::new(self.peer_initial_window, self.local_initial_window);
         stream.is_head = info.is_head;
+        stream.websocket = info.websocket;
         stream.send_body.expected = info.content_length;
         stream.local_fin = fin;
         self.streams.insert(id, stream);
@@ -68,7 +69,8 @@ impl Session {
         if stream.replied {
             return Err(CommandError::OutOfOrder);
         }
-        let info = http::check_response(&headers).map_err(|_| CommandError::InvalidMessage)?;
+        let info = http::check_response(&headers, stream.websocket)
+            .map_err(|_| CommandError::InvalidMessage)?;
         // Spec #http-response: the worker sends `:version`; #frame-size: one frame.
         if headers.get(http::VERSION).is_none() || !fits_in_frame(STREAM_BLOCK_FIXED_LEN, &headers)
         {

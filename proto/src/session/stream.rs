@@ -42,6 +42,8 @@ pub(crate) struct Stream {
     pub(crate) send_body: BodyCount,
     /// The request was HEAD: its response has no body whatever content-length says.
     pub(crate) is_head: bool,
+    /// A WebSocket stream (`:protocol: websocket`): 101 may accept it.
+    pub(crate) websocket: bool,
 }
 
 /// DATA bytes against a declared content-length.
@@ -90,6 +92,7 @@ impl Stream {
             recv_body: BodyCount::default(),
             send_body: BodyCount::default(),
             is_head: false,
+            websocket: false,
         }
     }
 

@@ -218,6 +218,20 @@ pub struct Options {
     #[serde(default, deserialize_with = "de_duration")]
     pub startup_grace: Option<Duration>,
 
+    /// Largest WebSocket message, each way; a client's larger one is closed with 1009 [default: 16777216].
+    #[arg(long, env = "ZROUTE_WS_MAX_MESSAGE")]
+    pub ws_max_message: Option<usize>,
+
+    /// When the router drains, its WebSockets live on this long, then close with 1001 [default: 1s].
+    #[arg(long, env = "ZROUTE_WS_DRAIN_GRACE", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub ws_drain_grace: Option<Duration>,
+
+    /// How long a WebSocket close waits for the other side's close before the connection is cut [default: 5s].
+    #[arg(long, env = "ZROUTE_WS_CLOSE_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub ws_close_timeout: Option<Duration>,
+
     /// Request body bytes kept to replay a refused request on another worker [default: 65536].
     #[arg(long, env = "ZROUTE_RETRY_BUFFER")]
     pub retry_buffer: Option<usize>,

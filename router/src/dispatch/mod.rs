@@ -127,6 +127,8 @@ pub(crate) struct OpenRequest {
     /// The streams this request already had, on workers that did not answer
     /// it: a retry goes to another session where the pool has one.
     pub(crate) tried: Vec<StreamKey>,
+    /// A WebSocket stream: only workers that announced `websocket` take it.
+    pub(crate) websocket: bool,
 }
 
 impl OpenRequest {
@@ -169,6 +171,8 @@ pub(crate) enum OpenError {
     QueueFull,
     /// The router is shutting down.
     ShuttingDown,
+    /// A WebSocket, and no worker of its pool announced the feature.
+    NoWebSocketWorkers,
     /// The head cannot be sent (the HTTP side built an invalid block).
     BadRequest,
 }

@@ -81,8 +81,12 @@ impl Dispatcher {
             }
             return;
         };
+        if request.websocket && !self.table.takes_websockets(&pool) {
+            request.refuse(OpenError::NoWebSocketWorkers);
+            return;
+        }
         let avoid: Vec<PeerKey> = request.tried.iter().map(|k| k.peer).collect();
-        match self.table.pick(&pool, &avoid) {
+        match self.table.pick(&pool, &avoid, request.websocket) {
             Some(peer) => self.open_on(peer, pool, request),
             None if self.queue.len() < self.queue_limit => self.enqueue(request),
             None => {
@@ -174,7 +178,8 @@ impl Dispatcher {
                 continue;
             };
             let avoid: Vec<PeerKey> = self.queue[i].request.tried.iter().map(|k| k.peer).collect();
-            match self.table.pick(&pool, &avoid) {
+            let websocket = self.queue[i].request.websocket;
+            match self.table.pick(&pool, &avoid, websocket) {
                 Some(peer) => {
                     let pending = self.queue.remove(i).expect("index in range");
                     self.metrics

@@ -55,7 +55,8 @@ impl Dispatcher {
                 Event::Response { id, headers, fin } => {
                     let skey = StreamKey { peer: key, id };
                     if let Some(ctx) = self.streams.get_mut(&skey) {
-                        let status = http::check_response(&headers)
+                        // The session has checked the head, 101 against the stream's kind.
+                        let status = http::check_response(&headers, true)
                             .map(|i| i.status)
                             .unwrap_or(502);
                         ctx.discard_body = http::is_bodiless(ctx.is_head, status);

@@ -33,6 +33,8 @@ pub(crate) struct Entry {
     /// session WINDOW_UPDATE wakes only them, not every stream there is.
     /// Each stream is listed at most once (`StreamCtx::parked`).
     pub(crate) parked: Vec<StreamId>,
+    /// The worker announced the feature `websocket`.
+    pub(crate) websocket: bool,
 }
 
 impl Entry {
@@ -103,6 +105,13 @@ impl<K: Clone + Eq + Hash> Table<K> {
 
     /// The pool that serves a request: the most specific matching route, or
     /// the default pool. `None` when no worker could ever take it.
+    /// Whether some member of `pool` takes WebSocket streams, busy or not.
+    pub(crate) fn takes_websockets(&self, pool: &str) -> bool {
+        self.pools
+            .get(pool)
+            .is_some_and(|members| members.iter().any(|p| self.entries[p].websocket))
+    }
+
     pub(crate) fn pool_for(&self, host: &str, path: &str) -> Option<&Arc<str>> {
         let best = self
             .pools
@@ -123,8 +132,9 @@ impl<K: Clone + Eq + Hash> Table<K> {
 
     /// The member of `pool` with spare capacity and the fewest streams in
     /// flight, other than those in `avoid` (the sessions a retried request
-    /// already tried, spec #stream-retry) unless the pool has no other member.
-    pub(crate) fn pick(&mut self, pool: &str, avoid: &[K]) -> Option<K> {
+    /// already tried, spec #stream-retry) unless the pool has no other member;
+    /// for `websocket`, only members that take WebSocket streams.
+    pub(crate) fn pick(&mut self, pool: &str, avoid: &[K], websocket: bool) -> Option<K> {
         let members = self.pools.get(pool)?;
         let n = members.len();
         self.cursor = self.cursor.wrapping_add(1);
@@ -141,7 +151,7 @@ impl<K: Clone + Eq + Hash> Table<K> {
                 continue;
             }
             let entry = &self.entries[peer];
-            if !entry.has_room() {
+            if !entry.has_room() || (websocket && !entry.websocket) {
                 continue;
             }
             if entry.in_flight == 0 {
@@ -179,6 +189,7 @@ mod tests {
             in_flight: 0,
             draining: false,
             parked: Vec::new(),
+            websocket: false,
         }
     }
 
@@ -216,15 +227,15 @@ mod tests {
         t.insert(peer(2), entry("b", &[], 2));
         let mut counts = [0u32; 3];
         for _ in 0..4 {
-            let p = t.pick(DEFAULT_POOL, &[]).unwrap();
+            let p = t.pick(DEFAULT_POOL, &[], false).unwrap();
             t.get_mut(&p).unwrap().in_flight += 1;
             counts[p[0] as usize] += 1;
         }
         assert_eq!(counts, [0, 2, 2]);
-        assert_eq!(t.pick(DEFAULT_POOL, &[]), None, "both at capacity");
+        assert_eq!(t.pick(DEFAULT_POOL, &[], false), None, "both at capacity");
         assert!(!t.has_room(DEFAULT_POOL));
         t.get_mut(&peer(2)).unwrap().in_flight -= 1;
-        assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(2)));
+        assert_eq!(t.pick(DEFAULT_POOL, &[], false), Some(peer(2)));
     }
 
     #[test]
@@ -234,7 +245,7 @@ mod tests {
         t.insert(peer(2), entry("b", &[], 8));
         t.get_mut(&peer(1)).unwrap().draining = true;
         for _ in 0..5 {
-            assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(2)));
+            assert_eq!(t.pick(DEFAULT_POOL, &[], false), Some(peer(2)));
         }
     }
 
@@ -245,19 +256,23 @@ mod tests {
         t.insert(peer(1), entry("refuser", &[], 8));
         t.insert(peer(2), entry("busy", &[], 8));
         t.get_mut(&peer(2)).unwrap().in_flight = 5;
-        assert_eq!(t.pick(DEFAULT_POOL, &[]), Some(peer(1)), "least loaded");
+        assert_eq!(
+            t.pick(DEFAULT_POOL, &[], false),
+            Some(peer(1)),
+            "least loaded"
+        );
         for _ in 0..4 {
-            assert_eq!(t.pick(DEFAULT_POOL, &[peer(1)]), Some(peer(2)));
+            assert_eq!(t.pick(DEFAULT_POOL, &[peer(1)], false), Some(peer(2)));
         }
         t.get_mut(&peer(2)).unwrap().in_flight = 8;
         assert_eq!(
-            t.pick(DEFAULT_POOL, &[peer(1)]),
+            t.pick(DEFAULT_POOL, &[peer(1)], false),
             None,
             "wait for the other one"
         );
         t.remove(&peer(2));
         assert_eq!(
-            t.pick(DEFAULT_POOL, &[peer(1)]),
+            t.pick(DEFAULT_POOL, &[peer(1)], false),
             Some(peer(1)),
             "the only member is tried again"
         );
@@ -269,8 +284,9 @@ mod tests {
         for n in 1..=3 {
             t.insert(peer(n), entry("w", &[], 8));
         }
-        let picked: std::collections::HashSet<_> =
-            (0..6).map(|_| t.pick(DEFAULT_POOL, &[]).unwrap()).collect();
+        let picked: std::collections::HashSet<_> = (0..6)
+            .map(|_| t.pick(DEFAULT_POOL, &[], false).unwrap())
+            .collect();
         assert_eq!(picked.len(), 3, "idle workers all get a turn");
     }
 }

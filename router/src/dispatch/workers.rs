@@ -143,6 +143,10 @@ impl Dispatcher {
             in_flight: 0,
             draining: false,
             parked: Vec::new(),
+            websocket: peer
+                .session
+                .hello()
+                .is_some_and(|h| h.attributes().values("feature").any(|f| f == b"websocket")),
         };
         let address = fd.and_then(|fd| self.connections.peer(index, fd));
         info!(
@@ -150,6 +154,7 @@ impl Dispatcher {
             session = %peer.session_id,
             capacity = entry.capacity,
             routes = ?entry.routes.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            websocket = entry.websocket,
             endpoint = %self.endpoints[index],
             source = %peer.source,
             address = %display_peer(address.as_ref()),

@@ -11,6 +11,7 @@ mod linger;
 mod protocol;
 mod proxy;
 mod validate;
+mod websocket;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -61,7 +62,13 @@ pub(crate) async fn serve(
         .keep_alive_timeout(config.idle_timeout / 2);
     // One builder per version: each connection is served the version that ALPN
     // or its first line chose, never both (see `protocol`).
+    let mut upgradeable = hyper::server::conn::http1::Builder::new();
+    upgradeable
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.idle_timeout)
+        .max_buf_size(config.max_header_size.max(8192));
     let builders = Arc::new(Builders {
+        upgradeable,
         http1: builder.clone().http1_only(),
         http2: builder.http2_only(),
     });
@@ -116,10 +123,22 @@ pub(crate) async fn serve(
             // client's first line asks for (`protocol`).
             macro_rules! hyper {
                 ($version:expr, $stream:expr) => {{
-                    let conn = builders
-                        .get($version)
-                        .serve_connection(TokioIo::new($stream), service);
-                    drive(conn, activity, draining).await
+                    let builder = builders.get($version);
+                    let io = TokioIo::new($stream);
+                    // HTTP/1.1 may switch to a WebSocket: hyper's own HTTP/1
+                    // connection with upgrades (see `drain::GracefulConnection`).
+                    match $version {
+                        protocol::Version::Http1 => {
+                            let conn = builders
+                                .upgradeable
+                                .serve_connection(io, service)
+                                .with_upgrades();
+                            drive(conn, activity, draining).await.map_err(Into::into)
+                        }
+                        protocol::Version::Http2 => {
+                            drive(builder.serve_connection(io, service), activity, draining).await
+                        }
+                    }
                 }};
             }
             // HTTP/1.1 starts on the lean path, which hands the connection
@@ -185,6 +204,7 @@ pub(crate) async fn serve(
         };
         serve_connection(stream, client, permit);
     };
+    proxy.going_away();
     let release = match stop {
         Stop::Now => {
             let _ = draining_tx.send(Draining::Stop);
@@ -228,14 +248,21 @@ pub(crate) async fn serve(
         }
         release();
     }
+    let closed = async {
+        let _ = open_rx.recv().await;
+        // Upgraded connections outlive their HTTP connection task.
+        proxy.websockets_closed().await;
+    };
     tokio::select! {
-        _ = open_rx.recv() => info!("every connection closed"),
+        () = closed => info!("every connection closed"),
         () = tokio::time::sleep(config.shutdown_timeout) => warn!("shutdown timeout: closing what is left"),
     }
 }
 
 /// The HTTP/1.1-only and HTTP/2-only servers, configured alike.
 struct Builders {
+    /// HTTP/1.1 with upgrades: the settings of `http1`, on hyper's builder.
+    upgradeable: hyper::server::conn::http1::Builder,
     http1: Builder<TokioExecutor>,
     http2: Builder<TokioExecutor>,
 }

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, EXPECT, HeaderValue};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, EXPECT, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use zroute_proto::mapping;
@@ -23,6 +26,7 @@ use super::forwarding::{
     strip_connection_listed,
 };
 use super::validate::{Rejection, check_request};
+use super::websocket::{self, Bridge};
 use crate::config::Config;
 use crate::dispatch::{Handle, Msg, OpenRequest, StreamEvent, StreamKey};
 use crate::error::{Error, ErrorSource, RetryType};
@@ -37,6 +41,10 @@ pub(crate) struct Proxy {
     pub(crate) config: Arc<Config>,
     pub(crate) metrics: Arc<Metrics>,
     ids: RequestIds,
+    /// True once the HTTP front drains: open WebSockets close with 1001.
+    going_away: watch::Sender<bool>,
+    /// WebSockets open: the HTTP front's shutdown waits for them too.
+    websockets: Arc<watch::Sender<usize>>,
 }
 
 /// 32 lowercase hex characters: a random per-process prefix and a counter, so
@@ -76,7 +84,20 @@ impl Proxy {
             config,
             metrics,
             ids: RequestIds::new(),
+            going_away: watch::Sender::new(false),
+            websockets: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Once no WebSocket is open.
+    pub(crate) async fn websockets_closed(&self) {
+        let mut open = self.websockets.subscribe();
+        let _ = open.wait_for(|n| *n == 0).await;
+    }
+
+    /// The HTTP front drains: WebSockets close with 1001 after the drain grace.
+    pub(crate) fn going_away(&self) {
+        self.going_away.send_replace(true);
     }
 
     /// Answers one request. Its body is hyper's, or none for a request the
@@ -129,6 +150,11 @@ impl Proxy {
                     hop.unread.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 let mut res = local(status, why, request_id);
+                if matches!(error, Error::WebSocketVersion) {
+                    // RFC 6455 §4.4: the versions the server speaks.
+                    res.headers_mut()
+                        .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                }
                 if version < http::Version::HTTP_2 && closes_connection(status) {
                     res.headers_mut()
                         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -170,6 +196,8 @@ impl Proxy {
         // hide a coding from the check.
         let host = check_request(&req, config.max_uri_size)
             .map_err(|Rejection { status, why }| Error::Invalid(status, why))?;
+        // Before `Connection` goes: a handshake must list `upgrade` there.
+        let mut websocket = websocket::handshake(&mut req)?;
         // Before the router adds its own fields, so that a client cannot
         // name them away (RFC 9110 §7.6.1).
         strip_connection_listed(req.headers_mut());
@@ -189,7 +217,16 @@ impl Proxy {
         req.headers_mut().remove(EXPECT);
         add_forwarded(req.headers_mut(), hop, &host);
         let scheme = hop.scheme;
-        let block = mapping::request_block(&req, scheme, &host).map_err(|_| Error::Unmappable)?;
+        if websocket.is_some() {
+            websocket::strip_handshake_fields(req.headers_mut());
+        }
+        let mut block =
+            mapping::request_block(&req, scheme, &host).map_err(|_| Error::Unmappable)?;
+        if websocket.is_some() {
+            block
+                .insert(zroute_proto::http::PROTOCOL, zroute_proto::http::WEBSOCKET)
+                .map_err(|_| Error::Unmappable)?;
+        }
         let is_head = req.method() == Method::HEAD;
         let idempotent = is_idempotent(req.method());
         let body = req.into_body();
@@ -210,10 +247,13 @@ impl Proxy {
                 self.metrics.retries.inc();
             }
             let (events_tx, mut events) = mpsc::unbounded_channel();
-            let credit = (!pump.is_empty()).then(|| Arc::new(Semaphore::new(config.stream_buffer)));
+            // A WebSocket's messages travel as its request body would.
+            let streams_up = !pump.is_empty() || websocket.is_some();
+            let credit = streams_up.then(|| Arc::new(Semaphore::new(config.stream_buffer)));
             let request = OpenRequest {
+                websocket: websocket.is_some(),
                 head: block.clone(),
-                fin: pump.is_empty(),
+                fin: !streams_up,
                 events: events_tx,
                 credit: credit.clone(),
                 tried: tried.clone(),
@@ -263,6 +303,50 @@ impl Proxy {
                         mapping::response_from_block(&block).map_err(|_| Error::BadResponseHead)?;
                     let (mut parts, ()) = head.into_parts();
                     parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
+                    if let Some(handshake) = websocket.take() {
+                        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                            let mut chosen = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter();
+                            let (first, second) = (chosen.next(), chosen.next());
+                            if second.is_some() || !handshake.allows(first) {
+                                warn!(worker = access.worker(), request_id = %access.request_id, "the worker chose a WebSocket subprotocol the client did not offer");
+                                return Err(Error::BadResponseHead);
+                            }
+                            let h = &mut parts.headers;
+                            h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+                            h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+                            h.insert(SEC_WEBSOCKET_ACCEPT, handshake.accept_key());
+                            let from_worker =
+                                ProxyBody::stream(events, key, self.dispatch.clone(), guard, None);
+                            let bridge = Bridge {
+                                key,
+                                dispatch: self.dispatch.clone(),
+                                credit: credit.expect("a WebSocket stream has credit"),
+                                piece: config.stream_buffer,
+                                max_message: config.ws_max_message,
+                                close_timeout: config.ws_close_timeout,
+                                drain_grace: config.ws_drain_grace,
+                                metrics: self.metrics.clone(),
+                                _open: websocket::OpenSocket::new(
+                                    self.websockets.clone(),
+                                    self.metrics.clone(),
+                                ),
+                            };
+                            let going_away = self.going_away.subscribe();
+                            tokio::spawn(websocket::serve(
+                                handshake,
+                                from_worker,
+                                bridge,
+                                going_away,
+                            ));
+                            return Ok(Response::from_parts(parts, ProxyBody::empty()));
+                        }
+                        // Refused with an HTTP response: the router's direction ends.
+                        self.dispatch.send(Msg::Data {
+                            key,
+                            data: Bytes::new(),
+                            fin: true,
+                        });
+                    }
                     if !pump.is_done() {
                         let dispatch = self.dispatch.clone();
                         tokio::spawn(async move {

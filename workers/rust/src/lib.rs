@@ -80,6 +80,7 @@ mod sessions;
 mod settings;
 mod stream;
 mod transport;
+pub mod websocket;
 
 pub use body::{Body, BodyError};
 pub use builder::{Builder, Error, Worker};

@@ -14,6 +14,7 @@ use http::uri::Scheme;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
+use zroute_worker::websocket::{Message, WebSocket, WebSocketBody, WebSocketUpgrade};
 use zroute_worker::{Body, BoxError, PreserveChunks};
 
 /// The largest DATA payload, and so the largest `/stream` frame.
@@ -24,6 +25,9 @@ pub(crate) async fn handle(
     id: Arc<str>,
     req: Request<Body>,
 ) -> Result<Response<AppBody>, BoxError> {
+    if WebSocketUpgrade::is_upgrade(&req) {
+        return Ok(websocket(req));
+    }
     let (parts, body) = req.into_parts();
     let method = &parts.method;
     let get = method == Method::GET || method == Method::HEAD;
@@ -134,6 +138,41 @@ pub(crate) async fn handle(
 }
 
 /// A.5: exactly three ASCII digits, 200 to 599.
+/// A.11: `/ws/echo` echoes every message; any other WebSocket gets 404.
+fn websocket(req: Request<Body>) -> Response<AppBody> {
+    if req.uri().path() != "/ws/echo" {
+        return text(StatusCode::NOT_FOUND, "not found".into());
+    }
+    let upgrade = WebSocketUpgrade::from_request(req).expect("checked by the caller");
+    let protocol = upgrade.protocols().any(|p| p == "echo").then_some("echo");
+    let (res, ws) = upgrade.accept(protocol);
+    tokio::spawn(echo(ws));
+    res.map(AppBody::WebSocket)
+}
+
+async fn echo(mut ws: WebSocket) {
+    while let Some(Ok(msg)) = ws.recv().await {
+        let sent = match msg {
+            Message::Close(_) => return,
+            Message::Text(text) => match close_command(&text) {
+                Some((code, reason)) => ws.close(code, reason).await,
+                None => ws.send(Message::Text(text)).await,
+            },
+            binary => ws.send(binary).await,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// `close:CODE:REASON`: close with that code and reason instead of echoing.
+fn close_command(text: &str) -> Option<(u16, &str)> {
+    let rest = text.strip_prefix("close:")?;
+    let (code, reason) = rest.split_once(':').unwrap_or((rest, ""));
+    Some((code.parse().ok()?, reason))
+}
+
 fn status_code(code: &str) -> Option<StatusCode> {
     if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -287,6 +326,8 @@ pub(crate) enum AppBody {
         sent: u64,
     },
     Frames(VecDeque<Frame<Bytes>>),
+    /// A.11: the echo socket's records.
+    WebSocket(WebSocketBody),
 }
 
 impl AppBody {
@@ -331,6 +372,11 @@ impl HttpBody for AppBody {
                 Frame::data(Bytes::from(chunk))
             }),
             Self::Frames(frames) => frames.pop_front(),
+            Self::WebSocket(body) => {
+                return Pin::new(body)
+                    .poll_frame(cx)
+                    .map_err(|e| Box::new(e) as BoxError);
+            }
         };
         Poll::Ready(frame.map(Ok))
     }
@@ -342,6 +388,7 @@ impl HttpBody for AppBody {
             Self::Stream { frames, next, .. } => next >= frames,
             Self::Large { total, sent } => sent >= total,
             Self::Frames(frames) => frames.is_empty(),
+            Self::WebSocket(body) => body.is_end_stream(),
         }
     }
 
@@ -351,7 +398,9 @@ impl HttpBody for AppBody {
             Self::Large { total, sent } => SizeHint::with_exact(total - sent),
             // The echo's length is the request's, which the handler does not
             // vouch for; the rest are left to the worker's framing.
-            Self::Echo(_) | Self::Stream { .. } | Self::Frames(_) => SizeHint::default(),
+            Self::Echo(_) | Self::Stream { .. } | Self::Frames(_) | Self::WebSocket(_) => {
+                SizeHint::default()
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
 //! the library's default of 64; `--window BYTES` announces BYTES as the
 //! per-stream receive window for request bodies (HELLO's Initial-Window-Size).
-//! It announces the feature `trailers`, and no route unless given some.
+//! It announces the features `trailers` and `websocket`, and no route unless given some.
 //! `--curve-server-key` (the router's `.pub` file or Z85 key) and `--curve-key`
 //! (this worker's `.key` file) connect with CURVE; without them the library
 //! reads `ZROUTE_CURVE_SERVER_KEY` and `ZROUTE_CURVE_KEY`.
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let id: Arc<str> = options.id.clone().into();
     let service = service_fn(move |req: Request<Body>| app::handle(id.clone(), req));
     let mut worker = match options.builder("testapp") {
-        Ok(worker) => worker.feature("trailers"),
+        Ok(worker) => worker.feature("trailers").feature("websocket"),
         Err(exit) => return exit,
     };
     if let Some(window) = window {

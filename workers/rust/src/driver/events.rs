@@ -23,6 +23,7 @@ use crate::HttpService;
 use crate::blocking::{self, PollWatch};
 use crate::body::{Body, BodyError, Chunk, Credit, Shared};
 use crate::stream::{self, Responder};
+use crate::websocket::WebSocketStream;
 
 impl<S> Driver<S>
 where
@@ -92,6 +93,15 @@ where
         if let Some(scheme) = mapping::scheme_of(head).and_then(|s| Scheme::try_from(s).ok()) {
             req.extensions_mut().insert(scheme);
         }
+        // The session has checked the marker (GET, no FIN, no content-length).
+        let websocket = head
+            .get(zroute_proto::http::PROTOCOL)
+            .is_some_and(|p| p[..] == *zroute_proto::http::WEBSOCKET);
+        if websocket {
+            req.extensions_mut().insert(WebSocketStream {
+                going_away: self.going_away.subscribe(),
+            });
+        }
         let declared = req
             .headers()
             .get(CONTENT_LENGTH)
@@ -151,6 +161,7 @@ where
                 path,
                 polls: PollWatch::default(),
                 outbound: None,
+                websocket,
             },
         );
         let threshold = self.settings.block_warning;
@@ -167,8 +178,9 @@ where
             return self.session.release_capacity(id, len);
         };
         slot.received += len as u64;
+        // A WebSocket's messages are no request body: each is bounded on its own.
         let limit = self.settings.max_request_body;
-        if limit > 0 && slot.received > limit {
+        if limit > 0 && slot.received > limit && !slot.websocket {
             return self.too_large(id, limit);
         }
         // The channel is unbounded but never holds more than the stream

@@ -104,6 +104,8 @@ pub(crate) struct Driver<S> {
     streams: HashMap<StreamId, Slot>,
     /// Header names of earlier requests, reused by the next ones.
     names: mapping::HeaderNames,
+    /// Set when the session drains: its WebSockets close with 1001.
+    going_away: watch::Sender<bool>,
     /// When to sample the request tasks' poll counts next; `None` while no
     /// stream is open or the warning is off.
     next_block_check: Option<Instant>,
@@ -158,6 +160,7 @@ where
             credit,
             streams: HashMap::default(),
             names: mapping::HeaderNames::default(),
+            going_away: watch::Sender::new(false),
             next_block_check: None,
             unsent: None,
             stop,

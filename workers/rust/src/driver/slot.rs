@@ -33,6 +33,8 @@ pub(super) struct Slot {
     pub(super) polls: PollWatch,
     /// At most one chunk per stream, waiting for send window.
     pub(super) outbound: Option<Outbound>,
+    /// A WebSocket stream: its DATA are messages, not a request body.
+    pub(super) websocket: bool,
 }
 
 /// A request's task, until the driver has its last message.

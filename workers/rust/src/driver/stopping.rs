@@ -45,6 +45,8 @@ where
         );
         self.stopping = Stopping::Draining { deadline };
         self.session.go_away(GoAwayStatus::OK);
+        // Spec #websocket-close: a WebSocket may outlast any graceful timeout.
+        self.going_away.send_replace(true);
     }
 
     pub(super) fn give_up(&mut self) {
