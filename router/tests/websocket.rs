@@ -261,3 +261,242 @@ async fn a_draining_router_closes_with_1001_after_the_grace() {
     assert_eq!(u16::from(frame.code), 1001);
     assert_eq!(frame.reason.as_str(), "the router is going away");
 }
+
+/// RFC 8441: the same WebSocket over HTTP/2, as an extended CONNECT; the
+/// router answers 200 and the worker sees the GET it stands for.
+#[tokio::test]
+async fn http2_extended_connect() {
+    let (router, _app) = start().await;
+    let tcp = TcpStream::connect(router.http).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://{}/ws/echo", router.http))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "echo")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let mut res = sender.send_request(req).await.expect("extended CONNECT");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["sec-websocket-protocol"], "echo");
+    let upgraded = hyper::upgrade::on(&mut res)
+        .await
+        .expect("the stream is the tunnel");
+    let mut client = WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(upgraded),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    client.send(Message::text("over h2")).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(BOUND, client.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        Message::text("over h2")
+    );
+    client.send(Message::text("close:4003:h2")).await.unwrap();
+    match tokio::time::timeout(BOUND, client.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4003),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+/// Over TLS (wss://): the HTTP/1.1 upgrade on a connection ALPN gave to http/1.1.
+#[tokio::test]
+async fn over_tls() {
+    let cert = zroute_test_support::cert::self_signed();
+    let router = Router::start(
+        "tcp://127.0.0.1:*",
+        &[
+            "--tls-cert",
+            cert.cert.to_str().unwrap(),
+            "--tls-key",
+            cert.key.to_str().unwrap(),
+        ],
+    );
+    let _app = worker("testapp", "app", &router.endpoint, &[]);
+    router.wait_workers(1, STARTUP).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(router.http).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let (mut client, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", tls)
+        .await
+        .expect("the WebSocket handshake over TLS");
+    client.send(Message::text("secret")).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(BOUND, client.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        Message::text("secret")
+    );
+}
+
+/// The router's peak resident set, from /proc (VmHWM).
+fn peak_rss_kib(router: &Router) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", router.proc.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// 1,000 idle WebSockets held open through the router: its memory per open
+/// socket stays small (printed, for docs/websocket.md), and every socket
+/// still answers afterwards.
+#[tokio::test]
+async fn a_thousand_idle_websockets() {
+    const SOCKETS: usize = 1000;
+    let router = Router::start("tcp://127.0.0.1:*", &[]);
+    let _app = worker("testapp", "app", &router.endpoint, &["--capacity", "1000"]);
+    router.wait_workers(1, STARTUP).await;
+    let mut first = connect(&router, "/ws/echo", None).await.unwrap();
+    first.send(Message::text("warm")).await.unwrap();
+    assert_eq!(next(&mut first).await, Message::text("warm"));
+    let before = router.proc.rss_kib();
+    let mut clients = Vec::with_capacity(SOCKETS);
+    for _ in 1..SOCKETS {
+        clients.push(connect(&router, "/ws/echo", None).await.unwrap());
+    }
+    clients.push(first);
+    router
+        .wait_metric("zroute_websockets_open", SOCKETS as f64, BOUND)
+        .await;
+    let after = router.proc.rss_kib();
+    let per_socket = after.saturating_sub(before) as f64 / SOCKETS as f64;
+    eprintln!(
+        "router RSS: {before} KiB with one WebSocket, {after} KiB with {SOCKETS}: {per_socket:.1} KiB per socket"
+    );
+    assert!(
+        per_socket < 48.0,
+        "{per_socket:.1} KiB per idle WebSocket ({before} -> {after} KiB)"
+    );
+    for (i, client) in clients.iter_mut().enumerate().step_by(97) {
+        let text = format!("still here {i}");
+        client.send(Message::text(text.clone())).await.unwrap();
+        assert_eq!(next(client).await, Message::text(text));
+    }
+}
+
+/// A client that reads slowly while the worker echoes 64 MiB at it: the
+/// router holds a message and the windows, not what the client has not read.
+#[tokio::test]
+async fn a_slow_reader_does_not_grow_the_router() {
+    const MESSAGES: usize = 64;
+    let (router, _app) = start().await;
+    let client = connect(&router, "/ws/echo", None).await.unwrap();
+    let baseline = peak_rss_kib(&router);
+    let (mut sink, mut stream) = client.split();
+    let sender = tokio::spawn(async move {
+        let message = vec![7u8; 1 << 20];
+        for _ in 0..MESSAGES {
+            sink.send(Message::binary(message.clone())).await.unwrap();
+        }
+        sink
+    });
+    let mut received = 0;
+    while received < MESSAGES {
+        match tokio::time::timeout(BOUND, stream.next()).await {
+            Ok(Some(Ok(Message::Binary(data)))) => {
+                assert_eq!(data.len(), 1 << 20);
+                received += 1;
+                // The slow reader: it takes its time over each message.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("expected an echo, got {other:?}"),
+        }
+    }
+    let _sink = sender.await.unwrap();
+    let growth = peak_rss_kib(&router).saturating_sub(baseline);
+    eprintln!("router peak RSS grew {growth} KiB while 64 MiB went each way to a slow reader");
+    assert!(growth < 24 << 10, "the router grew {growth} KiB");
+}
+
+/// The handshake is checked at the edge (docs/security.md): each broken one
+/// gets its status and reaches no worker.
+#[tokio::test]
+async fn broken_handshakes_are_refused_at_the_edge() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (router, _app) = start().await;
+    let good_key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let cases: [(&str, String); 5] = [
+        (
+            "HTTP/1.1 426 ",
+            format!("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {good_key}\r\nSec-WebSocket-Version: 8\r\n\r\n"),
+        ),
+        (
+            "HTTP/1.1 400 ",
+            "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n".to_owned(),
+        ),
+        (
+            "HTTP/1.1 400 ",
+            format!("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: {good_key}\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+        ),
+        (
+            "HTTP/1.1 400 ",
+            format!("POST /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {good_key}\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"),
+        ),
+        (
+            "HTTP/1.1 400 ",
+            format!("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {good_key}\r\nSec-WebSocket-Key: {good_key}\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+        ),
+    ];
+    for (want, request) in cases {
+        let mut tcp = TcpStream::connect(router.http).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        // The answer's head (a 426 keeps the connection; a 400 closes it).
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tokio::time::timeout(BOUND, tcp.read(&mut chunk))
+                .await
+                .expect("the router answers")
+                .unwrap();
+            assert!(n > 0, "closed before a whole head: {answer:?}");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(want), "{request:?} got {answer:?}");
+        if want.contains("426") {
+            assert!(
+                answer
+                    .to_ascii_lowercase()
+                    .contains("sec-websocket-version: 13"),
+                "{answer}"
+            );
+        }
+    }
+    let text = router.metrics().await;
+    assert_eq!(
+        zroute_test_support::router_process::metric(&text, "zroute_websockets_open"),
+        Some(0.0)
+    );
+}

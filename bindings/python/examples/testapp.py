@@ -17,8 +17,33 @@ MAX_FRAME = 65536
 NUMBER = re.compile(r"[0-9]+")
 
 
+async def ws_echo(scope, receive, send):
+    """A.11: /ws/echo echoes every message; "close:CODE:REASON" closes with
+    that code and reason instead. Any other path is refused with 404."""
+    path = scope["raw_path"].decode("latin-1").split("?", 1)[0]
+    if path != "/ws/echo":
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"not found"})
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    subprotocol = "echo" if "echo" in scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is not None and text.startswith("close:"):
+            code, _, reason = text[len("close:") :].partition(":")
+            await send({"type": "websocket.close", "code": int(code), "reason": reason})
+            continue
+        await send({"type": "websocket.send", "text": text, "bytes": message.get("bytes")})
+
+
 def make_app(worker_id: str):
     async def app(scope, receive, send):
+        if scope["type"] == "websocket":
+            return await ws_echo(scope, receive, send)
         if scope["type"] != "http":
             return
         # A.1: routes match the path as sent, without percent-decoding.

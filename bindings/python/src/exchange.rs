@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
+use zroute_worker::websocket::WebSocketUpgrade;
 use zroute_worker::{Body, BoxError, PreserveChunks};
 
 use crate::ClientDisconnected;
@@ -88,6 +89,8 @@ pub(crate) struct Exchange {
     runtime: Handle,
     mailbox: Option<Arc<Mailbox>>,
     read_waker: Option<Waker>,
+    /// A WebSocket stream (spec #websocket): its body carries records.
+    websocket: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +112,7 @@ impl Wake for ReadWaker {
 /// The service: hands the request to Python and waits for its response head.
 pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response<OutBody>, BoxError> {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let websocket = WebSocketUpgrade::is_upgrade(&req);
     let (parts, body) = req.into_parts();
     if app.limits.max_header > 0 && head_size(&parts) > app.limits.max_header {
         info!(
@@ -148,6 +152,7 @@ pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response<OutB
         runtime: app.runtime.clone(),
         mailbox,
         read_waker,
+        websocket,
     });
     // From here on, however this future ends, the app hears of it.
     let guard = Guard::new(ex.clone());
@@ -172,10 +177,12 @@ pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response<OutB
         None => head_rx.await,
     };
     let head = head.map_err(|_| "the app failed before starting a response")?;
+    // An accepted WebSocket lasts as long as its client: no request timeout.
+    let body_deadline = deadline.filter(|_| head.parts.status != StatusCode::SWITCHING_PROTOCOLS);
     let body = if head.end {
         OutBody::full(head.body, guard)
     } else {
-        OutBody::stream(head.body, out_rx, guard, deadline)
+        OutBody::stream(head.body, out_rx, guard, body_deadline)
     };
     Ok(Response::from_parts(head.parts, body))
 }
@@ -361,6 +368,12 @@ impl PyExchange {
             list.append(pair)?;
         }
         Ok(list)
+    }
+
+    /// Whether the request opens a WebSocket (the ASGI `websocket` scope).
+    #[getter]
+    fn websocket(&self) -> bool {
+        self.0.websocket
     }
 
     /// The router's `x-request-id`.

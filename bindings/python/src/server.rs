@@ -113,6 +113,10 @@ impl Server {
             .graceful_timeout(graceful_timeout)
             .max_request_body(max_body)
             .feature("trailers");
+        if mode == "loop" {
+            // ASGI has a `websocket` scope; WSGI has none.
+            worker = worker.feature("websocket");
+        }
         for endpoint in connect {
             worker = worker.connect(endpoint);
         }

@@ -55,6 +55,8 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .max_concurrent_streams(config.h2_max_streams)
+        // RFC 8441: WebSockets over HTTP/2, as extended CONNECT.
+        .enable_connect_protocol()
         // Rapid reset (CVE-2023-44487): streams a client resets before they
         // are served; beyond this many the connection gets GOAWAY.
         .max_pending_accept_reset_streams(config.h2_max_reset_streams)

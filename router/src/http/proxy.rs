@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, EXPECT, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    CONTENT_LENGTH, EXPECT, HeaderValue, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
@@ -311,10 +310,7 @@ impl Proxy {
                                 warn!(worker = access.worker(), request_id = %access.request_id, "the worker chose a WebSocket subprotocol the client did not offer");
                                 return Err(Error::BadResponseHead);
                             }
-                            let h = &mut parts.headers;
-                            h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-                            h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-                            h.insert(SEC_WEBSOCKET_ACCEPT, handshake.accept_key());
+                            handshake.answer(&mut parts);
                             let from_worker =
                                 ProxyBody::stream(events, key, self.dispatch.clone(), guard, None);
                             let bridge = Bridge {

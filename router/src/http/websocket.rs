@@ -33,9 +33,14 @@ use crate::dispatch::{Handle, Msg, StreamKey};
 use crate::error::Error;
 use crate::metrics::{DirectionLabels, Metrics};
 
+/// The read buffer a WebSocket starts with.
+const READ_BUFFER: usize = 4096;
+
 /// What the router keeps of a client's opening handshake.
 pub(crate) struct Handshake {
-    key: HeaderValue,
+    /// `Sec-WebSocket-Key` (HTTP/1.1); `None` for HTTP/2's extended CONNECT
+    /// (RFC 8441 §5), which the router accepts with 200 and no key.
+    key: Option<HeaderValue>,
     /// The client's `Sec-WebSocket-Protocol`, as sent.
     offered: Option<HeaderValue>,
     upgrade: OnUpgrade,
@@ -50,13 +55,39 @@ fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// `Ok(None)`: not a WebSocket opening handshake (no `Upgrade: websocket`).
-/// An error is a handshake that asks for a WebSocket but breaks RFC 6455 §4.2.1.
+/// `Ok(None)`: not a WebSocket opening handshake (no `Upgrade: websocket`,
+/// no extended CONNECT for `websocket`). An error is a handshake that asks
+/// for a WebSocket but breaks RFC 6455 §4.2.1 or RFC 8441 §4.
 pub(crate) fn handshake<B>(req: &mut Request<B>) -> Result<Option<Handshake>, Error> {
+    let bad = |why| Err(Error::Invalid(http::StatusCode::BAD_REQUEST, why));
+    if req.version() == Version::HTTP_2 && req.method() == Method::CONNECT {
+        let Some(protocol) = req.extensions().get::<hyper::ext::Protocol>() else {
+            return Ok(None);
+        };
+        if !protocol.as_str().eq_ignore_ascii_case("websocket") {
+            return bad("the only extended CONNECT protocol served is websocket");
+        }
+        if req
+            .headers()
+            .get(SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(b"13")
+        {
+            return Err(Error::WebSocketVersion);
+        }
+        let offered = req.headers().get(SEC_WEBSOCKET_PROTOCOL).cloned();
+        let upgrade = hyper::upgrade::on(&mut *req);
+        // Forwarded as the GET it stands for (spec #websocket-open).
+        *req.method_mut() = Method::GET;
+        return Ok(Some(Handshake {
+            key: None,
+            offered,
+            upgrade,
+        }));
+    }
     if !has_token(req.headers(), UPGRADE, "websocket") {
         return Ok(None);
     }
-    let bad = |why| Err(Error::Invalid(http::StatusCode::BAD_REQUEST, why));
     if req.version() != Version::HTTP_11 || req.method() != Method::GET {
         return bad("a WebSocket handshake is an HTTP/1.1 GET");
     }
@@ -84,7 +115,7 @@ pub(crate) fn handshake<B>(req: &mut Request<B>) -> Result<Option<Handshake>, Er
     let offered = headers.get(SEC_WEBSOCKET_PROTOCOL).cloned();
     let upgrade = hyper::upgrade::on(&mut *req);
     Ok(Some(Handshake {
-        key,
+        key: Some(key),
         offered,
         upgrade,
     }))
@@ -119,10 +150,22 @@ impl Handshake {
             .is_some_and(|offered| offered.split(',').any(|p| p.trim() == chosen))
     }
 
-    /// The `Sec-WebSocket-Accept` value (RFC 6455 §4.2.2).
-    pub(crate) fn accept_key(&self) -> HeaderValue {
-        let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
-        HeaderValue::try_from(accept).expect("base64 is a valid header value")
+    /// The client's answer, from the worker's 101 head: 101 with
+    /// `Upgrade` and `Sec-WebSocket-Accept` (RFC 6455 §4.2.2), or 200 for
+    /// HTTP/2 (RFC 8441 §5).
+    pub(crate) fn answer(&self, parts: &mut http::response::Parts) {
+        let Some(key) = &self.key else {
+            parts.status = http::StatusCode::OK;
+            return;
+        };
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let h = &mut parts.headers;
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(
+            http::header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::try_from(accept).expect("base64 is a valid header value"),
+        );
     }
 }
 
@@ -200,7 +243,12 @@ pub(crate) async fn serve(
             return;
         }
     };
+    // tungstenite's default buffers (128 KiB each way) would be most of an
+    // idle socket's cost: the read buffer grows for a large frame anyway,
+    // and each message is flushed as it is sent.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(Some(bridge.max_message))
         .max_frame_size(Some(bridge.max_message));
     let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;

@@ -19,6 +19,8 @@ type RequestInfo struct {
 	// Method, Path, Version, Host and Scheme are the values of the
 	// pseudo-headers :method, :path, :version, :host and :scheme (§8.2).
 	Method, Path, Version, Host, Scheme string
+	// Protocol is :protocol: "websocket" on a WebSocket stream (§8.8.1).
+	Protocol string
 	// Header is the SYN_STREAM name/value block as received (lowercase
 	// names, NUL-joined values), pseudo-headers included.
 	Header Block
@@ -39,6 +41,7 @@ func requestInfo(r *http.Request, f *SynStream) *RequestInfo {
 	info.Version, _ = f.Header.Get(":version")
 	info.Host, _ = f.Header.Get(":host")
 	info.Scheme, _ = f.Header.Get(":scheme")
+	info.Protocol, _ = f.Header.Get(":protocol")
 	return info
 }
 
@@ -100,6 +103,13 @@ func (s *session) newRequest(f *SynStream) (*http.Request, error) {
 	method, path, version := pseudo[":method"], pseudo[":path"], pseudo[":version"]
 	if method == "" || path == "" {
 		return nil, fmt.Errorf("%w: empty :method or :path", errBadRequestHead)
+	}
+	if p, ok := f.Header.Get(":protocol"); ok {
+		// §8.8.1: a WebSocket opens with a GET, without FIN or content-length.
+		_, hasCL := f.Header.Get("content-length")
+		if p != "websocket" || method != "GET" || f.Flags&FlagFin != 0 || hasCL {
+			return nil, fmt.Errorf("%w: :protocol %q on a %s stream", errBadRequestHead, p, method)
+		}
 	}
 	r := &http.Request{
 		Method:     method,

@@ -54,6 +54,12 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
+	if code == http.StatusSwitchingProtocols && w.st.websocket {
+		// §8.8.1: 101 accepts a WebSocket; records follow, with no length.
+		w.status, w.cl = code, -1
+		w.header.Del("Content-Length")
+		return
+	}
 	if code < 200 {
 		// Version 1 has no interim responses (§8.3); 100 Continue is the
 		// router's business.
@@ -251,7 +257,7 @@ func (w *responseWriter) finish() {
 		return
 	}
 	if !w.commit && w.cl < 0 && !w.declaresTrailers() && w.status != http.StatusNoContent &&
-		w.status != http.StatusNotModified {
+		w.status != http.StatusNotModified && w.status != http.StatusSwitchingProtocols {
 		// The whole body is buffered: announce its exact length.
 		n := int64(len(w.buf))
 		if w.st.isHead {

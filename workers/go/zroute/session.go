@@ -59,7 +59,10 @@ type session struct {
 	closed   chan struct{} // closed when the socket is closed
 	replace  chan struct{} // closed when the endpoint loop should register again
 	drainReq chan struct{} // Worker.Shutdown asks to drain
-	abortReq chan struct{} // Worker.Shutdown gave up waiting
+	// goingAway is closed when the session drains: its WebSockets close
+	// with 1001 (§8.8.3).
+	goingAway chan struct{}
+	abortReq  chan struct{} // Worker.Shutdown gave up waiting
 
 	lastSent  atomic.Int64 // unix nanoseconds of the last completed send
 	sendStart atomic.Int64 // unix nanoseconds a blocked send started, or 0
@@ -100,6 +103,7 @@ func newSession(w *Worker, conn Conn, endpoint string, capacity uint32) *session
 		closed:      make(chan struct{}),
 		replace:     make(chan struct{}),
 		drainReq:    make(chan struct{}, 1),
+		goingAway:   make(chan struct{}),
 		abortReq:    make(chan struct{}, 1),
 		sendErr:     make(chan error, 1),
 		streams:     make(map[uint32]*stream),
@@ -434,6 +438,7 @@ func (s *session) drainLocked() {
 	}
 	if !s.goawaySent {
 		s.goawaySent = true
+		close(s.goingAway)
 		s.sendFrameLocked(&GoAway{LastGoodStreamID: s.lastGood, Status: GoAwayOK})
 		s.log.Info("draining", "last_good", s.lastGood, "active_streams", len(s.streams))
 	}

@@ -38,6 +38,8 @@ type stream struct {
 	cancel context.CancelCauseFunc
 	isHead bool
 	reqID  string // x-request-id, for logs (§8.5)
+	// websocket: a :protocol websocket stream, which 101 may accept (§8.8).
+	websocket bool
 
 	// Request direction (router to worker).
 	remoteDone  bool  // the router's FIN arrived
@@ -83,6 +85,7 @@ func (s *session) startStreamLocked(f *SynStream, req *http.Request) {
 	if v, ok := f.Header.Get("content-length"); ok {
 		st.reqCL, _ = parseContentLength(v) // validated by newRequest
 	}
+	_, st.websocket = f.Header.Get(":protocol") // validated by newRequest
 	if f.Flags&FlagFin != 0 {
 		st.remoteDone = true
 	}

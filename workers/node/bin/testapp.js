@@ -58,7 +58,7 @@ try {
     id,
     connect: connect.length ? connect : env ? env.split(/[\s,]+/).filter(Boolean) : [DEFAULT_ENDPOINT],
     routes,
-    features: ['trailers'],
+    features: ['trailers', 'websocket'],
     labels: { impl: 'node', pid: String(process.pid) },
     capacity,
     initialWindowSize: window,

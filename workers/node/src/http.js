@@ -45,7 +45,7 @@ export function isForbiddenField(name, value) {
 export class Request extends Readable {
   /**
    * @param {StreamPort} port
-   * @param {{pairs: [string, string][], priority: number, signal: AbortSignal, fin: boolean}} init
+   * @param {{pairs: [string, string][], priority: number, signal: AbortSignal, fin: boolean, goingAway?: AbortSignal}} init
    */
   constructor(port, init) {
     // highWaterMark 0: a chunk is pulled from the session (and credited) only
@@ -64,6 +64,10 @@ export class Request extends Readable {
       else if (n !== 'host') this.headerPairs.push([n, v]); // §8.2: a receiver ignores `host`
     }
     this.method = this.pseudo[':method'];
+    /** A WebSocket stream (`:protocol: websocket`, §8.8.1): see websocket.js. */
+    this.websocket = this.pseudo[':protocol'] === 'websocket';
+    /** Aborted when the worker drains. */
+    this.goingAway = init.goingAway;
     this.url = this.pseudo[':path'];
     this.host = this.pseudo[':host'];
     this.scheme = this.pseudo[':scheme'];
@@ -201,12 +205,13 @@ function normaliseName(name) {
 export class Response extends Writable {
   /**
    * @param {StreamPort} port
-   * @param {{method: string, signal: AbortSignal, log?: (msg: string, fields?: object) => void}} init
+   * @param {{method: string, signal: AbortSignal, websocket?: boolean, log?: (msg: string, fields?: object) => void}} init
    */
   constructor(port, init) {
     super({ highWaterMark: 16384 });
     this._port = port;
     this._method = init.method;
+    this._websocket = init.websocket ?? false;
     this._log = init.log ?? (() => {});
     this.signal = init.signal;
     this.statusCode = 200;
@@ -321,7 +326,8 @@ export class Response extends Writable {
   /** @param {boolean} fin */
   _sendHead(fin) {
     const code = this.statusCode;
-    if (!Number.isInteger(code) || code < 200 || code > 599) {
+    const accepts = code === 101 && this._websocket; // §8.8.1
+    if (!accepts && (!Number.isInteger(code) || code < 200 || code > 599)) {
       throw new RangeError(`invalid status code ${code}: zroute v1 responses are 200 to 599 (§8.3)`);
     }
     let status = String(code);

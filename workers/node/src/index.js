@@ -6,6 +6,7 @@ export { Request, Response, HeaderError, isForbiddenField } from './http.js';
 export { Session } from './session.js';
 export { Worker, DEFAULT_ENDPOINT, isValidRoute, isValidWorkerId, jsonLogger, silentLogger } from './worker.js';
 export { testApp } from './testapp.js';
+export { acceptWebSocket, WebSocket, TEXT, BINARY, CLOSE, DEFAULT_MAX_MESSAGE } from './websocket.js';
 export { loadCurve, readServerKey, curveFromEnv } from './curve.js';
 
 /**

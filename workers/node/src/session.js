@@ -235,6 +235,7 @@ export class Session extends SessionReceive {
     if (this.state === 'established') {
       this.state = 'draining';
       this.drainedBy = 'worker';
+      this.goingAway.abort();
       this._log('info', 'draining', { lastGood: this.lastGood, streams: this.streams.size });
       this._sendFrame({ type: 'GOAWAY', flags: 0, lastGoodStreamId: this.lastGood, statusCode: GOAWAY.OK });
     }

@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
+import { acceptWebSocket } from './websocket.js';
 
 const MAX_TIMER = 0x7fffffff;
 
@@ -124,6 +125,20 @@ export function testApp(id, logger) {
     });
 
     try {
+      if (req.websocket) {
+        // Appendix A.11: refused without reading, since a WebSocket's messages end only with its close.
+        if (path !== '/ws/echo') return reply(res, 404, 'not found');
+        const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+        const ws = acceptWebSocket(req, res, { protocol: offered.includes('echo') ? 'echo' : undefined });
+        ws.on('message', (data, isBinary) => {
+          const command = isBinary ? null : /^close:(\d+):?(.*)$/s.exec(/** @type {string} */ (data));
+          if (command) ws.close(Number(command[1]), command[2]);
+          else ws.send(data);
+        });
+        ws.on('error', () => {});
+        await once(ws, 'close');
+        return;
+      }
       if (path === '/hello' && method === 'GET') {
         return reply(res, 200, `Hello from ${id}`);
       }

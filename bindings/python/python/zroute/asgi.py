@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from . import _zroute
 from ._zroute import ClientDisconnected
 from .access import access_logger
+from .asgi_websocket import WebSocketSession
 from .config import Config
 from .lifecycle import Stopping, server_for
 
@@ -56,7 +57,7 @@ class Runner:
     def __init__(self, app: Callable[..., Awaitable[None]], cfg: Config) -> None:
         self.app = app
         self.cfg = cfg
-        self.requests: Dict[int, Request] = {}
+        self.requests: Dict[int, Any] = {}
         self.tasks: set = set()
         self.state: Dict[str, Any] = {}
         self.access = access_logger(cfg.access_log)
@@ -90,8 +91,16 @@ class Runner:
 
     def install_signals(self, loop: asyncio.AbstractEventLoop, server: _zroute.Server) -> None:
         stopping = Stopping(server)
+
+        def on_term() -> None:
+            stopping.on_term()
+            # §8.8.3: WebSockets would outlast any graceful timeout.
+            for req in list(self.requests.values()):
+                if isinstance(req, WebSocketSession):
+                    req.going_away()
+
         try:
-            loop.add_signal_handler(signal.SIGTERM, stopping.on_term)
+            loop.add_signal_handler(signal.SIGTERM, on_term)
             loop.add_signal_handler(signal.SIGINT, stopping.on_int)
         except (RuntimeError, ValueError):
             pass  # not the main thread: the caller stops the worker
@@ -99,7 +108,7 @@ class Runner:
     def on_mail(self, server: _zroute.Server) -> None:
         for kind, ident, ex in server.drain():
             if kind == REQUEST:
-                req = Request(ex, self)
+                req = WebSocketSession(ex, self) if ex.websocket else Request(ex, self)
                 self.requests[ident] = req
                 task = asyncio.ensure_future(req.run())
                 self.tasks.add(task)

@@ -1,4 +1,4 @@
-from fastapi import FastAPI, Header, HTTPException, Response
+from fastapi import FastAPI, Header, HTTPException, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -40,3 +40,19 @@ async def stream(n: int = 5):
 @app.get("/fail")
 async def fail():
     raise RuntimeError("this route always fails")
+
+
+@app.websocket("/ws/{room}")
+async def room(websocket: WebSocket, room: str, name: str = "anon"):
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await websocket.send_bytes(message["bytes"][::-1])
+            else:
+                await websocket.send_json({"room": room, "name": name, "said": message["text"]})
+    except WebSocketDisconnect:
+        return

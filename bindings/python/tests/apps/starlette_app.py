@@ -6,7 +6,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 DISCONNECTS = []
 
@@ -77,6 +78,23 @@ async def fail(request):
     raise RuntimeError("this route always fails")
 
 
+async def chat(websocket: WebSocket):
+    # Accepts with the second subprotocol offered, and a header of its own.
+    protocols = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol=protocols[1] if len(protocols) > 1 else None, headers=[(b"x-chat", b"yes")])
+    async for text in websocket.iter_text():
+        if text == "bye":
+            await websocket.close(code=4002, reason="see you")
+            return
+        await websocket.send_text(text.upper())
+    # The client left without the app closing: record how.
+    DISCONNECTS.append(f"chat {websocket.client_state.name}")
+
+
+async def refused(websocket: WebSocket):
+    await websocket.close(code=1008)
+
+
 app = Starlette(
     routes=[
         Route("/", index),
@@ -88,6 +106,8 @@ app = Starlette(
         Route("/disconnects", disconnects),
         Route("/slow", slow),
         Route("/fail", fail),
+        WebSocketRoute("/chat", chat),
+        WebSocketRoute("/refused", refused),
     ],
     lifespan=lifespan,
 )

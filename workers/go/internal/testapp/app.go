@@ -14,8 +14,8 @@ import (
 	"zroute.example/worker/zroute"
 )
 
-// Features is the HELLO `feature` list of this app (Appendix A.9).
-var Features = []string{"trailers"}
+// Features is the HELLO `feature` list of this app (Appendix A.9, A.11).
+var Features = []string{"trailers", "websocket"}
 
 // Handler returns the test app for the worker id.
 func Handler(id string) http.Handler {
@@ -29,6 +29,15 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info := zroute.Info(r); info != nil {
 		// Routes match the path part of :path, exactly (Appendix A.1).
 		path, _, _ = strings.Cut(info.Path, "?")
+	}
+	if zroute.IsWebSocket(r) {
+		// Refused without reading: a WebSocket's messages end only with its close.
+		if path != "/ws/echo" {
+			text(w, http.StatusNotFound, "not found")
+			return
+		}
+		a.wsEcho(w, r)
+		return
 	}
 	get, post := r.Method == http.MethodGet, r.Method == http.MethodPost
 	switch {
@@ -294,4 +303,41 @@ func (a *app) trailers(w http.ResponseWriter) {
 	io.WriteString(w, "ok")
 	w.(http.Flusher).Flush()
 	w.Header().Set("X-Trailer", "done")
+}
+
+// wsEcho echoes every message of a WebSocket (Appendix A.11); a text
+// message "close:CODE:REASON" closes with that code and reason instead.
+func (a *app) wsEcho(w http.ResponseWriter, r *http.Request) {
+	protocol := ""
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == "echo" {
+				protocol = "echo"
+			}
+		}
+	}
+	ws, err := zroute.AcceptWebSocket(w, r, protocol)
+	if err != nil {
+		return
+	}
+	for {
+		kind, payload, err := ws.ReadMessage()
+		if err != nil || kind == zroute.CloseMessage {
+			return
+		}
+		if kind == zroute.TextMessage {
+			if rest, ok := strings.CutPrefix(string(payload), "close:"); ok {
+				codeText, reason, _ := strings.Cut(rest, ":")
+				if code, err := strconv.Atoi(codeText); err == nil {
+					if ws.Close(code, reason) != nil {
+						return
+					}
+					continue
+				}
+			}
+		}
+		if ws.WriteMessage(kind, payload) != nil {
+			return
+		}
+	}
 }

@@ -28,7 +28,7 @@ func start(t *testing.T) *fakerouter.Session {
 		}
 	})
 	s := r.Accept(fakerouter.Welcome{})
-	if v, _ := s.Hello.Attributes.Get("feature"); v != "trailers" {
+	if v, _ := s.Hello.Attributes.Get("feature"); v != "trailers\x00websocket" {
 		t.Errorf("feature %q", v)
 	}
 	if _, ok := s.Hello.Attributes.Get("route"); ok {
@@ -154,5 +154,35 @@ func TestSlowAbandonedOnReset(t *testing.T) {
 	resp := get(s, "/hello")
 	if resp.Status() != "200" || time.Since(start) > 5*time.Second {
 		t.Fatalf("after reset: %s", resp.Status())
+	}
+}
+
+// record is one WebSocket record (§8.8.2): kind, 32-bit length, payload.
+func record(kind byte, payload string) []byte {
+	return append([]byte{kind, 0, 0, byte(len(payload) >> 8), byte(len(payload))}, payload...)
+}
+
+func TestWebSocketEchoAndClose(t *testing.T) {
+	s := start(t)
+	block := fakerouter.Request("GET", "/ws/echo", zroute.Field{Name: ":protocol", Value: "websocket"})
+	id := s.Open(block, false)
+	in := append(append(record(zroute.TextMessage, "hi"), record(zroute.BinaryMessage, "\x00\xff")...),
+		record(zroute.CloseMessage, "\x03\xe8bye")...)
+	res := s.Exchange(id, in, 3, nil)
+	if res.Status() != "101" {
+		t.Fatalf("status %s", res.Status())
+	}
+	if string(res.Body) != string(in) {
+		t.Fatalf("echo %q, want %q", res.Body, in)
+	}
+}
+
+func TestWebSocketOnAnotherPathIs404(t *testing.T) {
+	s := start(t)
+	block := fakerouter.Request("GET", "/ws/other", zroute.Field{Name: ":protocol", Value: "websocket"})
+	id := s.Open(block, false)
+	res := s.Exchange(id, []byte{}, 1, nil)
+	if res.Status() != "404" || string(res.Body) != "not found" {
+		t.Fatalf("status %s body %q", res.Status(), res.Body)
 	}
 }

@@ -126,6 +126,8 @@ export class SessionBase extends EventEmitter {
     /** @type {(r: {ok: boolean, reason?: string, status?: number}) => void} */
     this._resolveHandshake = () => {};
     this._lostEmitted = false;
+    /** Aborted when the worker drains: its WebSockets close with 1001 (§8.8.3). */
+    this.goingAway = new AbortController();
     /** Resolves when the session can no longer take new streams and the worker should register anew. */
     this.lost = new Promise((resolve) => this.once('lost', resolve));
     /** Resolves when the socket is closed. */

@@ -135,6 +135,11 @@ export class SessionReceive extends SessionHeartbeat {
     }
     const fin = (f.flags & FLAG_FIN) !== 0;
     if (fin && contentLength !== null && contentLength !== 0n) return bad('content-length without a body');
+    const protocol = byName.get(':protocol');
+    // §8.8.1: a WebSocket opens with a GET, without FIN or content-length.
+    if (protocol !== undefined && (protocol !== 'websocket' || byName.get(':method') !== 'GET' || fin || contentLength !== null)) {
+      return bad(`:protocol ${JSON.stringify(protocol)} on a ${byName.get(':method')} stream`);
+    }
     this.lastGood = id;
     this._openStream(f, fin, contentLength);
   }

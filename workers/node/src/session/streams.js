@@ -51,10 +51,11 @@ export class SessionStreams extends SessionFlow {
       isClosed: () => s.closed || s.sendClosed,
     };
     const method = f.headers.find(([n]) => n === ':method')?.[1] ?? 'GET';
-    s.req = new Request(port, { pairs: f.headers, priority: f.priority, signal: abort.signal, fin });
+    s.req = new Request(port, { pairs: f.headers, priority: f.priority, signal: abort.signal, fin, goingAway: this.goingAway.signal });
     const requestId = s.req.headers['x-request-id'];
     s.res = new Response(port, {
       method,
+      websocket: s.req.websocket,
       signal: abort.signal,
       log: (msg, fields) => this._log('warn', msg, { stream: id, requestId, ...fields }),
     });
