@@ -100,6 +100,48 @@ def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
     return f"127.0.0.1:{port}"
 
 
+def nginx_websocket_in_front(env: Env, group: Group, upstream: str) -> str:
+    """nginx proxying WebSockets, as its documentation configures it: HTTP/1.1
+    to the upstream, the client's Upgrade passed on, Connection: upgrade."""
+    port = free_port()
+    prefix = env.work / f"nginx-ws-{port}"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            worker_processes 1;
+            pid {prefix}/nginx.pid;
+            error_log {prefix}/logs/error.log warn;
+            events {{ worker_connections 4096; }}
+            http {{
+              access_log off;
+              client_body_temp_path {prefix}/body;
+              proxy_temp_path {prefix}/proxy;
+              server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                  proxy_pass http://{upstream};
+                  proxy_http_version 1.1;
+                  proxy_set_header Upgrade $http_upgrade;
+                  proxy_set_header Connection "upgrade";
+                  proxy_read_timeout 3600s;
+                }}
+              }}
+            }}
+            """
+        )
+    )
+    group.start(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], "nginx")
+    return f"127.0.0.1:{port}"
+
+
+def ws_echo(env: Env, group: Group) -> str:
+    port = free_port()
+    group.start([env.bin("ws-echo"), f"127.0.0.1:{port}"], "ws-echo")
+    return f"127.0.0.1:{port}"
+
+
 def haproxy_in_front(env: Env, group: Group, upstream: str) -> str:
     port = free_port()
     cfg = env.work / f"haproxy-{port}.cfg"
@@ -366,3 +408,34 @@ SCALING = [
         baseline=f"zroute, 1 worker, {WORK_US} µs CPU/req",
     ),
 ]
+
+
+# ---- WebSockets: echo, messages/s (bench/run's `websocket` scenario) ----
+
+
+@dataclass
+class WsRunning:
+    url: str  # ws://host:port/path
+    proxy_pid: int | None
+
+
+def ws_zroute(env: Env, group: Group) -> WsRunning:
+    addr, endpoint, pid = zroute_router(env, group)
+    group.start([env.example("testapp"), "ws-bench", "--connect", endpoint, "--capacity", "256"], "testapp")
+    wait_http_ok(f"http://{addr}/hello", group)
+    return WsRunning(f"ws://{addr}/ws/echo", pid)
+
+
+def ws_nginx(env: Env, group: Group) -> WsRunning:
+    backend = ws_echo(env, group)
+    addr = nginx_websocket_in_front(env, group, backend)
+    wait_http_ok(f"http://{addr}/", group)
+    # nginx's master, the last process started; its worker is its child.
+    return WsRunning(f"ws://{addr}/", group.procs[-1].pid)
+
+
+WEBSOCKET = [
+    ("zroute → Rust /ws/echo", ws_zroute),
+    ("nginx → ws-echo (hyper + tungstenite)", ws_nginx),
+]
+WEBSOCKET_BASELINE = "nginx → ws-echo (hyper + tungstenite)"

@@ -51,6 +51,30 @@ def summarise_latency(rounds: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
+def summarise_websocket(rounds: dict[str, list[dict]], baseline: str) -> dict[str, dict]:
+    """Medians over the rounds, and each contender's messages/s ratio to the
+    baseline as the median of the per-round ratios."""
+    out: dict[str, dict] = {}
+    base = rounds.get(baseline, [])
+    for name, runs in rounds.items():
+        if not runs:
+            continue
+        s = {
+            key: statistics.median(r[key] for r in runs)
+            for key in ("messages_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_message")
+        }
+        proxy = [r["proxy_cpu_us_per_message"] for r in runs if "proxy_cpu_us_per_message" in r]
+        if proxy:
+            s["proxy_cpu_us_per_message"] = statistics.median(proxy)
+        s["errors"] = sum(r["errors"] for r in runs)
+        ratios = [r["messages_per_s"] / b["messages_per_s"] for r, b in zip(runs, base) if b["messages_per_s"]]
+        if ratios and name != baseline:
+            s["ratio"] = statistics.median(ratios)
+            s["ratios"] = [round(x, 2) for x in ratios]
+        out[name] = s
+    return out
+
+
 def fmt_ratio(s: dict, key: str) -> str:
     return f"{s[key]:.2f}×" if key in s else "—"
 
@@ -137,6 +161,27 @@ def markdown(result: dict) -> str:
             lines.append(
                 f"| {t['direction']} | {t['bytes']:,} | {t['mib_per_s']:.0f} | {t['router_peak_rss_mib']:.1f} MiB "
                 f"| {worker} | {'yes' if t['ok'] else 'NO'} |"
+            )
+        lines.append("")
+    ws = result.get("websocket") or {}
+    if ws.get("summary"):
+        lines += [
+            "## WebSocket echo",
+            "",
+            "Closed loop (`bench/src/bin/ws-load.rs`): 50 connections each send a 64-byte binary message and wait for "
+            "its echo, for the same time as the wrk runs. Through the router to the Rust test app's `/ws/echo`, and "
+            "through nginx (its documented WebSocket configuration) to `ws-echo`, a hyper + tungstenite echo. "
+            "Medians over the rounds; the ratio is the median of the per-round ratios.",
+            "",
+            "| Contender | messages/s | p50 | p99 | ratio | CPU µs/message | proxy CPU µs/message | errors |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for n, s in ws["summary"].items():
+            ratio = f"{s['ratio']:.2f}× ({', '.join(f'{x:.2f}' for x in s['ratios'])})" if "ratio" in s else "1.00×"
+            proxy = f"{s['proxy_cpu_us_per_message']:.1f}" if "proxy_cpu_us_per_message" in s else "—"
+            lines.append(
+                f"| {n} | {s['messages_per_s']:,.0f} | {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {ratio} "
+                f"| {s['server_cpu_us_per_message']:.0f} | {proxy} | {s['errors']} |"
             )
         lines.append("")
     if result.get("skipped"):

@@ -1,0 +1,82 @@
+//! The WebSocket peer of the bench's `websocket` scenario: a hyper HTTP/1.1
+//! server that accepts every WebSocket upgrade and echoes each message, on a
+//! one-worker-thread tokio runtime, as `hyper-hello` is for plain requests. It
+//! is the upstream nginx proxies to; the router's side of the comparison is
+//! the Rust test app's `/ws/echo`, the same echo behind zroute's worker API.
+//!
+//! Usage: `ws-echo [ADDR]` (default 127.0.0.1:9200)
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Empty;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+async fn upgrade(
+    mut req: Request<hyper::body::Incoming>,
+) -> Result<Response<Empty<Bytes>>, Infallible> {
+    // A plain GET gets 200: the bench polls it to know the server is up.
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+        return Ok(Response::new(Empty::new()));
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_close() {
+                break;
+            }
+            if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut res = Response::new(Empty::new());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    let accept = derive_accept_key(key.as_bytes());
+    h.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::try_from(accept).expect("base64"),
+    );
+    Ok(res)
+}
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9200".to_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(&addr).await?;
+        eprintln!("ws-echo listening on {}", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(upgrade))
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    })
+}
