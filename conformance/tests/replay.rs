@@ -71,7 +71,7 @@ fn every_committed_trace_replays_against_the_rust_testapp() {
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    for want in ["cancel", "echo", "hello", "stream", "trailers"] {
+    for want in ["cancel", "echo", "hello", "stream", "trailers", "websocket"] {
         assert!(
             names.iter().any(|n| n == want),
             "{want}.trace is committed: {names:?}"

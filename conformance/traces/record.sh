@@ -3,8 +3,10 @@
 # --record, one worker session per trace, driven by curl. Each session ends
 # with the router's shutdown (GOAWAY), so the trace holds every cause of what
 # the worker sent.
-# Usage: conformance/traces/record.sh   (from the repository root, after
-#        cargo build -p zroute-router -p zroute-conformance -p zroute-worker --examples)
+# Usage: conformance/traces/record.sh [NAME...]   (from the repository root, after
+#        cargo build -p zroute-router -p zroute-conformance -p zroute-worker --examples;
+#        `websocket` needs Python's `websockets`: PYTHON names an interpreter with it)
+# Without NAMEs it records them all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=conformance/traces
@@ -55,8 +57,36 @@ cancel() {
   curl -sS "$url/hello" >/dev/null
 }
 
-record hello hello
-record echo echo_streamed
-record stream stream
-record trailers trailers
-record cancel cancel
+websocket() {
+  # Text, binary, then the worker closes (the test app's close:CODE:REASON) and
+  # the client answers: the whole close handshake of spec §8.8.3.
+  "${PYTHON:-python3}" - "$url" <<'PY'
+import sys
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+with connect(sys.argv[1].replace("http://", "ws://") + "/ws/echo", subprotocols=["echo"]) as ws:
+    ws.send("hello")
+    assert ws.recv() == "hello"
+    ws.send(b"\x00\x01\x02")
+    assert ws.recv() == b"\x00\x01\x02"
+    ws.send("close:4000:done")
+    try:
+        ws.recv()
+    except ConnectionClosed:
+        pass
+PY
+}
+
+all=(hello echo stream trailers cancel websocket)
+for name in "${@:-${all[@]}}"; do
+  case $name in
+    hello) record hello hello ;;
+    echo) record echo echo_streamed ;;
+    stream) record stream stream ;;
+    trailers) record trailers trailers ;;
+    cancel) record cancel cancel ;;
+    websocket) record websocket websocket ;;
+    *) echo "unknown trace $name" >&2; exit 2 ;;
+  esac
+done

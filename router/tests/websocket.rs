@@ -262,22 +262,49 @@ async fn a_draining_router_closes_with_1001_after_the_grace() {
     assert_eq!(frame.reason.as_str(), "the router is going away");
 }
 
-/// RFC 8441: the same WebSocket over HTTP/2, as an extended CONNECT; the
-/// router answers 200 and the worker sees the GET it stands for.
-#[tokio::test]
-async fn http2_extended_connect() {
-    let (router, _app) = start().await;
+/// A TLS client for the router's self-signed certificate, offering `alpn`.
+async fn tls(
+    router: &Router,
+    cert: &zroute_test_support::cert::TestCert,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tcp = TcpStream::connect(router.http).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.expect("TLS handshake")
+}
+
+/// A WebSocket over HTTP/2 on `io` (RFC 8441's extended CONNECT), with the
+/// subprotocol the router's 200 selected.
+async fn over_h2<I>(
+    io: I,
+    authority: &str,
+) -> (
+    WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    Option<String>,
+)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
+        hyper_util::rt::TokioIo::new(io),
     )
     .await
     .expect("h2 handshake");
     tokio::spawn(conn);
     let mut req = http::Request::builder()
         .method(http::Method::CONNECT)
-        .uri(format!("http://{}/ws/echo", router.http))
+        .uri(format!("https://{authority}/ws/echo"))
         .header("sec-websocket-version", "13")
         .header("sec-websocket-protocol", "echo")
         .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -285,39 +312,80 @@ async fn http2_extended_connect() {
     req.extensions_mut()
         .insert(hyper::ext::Protocol::from_static("websocket"));
     let mut res = sender.send_request(req).await.expect("extended CONNECT");
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["sec-websocket-protocol"], "echo");
+    assert_eq!(
+        res.status(),
+        200,
+        "the router accepts an extended CONNECT with 200"
+    );
+    let protocol = res
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_owned());
     let upgraded = hyper::upgrade::on(&mut res)
         .await
         .expect("the stream is the tunnel");
-    let mut client = WebSocketStream::from_raw_socket(
+    let ws = WebSocketStream::from_raw_socket(
         hyper_util::rt::TokioIo::new(upgraded),
         tokio_tungstenite::tungstenite::protocol::Role::Client,
         None,
     )
     .await;
-    client.send(Message::text("over h2")).await.unwrap();
-    assert_eq!(
-        tokio::time::timeout(BOUND, client.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-        Message::text("over h2")
-    );
-    client.send(Message::text("close:4003:h2")).await.unwrap();
-    match tokio::time::timeout(BOUND, client.next())
+    (ws, protocol)
+}
+
+/// Echo of text, binary and a fragmented message, then the worker's close
+/// with its code: what every worker and every client transport must carry.
+async fn echo_exchange<S>(ws: &mut WebSocketStream<S>, what: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let read =
+        async |ws: &mut WebSocketStream<S>| match tokio::time::timeout(BOUND, ws.next()).await {
+            Ok(Some(Ok(message))) => message,
+            other => panic!("{what}: expected a message, got {other:?}"),
+        };
+    ws.send(Message::text(format!("hello {what}")))
         .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-    {
-        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4003),
-        other => panic!("expected a close, got {other:?}"),
+        .unwrap();
+    assert_eq!(
+        read(ws).await,
+        Message::text(format!("hello {what}")),
+        "{what}"
+    );
+    ws.send(Message::binary(vec![0u8, 1, 255])).await.unwrap();
+    assert_eq!(read(ws).await, Message::binary(vec![0u8, 1, 255]), "{what}");
+    for frame in [
+        Frame::message("frag", OpCode::Data(Data::Text), false),
+        Frame::message("ment", OpCode::Data(Data::Continue), true),
+    ] {
+        ws.send(Message::Frame(frame)).await.unwrap();
+    }
+    assert_eq!(read(ws).await, Message::text("fragment"), "{what}");
+    ws.send(Message::text("close:4005:bye")).await.unwrap();
+    match read(ws).await {
+        Message::Close(Some(frame)) => {
+            assert_eq!(
+                (u16::from(frame.code), frame.reason.as_str()),
+                (4005, "bye"),
+                "{what}"
+            );
+        }
+        other => panic!("{what}: expected the worker's close, got {other:?}"),
     }
 }
 
-/// Over TLS (wss://): the HTTP/1.1 upgrade on a connection ALPN gave to http/1.1.
+/// RFC 8441: the same WebSocket over HTTP/2 (h2c), as an extended CONNECT;
+/// the router answers 200 and the worker sees the GET it stands for.
+#[tokio::test]
+async fn http2_extended_connect() {
+    let (router, _app) = start().await;
+    let tcp = TcpStream::connect(router.http).await.unwrap();
+    let (mut ws, protocol) = over_h2(tcp, &router.http.to_string()).await;
+    assert_eq!(protocol.as_deref(), Some("echo"));
+    echo_exchange(&mut ws, "h2c").await;
+}
+
+/// Over TLS: wss:// with ALPN http/1.1, and HTTP/2 with ALPN h2.
 #[tokio::test]
 async fn over_tls() {
     let cert = zroute_test_support::cert::self_signed();
@@ -332,31 +400,69 @@ async fn over_tls() {
     );
     let _app = worker("testapp", "app", &router.endpoint, &[]);
     router.wait_workers(1, STARTUP).await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = TcpStream::connect(router.http).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    let (mut client, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", tls)
+    let stream = tls(&router, &cert, b"http/1.1").await;
+    let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", stream)
         .await
         .expect("the WebSocket handshake over TLS");
-    client.send(Message::text("secret")).await.unwrap();
-    assert_eq!(
-        tokio::time::timeout(BOUND, client.next())
+    echo_exchange(&mut ws, "wss").await;
+    let stream = tls(&router, &cert, b"h2").await;
+    let (mut ws, _) = over_h2(stream, "localhost").await;
+    echo_exchange(&mut ws, "h2 over TLS").await;
+}
+
+/// Every worker of `ZROUTE_WS_WORKERS` (`NAME=COMMAND` pairs separated by
+/// `;`, `{endpoint}` in COMMAND replaced; scripts/test passes the Go, Node
+/// and Python test apps) and the Rust test app, each over HTTP/1.1, TLS and
+/// HTTP/2 over TLS.
+#[tokio::test]
+async fn every_worker_over_http1_tls_and_http2() {
+    let mut workers = vec![(
+        "rust".to_owned(),
+        format!(
+            "{} ws-rust --connect {{endpoint}}",
+            zroute_test_support::process::example("testapp").display()
+        ),
+    )];
+    if let Ok(list) = std::env::var("ZROUTE_WS_WORKERS") {
+        for item in list.split(';').filter(|i| !i.trim().is_empty()) {
+            let (name, command) = item.split_once('=').expect("NAME=COMMAND");
+            workers.push((name.trim().to_owned(), command.trim().to_owned()));
+        }
+    }
+    let cert = zroute_test_support::cert::self_signed();
+    for (name, command) in workers {
+        let plain = Router::start("tcp://127.0.0.1:*", &[]);
+        let secure = Router::start(
+            "tcp://127.0.0.1:*",
+            &[
+                "--tls-cert",
+                cert.cert.to_str().unwrap(),
+                "--tls-key",
+                cert.key.to_str().unwrap(),
+            ],
+        );
+        let mut procs = Vec::new();
+        for router in [&plain, &secure] {
+            let line = command.replace("{endpoint}", &router.endpoint);
+            let mut parts = line.split_whitespace();
+            let mut cmd = std::process::Command::new(parts.next().expect("a command"));
+            cmd.args(parts);
+            procs.push(zroute_test_support::process::spawn_worker(cmd));
+            router.wait_workers(1, STARTUP).await;
+        }
+        let mut ws = connect(&plain, "/ws/echo", Some("echo")).await.unwrap();
+        echo_exchange(&mut ws, &format!("{name} over HTTP/1.1")).await;
+        let stream = tls(&secure, &cert, b"http/1.1").await;
+        let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", stream)
             .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-        Message::text("secret")
-    );
+            .expect("the WebSocket handshake over TLS");
+        echo_exchange(&mut ws, &format!("{name} over TLS")).await;
+        let stream = tls(&secure, &cert, b"h2").await;
+        let (mut ws, protocol) = over_h2(stream, "localhost").await;
+        assert_eq!(protocol.as_deref(), Some("echo"), "{name}");
+        echo_exchange(&mut ws, &format!("{name} over HTTP/2")).await;
+        eprintln!("{name}: echo and close over HTTP/1.1, TLS and HTTP/2");
+    }
 }
 
 /// The router's peak resident set, from /proc (VmHWM).
