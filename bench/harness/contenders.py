@@ -136,9 +136,9 @@ def nginx_websocket_in_front(env: Env, group: Group, upstream: str) -> str:
     return f"127.0.0.1:{port}"
 
 
-def ws_echo(env: Env, group: Group) -> str:
+def ws_echo(env: Env, group: Group, crate: str = "tungstenite") -> str:
     port = free_port()
-    group.start([env.bin("ws-echo"), f"127.0.0.1:{port}"], "ws-echo")
+    group.start([env.bin("ws-echo"), f"127.0.0.1:{port}", crate], "ws-echo")
     return f"127.0.0.1:{port}"
 
 
@@ -434,8 +434,21 @@ def ws_nginx(env: Env, group: Group) -> WsRunning:
     return WsRunning(f"ws://{addr}/", group.procs[-1].pid)
 
 
+def ws_direct(crate: str) -> Callable[[Env, Group], WsRunning]:
+    """The echo alone, no proxy: the ceiling, and the two WebSocket crates side by side."""
+
+    def start(env: Env, group: Group) -> WsRunning:
+        addr = ws_echo(env, group, crate)
+        wait_http_ok(f"http://{addr}/", group)
+        return WsRunning(f"ws://{addr}/", None)
+
+    return start
+
+
 WEBSOCKET = [
     ("zroute → Rust /ws/echo", ws_zroute),
     ("nginx → ws-echo (hyper + tungstenite)", ws_nginx),
+    ("ws-echo direct (tungstenite)", ws_direct("tungstenite")),
+    ("ws-echo direct (fastwebsockets)", ws_direct("fastwebsockets")),
 ]
 WEBSOCKET_BASELINE = "nginx → ws-echo (hyper + tungstenite)"

@@ -170,8 +170,10 @@ def markdown(result: dict) -> str:
             "",
             "Closed loop (`bench/src/bin/ws-load.rs`): 50 connections each send a 64-byte binary message and wait for "
             "its echo, for the same time as the wrk runs. Through the router to the Rust test app's `/ws/echo`, and "
-            "through nginx (its documented WebSocket configuration) to `ws-echo`, a hyper + tungstenite echo. "
-            "Medians over the rounds; the ratio is the median of the per-round ratios.",
+            "through nginx (its documented WebSocket configuration) to `ws-echo`, a hyper + tungstenite echo; "
+            "`ws-echo` alone, with tokio-tungstenite (the router's WebSocket crate) and with fastwebsockets, "
+            "measures the two crates side by side. "
+            "Medians over the rounds; the ratio is the median of the per-round ratios to nginx.",
             "",
             "| Contender | messages/s | p50 | p99 | ratio | CPU µs/message | proxy CPU µs/message | errors |",
             "|---|---|---|---|---|---|---|---|",

@@ -3,8 +3,11 @@
 //! one-worker-thread tokio runtime, as `hyper-hello` is for plain requests. It
 //! is the upstream nginx proxies to; the router's side of the comparison is
 //! the Rust test app's `/ws/echo`, the same echo behind zroute's worker API.
+//! With `fastwebsockets` it echoes through that crate instead of
+//! tokio-tungstenite (the router's): the bench measures both directly, which
+//! is the measurement behind the router's choice (docs/websocket.md).
 //!
-//! Usage: `ws-echo [ADDR]` (default 127.0.0.1:9200)
+//! Usage: `ws-echo [ADDR] [tungstenite|fastwebsockets]` (default 127.0.0.1:9200, tungstenite)
 
 use std::convert::Infallible;
 
@@ -21,7 +24,45 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+#[derive(Clone, Copy)]
+enum Crate {
+    Tungstenite,
+    FastWebSockets,
+}
+
+async fn echo_tungstenite(upgraded: hyper::upgrade::Upgraded) {
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    while let Some(Ok(message)) = ws.next().await {
+        if message.is_close() {
+            break;
+        }
+        if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn echo_fastwebsockets(upgraded: hyper::upgrade::Upgraded) {
+    use fastwebsockets::{FragmentCollector, OpCode, Role as FastRole, WebSocket};
+    let mut ws = WebSocket::after_handshake(TokioIo::new(upgraded), FastRole::Server);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    let mut ws = FragmentCollector::new(ws);
+    while let Ok(frame) = ws.read_frame().await {
+        match frame.opcode {
+            OpCode::Close => break,
+            OpCode::Text | OpCode::Binary => {
+                if ws.write_frame(frame).await.is_err() {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn upgrade(
+    which: Crate,
     mut req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Empty<Bytes>>, Infallible> {
     // A plain GET gets 200: the bench polls it to know the server is up.
@@ -33,15 +74,9 @@ async fn upgrade(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let mut ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        while let Some(Ok(message)) = ws.next().await {
-            if message.is_close() {
-                break;
-            }
-            if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
-                break;
-            }
+        match which {
+            Crate::Tungstenite => echo_tungstenite(upgraded).await,
+            Crate::FastWebSockets => echo_fastwebsockets(upgraded).await,
         }
     });
     let mut res = Response::new(Empty::new());
@@ -61,6 +96,14 @@ fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9200".to_owned());
+    let which = match std::env::args().nth(2).as_deref() {
+        None | Some("tungstenite") => Crate::Tungstenite,
+        Some("fastwebsockets") => Crate::FastWebSockets,
+        Some(other) => {
+            eprintln!("usage: ws-echo [ADDR] [tungstenite|fastwebsockets], not {other}");
+            std::process::exit(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -73,7 +116,10 @@ fn main() -> std::io::Result<()> {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(upgrade))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| upgrade(which, req)),
+                    )
                     .with_upgrades()
                     .await;
             });
