@@ -606,3 +606,28 @@ async fn broken_handshakes_are_refused_at_the_edge() {
         Some(0.0)
     );
 }
+
+/// `--ws-idle-timeout`: a WebSocket with no message either way closes with
+/// 1001; a message puts the deadline off.
+#[tokio::test]
+async fn an_idle_websocket_closes_with_1001() {
+    let router = Router::start("tcp://127.0.0.1:*", &["--ws-idle-timeout", "400ms"]);
+    let _app = worker("testapp", "app", &router.endpoint, &[]);
+    router.wait_workers(1, STARTUP).await;
+    let mut client = connect(&router, "/ws/echo", None).await.unwrap();
+    let opened = std::time::Instant::now();
+    // Messages every 100 ms for 800 ms: twice the timeout, never idle for long.
+    for i in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.send(Message::text(format!("{i}"))).await.unwrap();
+        assert_eq!(next(&mut client).await, Message::text(format!("{i}")));
+    }
+    let frame = close_of(&mut client).await.expect("a close code");
+    assert_eq!(u16::from(frame.code), 1001);
+    assert_eq!(frame.reason.as_str(), "idle timeout");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1200),
+        "closed {:?} after opening",
+        opened.elapsed()
+    );
+}

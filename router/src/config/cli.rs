@@ -222,6 +222,11 @@ pub struct Options {
     #[arg(long, env = "ZROUTE_WS_MAX_MESSAGE")]
     pub ws_max_message: Option<usize>,
 
+    /// A WebSocket with no message either way for this long is closed with 1001; 0 = never [default: 0].
+    #[arg(long, env = "ZROUTE_WS_IDLE_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub ws_idle_timeout: Option<Duration>,
+
     /// When the router drains, its WebSockets live on this long, then close with 1001 [default: 1s].
     #[arg(long, env = "ZROUTE_WS_DRAIN_GRACE", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]

@@ -71,6 +71,8 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_close_timeout: Duration,
     pub ws_drain_grace: Duration,
+    /// Zero: WebSockets are never closed for being idle.
+    pub ws_idle_timeout: Duration,
     pub shutdown_timeout: Duration,
     /// Runtime threads; 1 is a current-thread runtime, 0 one per core.
     pub threads: usize,
@@ -131,6 +133,7 @@ impl Default for Config {
             ws_max_message: 16 << 20,
             ws_close_timeout: Duration::from_secs(5),
             ws_drain_grace: Duration::from_secs(1),
+            ws_idle_timeout: Duration::ZERO,
             stream_buffer: 64 * 1024,
             shutdown_timeout: Duration::from_secs(30),
             threads: 1,

@@ -96,6 +96,7 @@ impl Options {
             ws_max_message: pick!(ws_max_message),
             ws_close_timeout: pick!(ws_close_timeout),
             ws_drain_grace: pick!(ws_drain_grace),
+            ws_idle_timeout: pick!(ws_idle_timeout),
             stream_buffer: pick!(stream_buffer),
             shutdown_timeout: pick!(shutdown_timeout),
             threads: pick!(threads),

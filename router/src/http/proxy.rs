@@ -321,6 +321,7 @@ impl Proxy {
                                 max_message: config.ws_max_message,
                                 close_timeout: config.ws_close_timeout,
                                 drain_grace: config.ws_drain_grace,
+                                idle_timeout: config.ws_idle_timeout,
                                 metrics: self.metrics.clone(),
                                 _open: websocket::OpenSocket::new(
                                     self.websockets.clone(),

@@ -7,6 +7,7 @@
 //! messages between it and the stream, under the stream's flow control.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -181,6 +183,8 @@ pub(crate) struct Bridge {
     pub(crate) close_timeout: Duration,
     /// How long a WebSocket lives on once the router drains.
     pub(crate) drain_grace: Duration,
+    /// No message either way for this long closes it with 1001; zero: never.
+    pub(crate) idle_timeout: Duration,
     pub(crate) metrics: Arc<Metrics>,
     /// Counts the socket as open while it lives (the router's shutdown waits for it).
     pub(crate) _open: OpenSocket,
@@ -204,6 +208,32 @@ impl Drop for OpenSocket {
     fn drop(&mut self) {
         self.count.send_modify(|n| *n -= 1);
         self.metrics.websockets_open.dec();
+    }
+}
+
+/// When a message last went either way, for the idle timeout: milliseconds
+/// since the socket opened (the bridge's future is sent across threads, so
+/// no `Cell`).
+struct LastMessage {
+    opened: Instant,
+    millis: AtomicU64,
+}
+
+impl LastMessage {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            millis: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) {
+        let millis = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.millis.store(millis, Ordering::Relaxed);
+    }
+
+    fn at(&self) -> Instant {
+        self.opened + Duration::from_millis(self.millis.load(Ordering::Relaxed))
     }
 }
 
@@ -255,8 +285,10 @@ pub(crate) async fn serve(
     let (mut sink, stream) = socket.split();
     // Closes the client side of the worker-to-client task asks for.
     let (close_tx, close_rx) = mpsc::channel(1);
+    // When a message last went either way.
+    let last_message = LastMessage::new();
     let clean = {
-        let to_worker = client_to_worker(stream, &bridge, close_tx.clone());
+        let to_worker = client_to_worker(stream, &bridge, close_tx.clone(), &last_message);
         let to_client = worker_to_client(
             from_worker,
             &mut sink,
@@ -264,18 +296,42 @@ pub(crate) async fn serve(
             bridge.max_message,
             &bridge.metrics,
             going_away.clone(),
+            &last_message,
         );
         tokio::pin!(to_worker, to_client);
         let (mut client_done, mut worker_done) = (false, false);
         let close_timer = tokio::time::sleep(Duration::MAX);
         let drain_timer = tokio::time::sleep(Duration::MAX);
-        tokio::pin!(close_timer, drain_timer);
-        let (mut away, mut drained) = (false, false);
+        let idle = !bridge.idle_timeout.is_zero();
+        let idle_timer = tokio::time::sleep(if idle {
+            bridge.idle_timeout
+        } else {
+            Duration::MAX
+        });
+        tokio::pin!(close_timer, drain_timer, idle_timer);
+        let (mut away, mut drained, mut idled) = (false, false, false);
         loop {
             tokio::select! {
+                () = &mut idle_timer, if idle && !idled => {
+                    let quiet_until = last_message.at() + bridge.idle_timeout;
+                    if quiet_until > Instant::now() {
+                        // A message went by since the timer was set: wait from it.
+                        idle_timer.as_mut().reset(quiet_until);
+                        continue;
+                    }
+                    idled = true;
+                    debug!(timeout = ?bridge.idle_timeout, "WebSocket idle: closing with 1001");
+                    let idle_close = CloseFrame {
+                        code: CloseCode::from(close_code::GOING_AWAY),
+                        reason: "idle timeout".into(),
+                    };
+                    // The client's answer goes to the worker as any close does.
+                    let _ = close_tx.try_send(idle_close);
+                    close_timer.as_mut().reset(Instant::now() + bridge.close_timeout);
+                }
                 _ = going_away.wait_for(|away| *away), if !away => {
                     away = true;
-                    drain_timer.as_mut().reset(tokio::time::Instant::now() + bridge.drain_grace);
+                    drain_timer.as_mut().reset(Instant::now() + bridge.drain_grace);
                 }
                 () = &mut drain_timer, if away && !drained => {
                     drained = true;
@@ -286,7 +342,7 @@ pub(crate) async fn serve(
                     let _ = close_tx.try_send(going);
                     close_timer
                         .as_mut()
-                        .reset(tokio::time::Instant::now() + bridge.close_timeout);
+                        .reset(Instant::now() + bridge.close_timeout);
                 }
                 end = &mut to_worker, if !client_done => {
                     client_done = true;
@@ -295,7 +351,7 @@ pub(crate) async fn serve(
                         ClientEnd::Closed if worker_done => break true,
                         ClientEnd::Closed => close_timer
                             .as_mut()
-                            .reset(tokio::time::Instant::now() + bridge.close_timeout),
+                            .reset(Instant::now() + bridge.close_timeout),
                     }
                 }
                 clean = &mut to_client, if !worker_done => {
@@ -305,7 +361,7 @@ pub(crate) async fn serve(
                     }
                     close_timer
                         .as_mut()
-                        .reset(tokio::time::Instant::now() + bridge.close_timeout);
+                        .reset(Instant::now() + bridge.close_timeout);
                 }
                 () = &mut close_timer => {
                     debug!("the WebSocket close was not answered in time");
@@ -327,6 +383,7 @@ async fn client_to_worker<S>(
     mut stream: S,
     bridge: &Bridge,
     close_client: mpsc::Sender<CloseFrame>,
+    last_message: &LastMessage,
 ) -> ClientEnd
 where
     S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
@@ -376,6 +433,7 @@ where
             None => return ClientEnd::Gone,
         };
         count(&bridge.metrics, "in", record.payload.len());
+        last_message.now();
         if !to_worker(bridge, record, false).await {
             return ClientEnd::Gone;
         }
@@ -426,6 +484,7 @@ async fn worker_to_client<K>(
     max_message: usize,
     metrics: &Metrics,
     going_away: watch::Receiver<bool>,
+    last_message: &LastMessage,
 ) -> bool
 where
     K: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
@@ -465,6 +524,7 @@ where
                     }
                     if record.kind != RecordKind::CLOSE {
                         count(metrics, "out", record.payload.len());
+                        last_message.now();
                     }
                     let message = match record.kind {
                         RecordKind::TEXT => match String::from_utf8(record.payload.to_vec()) {
