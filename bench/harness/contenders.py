@@ -60,11 +60,38 @@ def hyper(env: Env, group: Group) -> str:
     return f"127.0.0.1:{port}"
 
 
-def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
+def nginx(env: Env, group: Group, http_block: str, location: str) -> str:
+    """Starts nginx with one worker on a free port: `http_block` goes in its
+    `http` block, `location` in `location /`. Returns its address."""
     port = free_port()
     prefix = env.work / f"nginx-{port}"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            worker_processes 1;
+            pid {prefix}/nginx.pid;
+            error_log {prefix}/logs/error.log warn;
+            events {{ worker_connections 4096; }}
+            http {{
+              access_log off;
+              client_body_temp_path {prefix}/body;
+              proxy_temp_path {prefix}/proxy;
+              {http_block}
+              server {{
+                listen 127.0.0.1:{port};
+                location / {{ {location} }}
+              }}
+            }}
+            """
+        )
+    )
+    group.start(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], "nginx")
+    return f"127.0.0.1:{port}"
+
+
+def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
     upstreams = [upstream] if isinstance(upstream, str) else upstream
     servers = " ".join(f"server {u};" for u in upstreams)
     # Idle connections kept per worker, for the whole upstream: 64 as in the
@@ -72,68 +99,25 @@ def nginx_in_front(env: Env, group: Group, upstream: str | list[str]) -> str:
     # over them would open a new connection for most requests.
     keepalive = max(64, 4 * len(upstreams))
     # The configuration of shared/notes/performance.md, verbatim in substance.
-    conf.write_text(
-        textwrap.dedent(
-            f"""\
-            worker_processes 1;
-            pid {prefix}/nginx.pid;
-            error_log {prefix}/logs/error.log warn;
-            events {{ worker_connections 4096; }}
-            http {{
-              access_log off;
-              client_body_temp_path {prefix}/body;
-              proxy_temp_path {prefix}/proxy;
-              upstream backend {{ {servers} keepalive {keepalive}; }}
-              server {{
-                listen 127.0.0.1:{port};
-                location / {{
-                  proxy_pass http://backend;
-                  proxy_http_version 1.1;
-                  proxy_set_header Connection "";
-                }}
-              }}
-            }}
-            """
-        )
+    return nginx(
+        env,
+        group,
+        f"upstream backend {{ {servers} keepalive {keepalive}; }}",
+        'proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";',
     )
-    group.start(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], "nginx")
-    return f"127.0.0.1:{port}"
 
 
 def nginx_websocket_in_front(env: Env, group: Group, upstream: str) -> str:
     """nginx proxying WebSockets, as its documentation configures it: HTTP/1.1
     to the upstream, the client's Upgrade passed on, Connection: upgrade."""
-    port = free_port()
-    prefix = env.work / f"nginx-ws-{port}"
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        textwrap.dedent(
-            f"""\
-            worker_processes 1;
-            pid {prefix}/nginx.pid;
-            error_log {prefix}/logs/error.log warn;
-            events {{ worker_connections 4096; }}
-            http {{
-              access_log off;
-              client_body_temp_path {prefix}/body;
-              proxy_temp_path {prefix}/proxy;
-              server {{
-                listen 127.0.0.1:{port};
-                location / {{
-                  proxy_pass http://{upstream};
-                  proxy_http_version 1.1;
-                  proxy_set_header Upgrade $http_upgrade;
-                  proxy_set_header Connection "upgrade";
-                  proxy_read_timeout 3600s;
-                }}
-              }}
-            }}
-            """
-        )
+    return nginx(
+        env,
+        group,
+        "",
+        f"proxy_pass http://{upstream}; proxy_http_version 1.1; "
+        'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; '
+        "proxy_read_timeout 3600s;",
     )
-    group.start(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], "nginx")
-    return f"127.0.0.1:{port}"
 
 
 def ws_echo(env: Env, group: Group, crate: str = "tungstenite") -> str:

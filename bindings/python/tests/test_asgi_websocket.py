@@ -138,3 +138,14 @@ def test_sigterm_closes_websockets_with_1001(router, start_worker):
             ws.recv(timeout=TIMEOUT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert worker.wait_exit(TIMEOUT) == 0
+
+
+def test_a_killed_worker_closes_with_1011(router, start_worker):
+    worker = start_worker("starlette_app:app", id="starlette-kill")
+    with connect(f"ws://{router.http}/chat", open_timeout=TIMEOUT) as ws:
+        ws.send("a")
+        assert ws.recv(timeout=TIMEOUT) == "A"
+        worker.popen.send_signal(signal.SIGKILL)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011

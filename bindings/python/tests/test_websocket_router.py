@@ -1,16 +1,18 @@
 """WebSockets end to end against a client zroute did not write: the
 `websockets` library, through the real router, to the Rust, Go and Node
-test apps' `/ws/echo` (spec #websocket, Appendix A.11)."""
+test apps' `/ws/echo` (spec #websocket, Appendix A.11), and over TLS."""
 
 import os
 import signal
+import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import REPO, Proc, router_binary
+from conftest import REPO, Proc, Router, router_binary
 
 TIMEOUT = 20
 
@@ -101,3 +103,47 @@ def test_a_refusal_is_an_http_response(echo):
     with pytest.raises(InvalidStatus) as refused:
         connect(echo.replace("/ws/echo", "/ws/nothing"), open_timeout=TIMEOUT)
     assert refused.value.response.status_code == 404
+
+
+def test_a_killed_worker_closes_with_1011(echo, app):
+    with connect(echo, open_timeout=TIMEOUT) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=TIMEOUT) == "x"
+        app.popen.send_signal(signal.SIGKILL)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
+def test_wss_through_a_tls_router(tmp_path):
+    """The same echo over TLS (ALPN http/1.1), to the Rust test app."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    router_proc = Proc(
+        [router_binary(), "--log-format", "json", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+         "--workers", "tcp://127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key)],
+        env=dict(os.environ, ZROUTE_LOG_LEVEL="info"),
+    )
+    try:
+        router = Router(router_proc)
+        app = Proc(app_command("rust", router.endpoint))
+        try:
+            router.wait_workers(lambda ws: any(w["id"] == "ws-rust" for w in ws))
+            context = ssl.create_default_context(cafile=str(cert))
+            port = router.http.rsplit(":", 1)[1]
+            with connect(f"wss://localhost:{port}/ws/echo", ssl=context, open_timeout=TIMEOUT) as ws:
+                ws.send("secret")
+                assert ws.recv(timeout=TIMEOUT) == "secret"
+                ws.send("close:4004:tls")
+                with pytest.raises(ConnectionClosed) as closed:
+                    ws.recv(timeout=TIMEOUT)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4004
+        finally:
+            app.kill()
+    finally:
+        router_proc.kill()

@@ -13,11 +13,11 @@ import logging
 import signal
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional
-from urllib.parse import unquote
 
 from . import _zroute
 from ._zroute import ClientDisconnected
 from .access import access_logger
+from .asgi_stream import ASGI_VERSION, Stream
 from .asgi_websocket import WebSocketSession
 from .config import Config
 from .lifecycle import Stopping, server_for
@@ -26,7 +26,6 @@ log = logging.getLogger("zroute")
 error_log = logging.getLogger("zroute.error")
 
 REQUEST, READABLE, WRITABLE, DISCONNECTED, STOPPED = range(5)
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -132,14 +131,11 @@ class Runner:
                 req.wake("disconnect")
 
 
-class Request:
+class Request(Stream):
     """One request: its scope, ``receive`` and ``send``."""
 
     def __init__(self, ex: _zroute.Exchange, runner: Runner) -> None:
-        self.ex = ex
-        self.runner = runner
-        self.waiters: Dict[str, asyncio.Future] = {}
-        self.disconnected = False
+        super().__init__(ex, runner)
         self.body_done = False
         self.status = 0
         self.headers: List[Any] = []
@@ -149,53 +145,15 @@ class Request:
         self.head_only = ex.method == "HEAD"
         self.sent = 0
 
-    def wake(self, what: str) -> None:
-        fut = self.waiters.pop(what, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    async def wait(self, what: str) -> None:
-        fut = asyncio.get_running_loop().create_future()
-        self.waiters[what] = fut
-        try:
-            await fut
-        finally:
-            if self.waiters.get(what) is fut:
-                del self.waiters[what]
-
     def scope(self) -> dict:
-        ex = self.ex
-        headers = ex.headers
-        host = ""
-        client = None
-        for name, value in headers:
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                # The router appends the client's address: the last element is its word.
-                client = (value.decode("latin-1").rsplit(",", 1)[-1].strip(), 0)
-        raw_path = ex.path
-        name, _, port = host.rpartition(":")
-        server = (name, int(port)) if name and port.isdigit() else None
-        return {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "method": ex.method,
-            "scheme": ex.scheme,
-            "path": unquote(raw_path) if "%" in raw_path else raw_path,
-            "raw_path": raw_path.encode("ascii", "replace"),
-            "query_string": ex.query,
-            "root_path": "",
-            "headers": headers,
-            "client": client,
-            "server": server,
-            "state": dict(self.runner.state),
-            "extensions": {
-                "http.response.trailers": {},
-                "zroute": {"request_id": ex.request_id},
-            },
+        scope, _ = self.common_scope("http")
+        scope["method"] = self.ex.method
+        scope["scheme"] = self.ex.scheme
+        scope["extensions"] = {
+            "http.response.trailers": {},
+            "zroute": {"request_id": self.ex.request_id},
         }
+        return scope
 
     async def run(self) -> None:
         start = time.perf_counter()
@@ -289,12 +247,6 @@ class Request:
                 self.ex.finish()
         else:
             raise RuntimeError(f"unknown ASGI message type {kind!r}")
-
-    async def wait_written(self) -> None:
-        await self.wait("write")
-        if self.disconnected or self.ex.disconnected:
-            raise ClientDisconnected("the client went away")
-
 
 class Lifespan:
     """The ASGI lifespan protocol: startup before the worker registers,

@@ -14,11 +14,11 @@ import asyncio
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, List, Optional
 
 from . import _zroute
 from ._zroute import ClientDisconnected
+from .asgi_stream import Stream
 
 if TYPE_CHECKING:
     from .asgi import Runner
@@ -55,14 +55,11 @@ class RecordError(Exception):
     """The router broke the record rules (§8.8.2)."""
 
 
-class WebSocketSession:
+class WebSocketSession(Stream):
     """One WebSocket stream: its scope, ``receive`` and ``send``."""
 
     def __init__(self, ex: _zroute.Exchange, runner: "Runner") -> None:
-        self.ex = ex
-        self.runner = runner
-        self.waiters: Dict[str, asyncio.Future] = {}
-        self.disconnected = False
+        super().__init__(ex, runner)
         self.connected = False  # websocket.connect was received
         self.accepted = False
         self.refused = False  # answered with an HTTP response instead
@@ -76,58 +73,19 @@ class WebSocketSession:
         self.status = 0
         self.sent = 0
 
-    # The runner's wake-ups, as for an HTTP request.
-    def wake(self, what: str) -> None:
-        fut = self.waiters.pop(what, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    async def wait(self, what: str) -> None:
-        fut = asyncio.get_running_loop().create_future()
-        self.waiters[what] = fut
-        try:
-            await fut
-        finally:
-            if self.waiters.get(what) is fut:
-                del self.waiters[what]
-
     def scope(self) -> dict:
-        ex = self.ex
-        headers = ex.headers
-        host = ""
-        client = None
+        scope, headers = self.common_scope("websocket")
         subprotocols: List[str] = []
         for name, value in headers:
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                client = (value.decode("latin-1").rsplit(",", 1)[-1].strip(), 0)
-            elif name == b"sec-websocket-protocol":
+            if name == b"sec-websocket-protocol":
                 subprotocols.extend(p.strip() for p in value.decode("latin-1").split(",") if p.strip())
-        raw_path = ex.path
-        name, _, port = host.rpartition(":")
-        # Imported here: asgi imports this module.
-        from .asgi import ASGI_VERSION
-
-        return {
-            "type": "websocket",
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "scheme": "wss" if ex.scheme == "https" else "ws",
-            "path": unquote(raw_path) if "%" in raw_path else raw_path,
-            "raw_path": raw_path.encode("ascii", "replace"),
-            "query_string": ex.query,
-            "root_path": "",
-            "headers": headers,
-            "client": client,
-            "server": (name, int(port)) if name and port.isdigit() else None,
-            "subprotocols": subprotocols,
-            "state": dict(self.runner.state),
-            "extensions": {
-                "websocket.http.response": {},
-                "zroute": {"request_id": ex.request_id},
-            },
+        scope["scheme"] = "wss" if self.ex.scheme == "https" else "ws"
+        scope["subprotocols"] = subprotocols
+        scope["extensions"] = {
+            "websocket.http.response": {},
+            "zroute": {"request_id": self.ex.request_id},
         }
+        return scope
 
     async def run(self) -> None:
         start = time.perf_counter()
@@ -326,8 +284,4 @@ class WebSocketSession:
         if self.accepted and not self.sent_close and not self.closed:
             self.close_stream(1001, "the worker is going away")
 
-    async def wait_written(self) -> None:
-        await self.wait("write")
-        if self.disconnected or self.ex.disconnected:
-            raise ClientDisconnected("the client went away")
 
