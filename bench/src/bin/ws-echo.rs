@@ -49,14 +49,13 @@ async fn echo_fastwebsockets(upgraded: hyper::upgrade::Upgraded) {
     ws.set_auto_pong(true);
     let mut ws = FragmentCollector::new(ws);
     while let Ok(frame) = ws.read_frame().await {
-        match frame.opcode {
+        let echo = match frame.opcode {
             OpCode::Close => break,
-            OpCode::Text | OpCode::Binary => {
-                if ws.write_frame(frame).await.is_err() {
-                    break;
-                }
-            }
-            _ => {}
+            OpCode::Text | OpCode::Binary => true,
+            _ => false,
+        };
+        if echo && ws.write_frame(frame).await.is_err() {
+            break;
         }
     }
 }
