@@ -41,6 +41,8 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -164,11 +166,18 @@ impl WebSocketUpgrade {
         if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
             res.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
         }
+        let sender = WebSocketSender {
+            tx,
+            closed: Arc::new(AtomicBool::new(false)),
+        };
         let socket = WebSocket {
-            incoming: Some(self.body),
-            reader: RecordReader::new(self.max_message),
-            outgoing: Some(tx),
-            going_away: Some(self.going_away),
+            receiver: WebSocketReceiver {
+                incoming: Some(self.body),
+                reader: RecordReader::new(self.max_message),
+                going_away: Some(self.going_away),
+                sender: sender.clone(),
+            },
+            sender,
         };
         (res, socket)
     }
@@ -185,24 +194,136 @@ impl fmt::Debug for WebSocketUpgrade {
 /// What the socket hands the response body.
 enum Outgoing {
     Record(Bytes),
+    /// The close record: the last thing the body yields.
+    Close(Bytes),
     /// Reset the stream: the router broke the rules.
     Fail(RecordError),
 }
 
 /// An accepted WebSocket: messages in, messages out.
 ///
-/// Dropping it without [`close`](Self::close) ends the worker's direction
-/// without a code, which the router passes on as a close without one.
+/// [`split`](Self::split) gives a receiver for one task and a cloneable
+/// sender for any number of others, as a chat server wants. Dropping every
+/// half without a [`close`](Self::close) ends the worker's direction without
+/// a code, which the router passes on as a close without one.
 pub struct WebSocket {
-    incoming: Option<Body>,
-    reader: RecordReader,
-    outgoing: Option<mpsc::Sender<Outgoing>>,
-    /// Until it fires: the worker drains, and the socket closes with 1001.
-    going_away: Option<watch::Receiver<bool>>,
+    receiver: WebSocketReceiver,
+    sender: WebSocketSender,
 }
 
 impl WebSocket {
     /// The next message; `None` after the close, or once the stream is gone.
+    /// A close from the router comes once, and is answered for the handler.
+    pub async fn recv(&mut self) -> Option<Result<Message, WebSocketError>> {
+        self.receiver.recv().await
+    }
+
+    /// Sends a text or binary message (a `Close` closes, as [`close`](Self::close)).
+    pub async fn send(&mut self, msg: Message) -> Result<(), WebSocketError> {
+        self.sender.send(msg).await
+    }
+
+    /// Closes with a code and a reason (cut to 123 bytes). Messages may still
+    /// arrive until the router answers the close.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WebSocketError> {
+        self.sender.close(code, reason).await
+    }
+
+    /// The two directions apart: the sender is `Clone`, so several tasks may
+    /// send while one receives.
+    pub fn split(self) -> (WebSocketSender, WebSocketReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("open_in", &self.receiver.incoming.is_some())
+            .field("open_out", &!self.sender.is_closed())
+            .finish()
+    }
+}
+
+/// The sending half of a [`WebSocket`]; clones share the socket.
+#[derive(Clone)]
+pub struct WebSocketSender {
+    tx: mpsc::Sender<Outgoing>,
+    /// A close went out (from any clone, or as the answer to the router's).
+    closed: Arc<AtomicBool>,
+}
+
+impl WebSocketSender {
+    /// Sends a text or binary message (a `Close` closes, as [`close`](Self::close)).
+    /// Waits while the router's window is full.
+    pub async fn send(&self, msg: Message) -> Result<(), WebSocketError> {
+        let record = match msg {
+            Message::Text(text) => Record::text(text),
+            Message::Binary(data) => Record::binary(data),
+            Message::Close(reason) => {
+                return match reason {
+                    Some((code, reason)) => self.close(code, &reason).await,
+                    None => self.end_with(Record::close(None, "")).await,
+                };
+            }
+        };
+        if self.is_closed() {
+            return Err(WebSocketError::Closed);
+        }
+        self.tx
+            .send(Outgoing::Record(record.encode()))
+            .await
+            .map_err(|_| WebSocketError::Gone)
+    }
+
+    /// Closes with a code and a reason (cut to 123 bytes), which ends the
+    /// worker's direction. Messages may still arrive until the router answers.
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), WebSocketError> {
+        if !is_sendable_close_code(code) {
+            return Err(WebSocketError::InvalidCloseCode(code));
+        }
+        self.end_with(Record::close(Some(code), reason)).await
+    }
+
+    /// Whether a close has gone out.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends `close` as the direction's last record, once: a message queued
+    /// behind it by another clone is never sent.
+    async fn end_with(&self, close: Record) -> Result<(), WebSocketError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(WebSocketError::Closed);
+        }
+        self.tx
+            .send(Outgoing::Close(close.encode()))
+            .await
+            .map_err(|_| WebSocketError::Gone)
+    }
+}
+
+impl fmt::Debug for WebSocketSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketSender")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The receiving half of a [`WebSocket`].
+pub struct WebSocketReceiver {
+    incoming: Option<Body>,
+    reader: RecordReader,
+    /// Until it fires: the worker drains, and the socket closes with 1001.
+    going_away: Option<watch::Receiver<bool>>,
+    /// To answer the router's close, and to reset the stream on a bad record.
+    sender: WebSocketSender,
+}
+
+impl WebSocketReceiver {
+    /// The next message; `None` after the close, or once the stream is gone.
+    /// A close from the router comes once, and is answered for the handler.
     pub async fn recv(&mut self) -> Option<Result<Message, WebSocketError>> {
         loop {
             match self.reader.next_record() {
@@ -223,6 +344,7 @@ impl WebSocket {
                 // the client's answer arrive as a close.
                 self.going_away = None;
                 let _ = self
+                    .sender
                     .close(close_code::GOING_AWAY, "the worker is going away")
                     .await;
                 continue;
@@ -235,7 +357,6 @@ impl WebSocket {
                 }
                 Some(Err(_)) => {
                     self.incoming = None;
-                    self.outgoing = None;
                     return Some(Err(WebSocketError::Gone));
                 }
                 None => {
@@ -244,51 +365,11 @@ impl WebSocket {
                         return Some(Err(self.fail(e).await));
                     }
                     // An end without a close record: a close without a code.
-                    self.answer_close(None).await;
+                    let _ = self.sender.end_with(Record::close(None, "")).await;
                     return Some(Ok(Message::Close(None)));
                 }
             }
         }
-    }
-
-    /// Sends a text or binary message (a `Close` closes, as [`close`](Self::close)).
-    pub async fn send(&mut self, msg: Message) -> Result<(), WebSocketError> {
-        let record = match msg {
-            Message::Text(text) => Record::text(text),
-            Message::Binary(data) => Record::binary(data),
-            Message::Close(reason) => {
-                return match reason {
-                    Some((code, reason)) => self.close(code, &reason).await,
-                    None => self.close_without_code().await,
-                };
-            }
-        };
-        self.push(record.encode()).await
-    }
-
-    /// Closes with a code and a reason (cut to 123 bytes). Messages may still
-    /// arrive until the router answers the close.
-    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WebSocketError> {
-        if !is_sendable_close_code(code) {
-            return Err(WebSocketError::InvalidCloseCode(code));
-        }
-        self.push(Record::close(Some(code), reason).encode())
-            .await?;
-        self.outgoing = None;
-        Ok(())
-    }
-
-    async fn close_without_code(&mut self) -> Result<(), WebSocketError> {
-        self.push(Record::close(None, "").encode()).await?;
-        self.outgoing = None;
-        Ok(())
-    }
-
-    async fn push(&mut self, bytes: Bytes) -> Result<(), WebSocketError> {
-        let tx = self.outgoing.as_ref().ok_or(WebSocketError::Closed)?;
-        tx.send(Outgoing::Record(bytes))
-            .await
-            .map_err(|_| WebSocketError::Gone)
     }
 
     async fn on_record(&mut self, record: Record) -> Message {
@@ -300,39 +381,31 @@ impl WebSocket {
             _ => {
                 let reason = record.close_reason().map(|(c, r)| (c, r.to_owned()));
                 self.incoming = None;
-                self.answer_close(reason.as_ref().map(|(c, r)| (*c, r.as_str())))
-                    .await;
+                // Echoed unless the handler closed first (spec #websocket-close).
+                let answer = match &reason {
+                    Some((code, text)) => Record::close(Some(*code), text),
+                    None => Record::close(None, ""),
+                };
+                let _ = self.sender.end_with(answer).await;
                 Message::Close(reason)
             }
         }
     }
 
-    /// Echoes a close the router sent, unless the handler closed first.
-    async fn answer_close(&mut self, reason: Option<(u16, &str)>) {
-        if let Some(tx) = self.outgoing.take() {
-            let record = match reason {
-                Some((code, reason)) => Record::close(Some(code), reason),
-                None => Record::close(None, ""),
-            };
-            let _ = tx.send(Outgoing::Record(record.encode())).await;
-        }
-    }
-
     async fn fail(&mut self, e: RecordError) -> WebSocketError {
         self.incoming = None;
-        if let Some(tx) = self.outgoing.take() {
-            let _ = tx.send(Outgoing::Fail(e)).await;
+        if !self.sender.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.sender.tx.send(Outgoing::Fail(e)).await;
         }
         WebSocketError::Protocol(e)
     }
 }
 
-impl fmt::Debug for WebSocket {
+impl fmt::Debug for WebSocketReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocket")
-            .field("open_in", &self.incoming.is_some())
-            .field("open_out", &self.outgoing.is_some())
-            .finish()
+        f.debug_struct("WebSocketReceiver")
+            .field("open", &self.incoming.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -369,6 +442,10 @@ impl http_body::Body for WebSocketBody {
         };
         match rx.poll_recv(cx) {
             Poll::Ready(Some(Outgoing::Record(bytes))) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Poll::Ready(Some(Outgoing::Close(bytes))) => {
+                self.rx = None;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
             Poll::Ready(Some(Outgoing::Fail(e))) => {
                 self.rx = None;
                 Poll::Ready(Some(Err(e)))

@@ -830,3 +830,63 @@ async fn a_silent_router_is_declared_dead() {
     assert_eq!(stream.response().await.unwrap().status(), 200);
     worker.shutdown().await;
 }
+
+/// A WebSocket split in two: one task receives and echoes, another sends on
+/// its own clone of the sender, and the router's close is answered and ends
+/// the stream (spec #websocket-records, #websocket-close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_websocket_sends_from_two_tasks() {
+    use zroute_proto::websocket::Record;
+    use zroute_worker::websocket::{Message, WebSocketBody, WebSocketUpgrade};
+    let service = service_fn(|req: Request<Body>| async move {
+        let upgrade = WebSocketUpgrade::from_request(req).expect("a WebSocket stream");
+        let (res, ws) = upgrade.accept(None);
+        let (sender, mut receiver) = ws.split();
+        let other = sender.clone();
+        // The other task's message goes first, so that the order is known.
+        let (first, first_sent) = oneshot::channel();
+        tokio::spawn(async move {
+            other
+                .send(Message::Text("from another task".into()))
+                .await
+                .expect("sent");
+            let _ = first.send(());
+        });
+        tokio::spawn(async move {
+            let _ = first_sent.await;
+            while let Some(Ok(msg)) = receiver.recv().await {
+                if matches!(msg, Message::Close(_)) || sender.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok::<Response<WebSocketBody>, Infallible>(res)
+    });
+    let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
+    let worker = Running::start(&router, Worker::builder("w").feature("websocket"), service);
+    let session = router.next_session().await;
+    let mut head = request("GET", "/chat", &[]);
+    head.insert(":protocol", "websocket").unwrap();
+    let mut stream = session.open(head, false).await;
+    let mut sent = Record::text("echo me").encode().to_vec();
+    sent.extend_from_slice(&Record::close(Some(1000), "done").encode());
+    stream.sender().send(sent, true).await;
+    let res = stream.response().await.expect("the 101 and its records");
+    assert_eq!(res.status(), 101);
+    let mut reader = zroute_proto::websocket::RecordReader::new(1 << 20);
+    reader.push(&res.body);
+    let mut records = Vec::new();
+    while let Some(record) = reader.next_record().expect("valid records") {
+        records.push(record);
+    }
+    reader.finish().expect("whole records");
+    assert_eq!(
+        records,
+        [
+            Record::text("from another task"),
+            Record::text("echo me"),
+            Record::close(Some(1000), "done"),
+        ]
+    );
+    worker.shutdown().await;
+}
