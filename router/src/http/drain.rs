@@ -8,13 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{Request, Response};
 use hyper::body::{Body, Incoming};
+use hyper::rt::bounds::Http2ServerConnExec;
 use hyper::rt::{Read, Write};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::HttpService;
-use hyper::service::Service;
-use hyper_util::server::conn::auto::{Connection, HttpServerConnExec};
 use tokio::sync::{Notify, watch};
 
 /// Why the HTTP front stops accepting.
@@ -110,10 +108,10 @@ pub(crate) async fn first_request_deadline(mut draining: watch::Receiver<Drainin
 /// one the client sends within the grace (a keep-alive client mid-way through
 /// a series gets its answer with `Connection: close` rather than a closed
 /// connection under its next request); then it closes.
-/// A connection that can be shut down gracefully. hyper-util's own trait for
-/// it is sealed, and leaves out hyper's upgradeable HTTP/1 connection, which
-/// WebSockets need (hyper-util's own upgradeable connection would serve any
-/// version, whatever ALPN agreed on).
+/// A connection that can be shut down gracefully: hyper's HTTP/1 connection
+/// with upgrades (WebSockets) and its HTTP/2 one. hyper-util's trait for it
+/// is sealed and leaves out the first; its own upgradeable connection would
+/// serve any version, whatever ALPN agreed on.
 pub(crate) trait GracefulConnection: Future<Output = Result<(), Self::Error>> {
     type Error;
 
@@ -137,17 +135,16 @@ where
     }
 }
 
-impl<I, S, E, B> GracefulConnection for Connection<'_, I, S, E>
+impl<I, S, E, B> GracefulConnection for http2::Connection<I, S, E>
 where
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Future: 'static,
+    S: HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
+    I: Read + Write + Unpin,
     B: Body + 'static,
     B::Error: Into<BoxError>,
-    I: Read + Write + Unpin + 'static,
-    E: HttpServerConnExec<S::Future, B>,
+    E: Http2ServerConnExec<S::Future, B>,
 {
-    type Error = BoxError;
+    type Error = hyper::Error;
 
     fn graceful_shutdown(self: Pin<&mut Self>) {
         Self::graceful_shutdown(self);

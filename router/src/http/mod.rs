@@ -18,9 +18,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -43,15 +43,16 @@ pub(crate) async fn serve(
     config: Arc<Config>,
     shutdown: impl Future<Output = Stop>,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    // One server per version: each connection is served the version that ALPN
+    // or its first line chose, never both (see `protocol`).
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         // Also the keep-alive idle limit: the timer runs while hyper waits for the next head.
         .header_read_timeout(config.idle_timeout)
         .max_buf_size(config.max_header_size.max(8192));
-    builder
-        .http2()
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .max_concurrent_streams(config.h2_max_streams)
@@ -62,18 +63,7 @@ pub(crate) async fn serve(
         .max_pending_accept_reset_streams(config.h2_max_reset_streams)
         .keep_alive_interval(Some(config.idle_timeout / 2))
         .keep_alive_timeout(config.idle_timeout / 2);
-    // One builder per version: each connection is served the version that ALPN
-    // or its first line chose, never both (see `protocol`).
-    let mut upgradeable = hyper::server::conn::http1::Builder::new();
-    upgradeable
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.idle_timeout)
-        .max_buf_size(config.max_header_size.max(8192));
-    let builders = Arc::new(Builders {
-        upgradeable,
-        http1: builder.clone().http1_only(),
-        http2: builder.http2_only(),
-    });
+    let builders = Arc::new(Builders { http1, http2 });
     // Set once shutdown starts; each connection then finishes what it has.
     let (draining_tx, draining) = watch::channel(Draining::No);
     // Every connection task holds a clone; `recv` ends when all are gone.
@@ -125,22 +115,19 @@ pub(crate) async fn serve(
             // client's first line asks for (`protocol`).
             macro_rules! hyper {
                 ($version:expr, $stream:expr) => {{
-                    let builder = builders.get($version);
                     let io = TokioIo::new($stream);
-                    // HTTP/1.1 may switch to a WebSocket: hyper's own HTTP/1
-                    // connection with upgrades (see `drain::GracefulConnection`).
-                    match $version {
+                    // HTTP/1.1 may switch to a WebSocket: served with upgrades.
+                    let result: Result<(), BoxError> = match $version {
                         protocol::Version::Http1 => {
-                            let conn = builders
-                                .upgradeable
-                                .serve_connection(io, service)
-                                .with_upgrades();
+                            let conn = builders.http1.serve_connection(io, service).with_upgrades();
                             drive(conn, activity, draining).await.map_err(Into::into)
                         }
                         protocol::Version::Http2 => {
-                            drive(builder.serve_connection(io, service), activity, draining).await
+                            let conn = builders.http2.serve_connection(io, service);
+                            drive(conn, activity, draining).await.map_err(Into::into)
                         }
-                    }
+                    };
+                    result
                 }};
             }
             // HTTP/1.1 starts on the lean path, which hands the connection
@@ -261,22 +248,13 @@ pub(crate) async fn serve(
     }
 }
 
-/// The HTTP/1.1-only and HTTP/2-only servers, configured alike.
+/// The HTTP/1.1 and HTTP/2 servers.
 struct Builders {
-    /// HTTP/1.1 with upgrades: the settings of `http1`, on hyper's builder.
-    upgradeable: hyper::server::conn::http1::Builder,
-    http1: Builder<TokioExecutor>,
-    http2: Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
-impl Builders {
-    fn get(&self, version: protocol::Version) -> &Builder<TokioExecutor> {
-        match version {
-            protocol::Version::Http1 => &self.http1,
-            protocol::Version::Http2 => &self.http2,
-        }
-    }
-}
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Logs a connection closed before any HTTP was served.
 fn refused(client: SocketAddr, why: &protocol::Refused) {

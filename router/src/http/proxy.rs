@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::header::{
-    CONTENT_LENGTH, EXPECT, HeaderValue, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-};
+use http::header::{CONTENT_LENGTH, EXPECT, HeaderValue, SEC_WEBSOCKET_VERSION};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -304,38 +302,9 @@ impl Proxy {
                     parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
                     if let Some(handshake) = websocket.take() {
                         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-                            let mut chosen = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter();
-                            let (first, second) = (chosen.next(), chosen.next());
-                            if second.is_some() || !handshake.allows(first) {
-                                warn!(worker = access.worker(), request_id = %access.request_id, "the worker chose a WebSocket subprotocol the client did not offer");
-                                return Err(Error::BadResponseHead);
-                            }
-                            handshake.answer(&mut parts);
-                            let from_worker =
-                                ProxyBody::stream(events, key, self.dispatch.clone(), guard, None);
-                            let bridge = Bridge {
-                                key,
-                                dispatch: self.dispatch.clone(),
-                                credit: credit.expect("a WebSocket stream has credit"),
-                                piece: config.stream_buffer,
-                                max_message: config.ws_max_message,
-                                close_timeout: config.ws_close_timeout,
-                                drain_grace: config.ws_drain_grace,
-                                idle_timeout: config.ws_idle_timeout,
-                                metrics: self.metrics.clone(),
-                                _open: websocket::OpenSocket::new(
-                                    self.websockets.clone(),
-                                    self.metrics.clone(),
-                                ),
-                            };
-                            let going_away = self.going_away.subscribe();
-                            tokio::spawn(websocket::serve(
-                                handshake,
-                                from_worker,
-                                bridge,
-                                going_away,
-                            ));
-                            return Ok(Response::from_parts(parts, ProxyBody::empty()));
+                            return self.accept_websocket(
+                                handshake, parts, events, key, guard, credit, access,
+                            );
                         }
                         // Refused with an HTTP response: the router's direction ends.
                         self.dispatch.send(Msg::Data {
@@ -420,6 +389,48 @@ impl Proxy {
             }
         }
         Err(Error::AttemptsExhausted)
+    }
+}
+
+impl Proxy {
+    /// The worker accepted a WebSocket (101): the client's answer, with the
+    /// bridge between the two sides running on its own task.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_websocket(
+        &self,
+        handshake: websocket::Handshake,
+        mut parts: http::response::Parts,
+        events: mpsc::UnboundedReceiver<StreamEvent>,
+        key: StreamKey,
+        guard: CancelGuard,
+        credit: Option<Arc<Semaphore>>,
+        access: &AccessLog,
+    ) -> Result<Response<ProxyBody>, Error> {
+        if !handshake.allows(&parts.headers) {
+            warn!(
+                worker = access.worker(), request_id = %access.request_id,
+                "the worker chose a WebSocket subprotocol the client did not offer"
+            );
+            return Err(Error::BadResponseHead);
+        }
+        handshake.answer(&mut parts);
+        let config = &self.config;
+        let bridge = Bridge {
+            key,
+            dispatch: self.dispatch.clone(),
+            credit: credit.expect("a WebSocket stream has credit"),
+            piece: config.stream_buffer,
+            max_message: config.ws_max_message,
+            close_timeout: config.ws_close_timeout,
+            drain_grace: config.ws_drain_grace,
+            idle_timeout: config.ws_idle_timeout,
+            metrics: self.metrics.clone(),
+            _open: websocket::OpenSocket::new(self.websockets.clone(), self.metrics.clone()),
+        };
+        let from_worker = ProxyBody::stream(events, key, self.dispatch.clone(), guard, None);
+        let going_away = self.going_away.subscribe();
+        tokio::spawn(websocket::serve(handshake, from_worker, bridge, going_away));
+        Ok(Response::from_parts(parts, ProxyBody::empty()))
     }
 }
 

@@ -140,9 +140,12 @@ pub(crate) fn strip_handshake_fields(headers: &mut HeaderMap) {
 }
 
 impl Handshake {
-    /// Whether the worker's choice of subprotocol is one the client offered.
-    pub(crate) fn allows(&self, chosen: Option<&HeaderValue>) -> bool {
-        let Some(chosen) = chosen else { return true };
+    /// Whether the worker's 101 chose no subprotocol, or one the client offered, once.
+    pub(crate) fn allows(&self, response: &HeaderMap) -> bool {
+        let mut chosen = response.get_all(SEC_WEBSOCKET_PROTOCOL).iter();
+        let (Some(chosen), None) = (chosen.next(), chosen.next()) else {
+            return response.get(SEC_WEBSOCKET_PROTOCOL).is_none();
+        };
         let Ok(chosen) = chosen.to_str() else {
             return false;
         };
@@ -321,12 +324,8 @@ pub(crate) async fn serve(
                     }
                     idled = true;
                     debug!(timeout = ?bridge.idle_timeout, "WebSocket idle: closing with 1001");
-                    let idle_close = CloseFrame {
-                        code: CloseCode::from(close_code::GOING_AWAY),
-                        reason: "idle timeout".into(),
-                    };
                     // The client's answer goes to the worker as any close does.
-                    let _ = close_tx.try_send(idle_close);
+                    let _ = close_tx.try_send(close_frame(close_code::GOING_AWAY, "idle timeout"));
                     close_timer.as_mut().reset(Instant::now() + bridge.close_timeout);
                 }
                 _ = going_away.wait_for(|away| *away), if !away => {
@@ -335,11 +334,8 @@ pub(crate) async fn serve(
                 }
                 () = &mut drain_timer, if away && !drained => {
                     drained = true;
-                    let Message::Close(Some(going)) = going_away_close() else {
-                        unreachable!("a close with a code")
-                    };
                     // The client's answer goes to the worker as any close does.
-                    let _ = close_tx.try_send(going);
+                    let _ = close_tx.try_send(close_frame(close_code::GOING_AWAY, GOING_AWAY));
                     close_timer
                         .as_mut()
                         .reset(Instant::now() + bridge.close_timeout);
@@ -416,12 +412,7 @@ where
                     close_code::INVALID_DATA => "invalid UTF-8",
                     _ => "protocol error",
                 };
-                let _ = close_client
-                    .send(CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    })
-                    .await;
+                let _ = close_client.send(close_frame(code, reason)).await;
                 let sent = to_worker(bridge, Record::close(Some(code), reason), true).await;
                 // The client's reply to the router's close is not waited for.
                 return if sent {
@@ -492,7 +483,10 @@ where
     let mut reader = RecordReader::new(max_message);
     // Once a close went to the client, nothing else may follow it.
     let mut closed = false;
-    loop {
+    let worker_failed = || close_frame(close_code::INTERNAL_ERROR, WORKER_FAILED);
+    // How the worker's direction ended: `None` cleanly (FIN), else the close
+    // the client gets for it.
+    let failure = 'frames: loop {
         let frame = tokio::select! {
             frame = from_worker.frame() => frame,
             Some(close) = close_client.recv(), if !closed => {
@@ -501,90 +495,72 @@ where
                 continue;
             }
         };
-        match frame {
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                reader.push(&data);
-                loop {
-                    let record = match reader.next_record() {
-                        Ok(Some(record)) => record,
-                        Ok(None) => break,
-                        Err(e) => {
-                            debug!(error = %e, "the worker broke the WebSocket record rules");
-                            if !closed {
-                                let _ = sink.send(internal_error()).await;
-                            }
-                            return false;
-                        }
-                    };
-                    if closed {
-                        continue;
-                    }
-                    if record.kind != RecordKind::CLOSE {
-                        count(metrics, "out", record.payload.len());
-                        last_message.now();
-                    }
-                    let message = match record.kind {
-                        RecordKind::TEXT => match String::from_utf8(record.payload.to_vec()) {
-                            Ok(text) => Message::text(text),
-                            Err(_) => unreachable!("the reader checked UTF-8"),
-                        },
-                        RecordKind::BINARY => Message::Binary(record.payload),
-                        _ => {
-                            closed = true;
-                            Message::Close(record.close_reason().map(|(code, reason)| CloseFrame {
-                                code: CloseCode::from(code),
-                                reason: reason.to_owned().into(),
-                            }))
-                        }
-                    };
-                    if sink.send(message).await.is_err() {
-                        // The client is gone; its side reports it.
-                        closed = true;
-                    }
-                }
+        let data = match frame {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            // The worker reset the stream, or its session died, or the
+            // router let its sessions go at shutdown.
+            Some(Err(_)) if *going_away.borrow() => {
+                break Some(close_frame(close_code::GOING_AWAY, GOING_AWAY));
             }
-            Some(Err(_)) => {
-                // The worker reset the stream, or its session died, or the
-                // router let its sessions go at shutdown.
-                if !closed {
-                    let close = if *going_away.borrow() {
-                        going_away_close()
-                    } else {
-                        internal_error()
-                    };
-                    let _ = sink.send(close).await;
+            Some(Err(_)) => break Some(worker_failed()),
+            None if reader.finish().is_err() => break Some(worker_failed()),
+            None => break None,
+        };
+        reader.push(&data);
+        loop {
+            let record = match reader.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(error = %e, "the worker broke the WebSocket record rules");
+                    break 'frames Some(worker_failed());
                 }
-                return false;
+            };
+            if closed {
+                continue;
             }
-            None => {
-                if reader.finish().is_err() {
-                    if !closed {
-                        let _ = sink.send(internal_error()).await;
-                    }
-                    return false;
+            if record.kind != RecordKind::CLOSE {
+                count(metrics, "out", record.payload.len());
+                last_message.now();
+            }
+            let message = match record.kind {
+                RecordKind::TEXT => match String::from_utf8(record.payload.to_vec()) {
+                    Ok(text) => Message::text(text),
+                    Err(_) => unreachable!("the reader checked UTF-8"),
+                },
+                RecordKind::BINARY => Message::Binary(record.payload),
+                _ => {
+                    closed = true;
+                    Message::Close(record.close_reason().map(|(code, reason)| CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.to_owned().into(),
+                    }))
                 }
-                if !closed {
-                    let _ = sink.send(Message::Close(None)).await;
-                }
-                return true;
+            };
+            if sink.send(message).await.is_err() {
+                // The client is gone; its side reports it.
+                closed = true;
             }
         }
+    };
+    let clean = failure.is_none();
+    if !closed {
+        // A clean end without the worker's close is a close without a code.
+        let _ = sink.send(Message::Close(failure)).await;
     }
+    clean
 }
 
-fn going_away_close() -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(close_code::GOING_AWAY),
-        reason: "the router is going away".into(),
-    }))
-}
+/// The close reasons the router gives of its own.
+const GOING_AWAY: &str = "the router is going away";
+const WORKER_FAILED: &str = "the worker failed";
 
-fn internal_error() -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(close_code::INTERNAL_ERROR),
-        reason: "the worker failed".into(),
-    }))
+fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }
 }

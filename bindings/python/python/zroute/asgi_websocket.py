@@ -14,7 +14,7 @@ import asyncio
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from . import _zroute
 from ._zroute import ClientDisconnected
@@ -63,11 +63,11 @@ class WebSocketSession(Stream):
         self.connected = False  # websocket.connect was received
         self.accepted = False
         self.refused = False  # answered with an HTTP response instead
-        self.response_started = False
+        self.response_started = False  # websocket.http.response.start was received
+        self.response_sent = False  # and its head went out with the first body chunk
+        self.response_headers: List[Tuple[bytes, bytes]] = []
         self.sent_close = False
         self.closed = False  # websocket.disconnect was delivered
-        self.close_code = ABNORMAL
-        self.close_reason = ""
         self.buffer = bytearray()
         self.ended = False  # the router's direction ended
         self.status = 0
@@ -190,7 +190,6 @@ class WebSocketSession(Stream):
 
     def disconnect(self, code: int, reason: str) -> dict:
         self.closed = True
-        self.close_code, self.close_reason = code, reason
         return {"type": "websocket.disconnect", "code": code, "reason": reason}
 
     # What the app sends.
@@ -243,7 +242,7 @@ class WebSocketSession(Stream):
             body = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             self.sent += len(body)
-            if not getattr(self, "response_sent", False):
+            if not self.response_sent:
                 self.response_sent = True
                 self.ex.start(self.status, self.response_headers, body, not more)
                 if not more:

@@ -93,10 +93,12 @@ where
         if let Some(scheme) = mapping::scheme_of(head).and_then(|s| Scheme::try_from(s).ok()) {
             req.extensions_mut().insert(scheme);
         }
-        // The session has checked the marker (GET, no FIN, no content-length).
-        let websocket = head
-            .get(zroute_proto::http::PROTOCOL)
-            .is_some_and(|p| p[..] == *zroute_proto::http::WEBSOCKET);
+        // The session has checked the marker (GET, no FIN, no content-length),
+        // so a request with FIN, most of them, needs no second look.
+        let websocket = !fin
+            && head
+                .get(zroute_proto::http::PROTOCOL)
+                .is_some_and(|p| p[..] == *zroute_proto::http::WEBSOCKET);
         if websocket {
             req.extensions_mut().insert(WebSocketStream {
                 going_away: self.going_away.subscribe(),
