@@ -17,6 +17,7 @@
 
 pub mod attach;
 pub mod case;
+pub mod dns;
 pub mod fuzz;
 pub mod html;
 pub mod junit;

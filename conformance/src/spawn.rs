@@ -1,7 +1,10 @@
 //! Starting a worker under test: a fresh ROUTER socket bound on loopback, the
 //! worker's command with `{endpoint}` substituted (and `ZROUTE_CONNECT` set),
-//! and the tail of its stderr collected for failure reports.
+//! and the tail of its stderr collected for failure reports. For a case
+//! with `dns`, the ROUTER is bound on three loopback addresses and the
+//! worker is given a name for them, served by the suite's own nameserver.
 
+use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +12,9 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use zroute_transport::{Context, RouterOptions, Socket};
+
+use crate::case::DnsSetup;
+use crate::dns::DnsServer;
 
 /// How much of a worker's stderr is kept: its tail, so memory stays bounded
 /// however much a worker writes.
@@ -56,19 +62,136 @@ pub(crate) fn spawn_worker(
     watch: bool,
 ) -> Result<Spawned, SpawnError> {
     let ctx = Context::new();
-    let mut socket = Socket::router(&ctx, &suite_router_options())
+    let (socket, endpoint) = bound_router(&ctx, &suite_router_options(), watch)?;
+    launch(ctx, socket, &endpoint, worker, extra_args, stderr)
+}
+
+/// A ROUTER with `options`, watched if asked, bound on `tcp://127.0.0.1:*`.
+fn bound_router(
+    ctx: &Context,
+    options: &RouterOptions,
+    watch: bool,
+) -> Result<(Socket, String), SpawnError> {
+    let mut socket = Socket::router(ctx, options)
         .map_err(|e| SpawnError::Suite(format!("cannot create ROUTER socket: {e}")))?;
     if watch {
         socket
-            .watch(&ctx)
+            .watch(ctx)
             .map_err(|e| SpawnError::Suite(format!("cannot watch the ROUTER socket: {e}")))?;
     }
     let endpoint = socket
         .bind("tcp://127.0.0.1:*")
         .map_err(|e| SpawnError::Suite(format!("cannot bind ROUTER socket: {e}")))?;
+    Ok((socket, endpoint))
+}
+
+/// [`spawn_worker`] for a case with `dns`: the ROUTER is bound on
+/// 127.0.0.1, .2 and .3 with one port, the nameserver answers `setup`'s
+/// first answer, and the worker gets the name, the nameserver and a short
+/// resolve interval (spec Appendix A.1).
+pub(crate) fn spawn_named(
+    worker: &[String],
+    extra_args: &[String],
+    stderr: Arc<Mutex<Vec<u8>>>,
+    setup: &DnsSetup,
+) -> Result<(Spawned, Published), SpawnError> {
+    let ctx = Context::new();
+    let options = RouterOptions {
+        // HELLOs carry the descriptor of their connection, which the
+        // monitor's accept event maps to the address the worker reached.
+        origin_prefix: Some(hello_prefix()),
+        ..suite_router_options()
+    };
+    let (socket, first) = bound_router(&ctx, &options, true)?;
+    let port: u16 = first
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| SpawnError::Suite(format!("no port in {first}")))?;
+    for n in [2, 3] {
+        socket
+            .bind(&format!("tcp://127.0.0.{n}:{port}"))
+            .map_err(|e| {
+                SpawnError::Suite(format!("cannot bind ROUTER socket on 127.0.0.{n}: {e}"))
+            })?;
+    }
+    let server = DnsServer::start()
+        .map_err(|e| SpawnError::Suite(format!("cannot start the nameserver: {e}")))?;
+    // Nothing cached: each of the worker's lookups reaches the server.
+    server.set_ttl(0);
+    let published = Published {
+        server,
+        srv: setup.srv,
+        port,
+    };
+    published.answer(&setup.answer);
+    let mut extra = vec![
+        "--nameserver".to_owned(),
+        published.server.addr().to_string(),
+        "--resolve-interval".to_owned(),
+        RESOLVE_INTERVAL_MS.to_string(),
+    ];
+    extra.extend(extra_args.iter().cloned());
+    let spawned = launch(ctx, socket, &published.endpoint(), worker, &extra, stderr)?;
+    Ok((spawned, published))
+}
+
+/// The resolve interval a `dns` case gives the worker, in milliseconds.
+pub(crate) const RESOLVE_INTERVAL_MS: u64 = 300;
+
+const NAME: &str = "routers.conformance.test";
+const SRV_NAME: &str = "_zroute._tcp.routers.conformance.test";
+
+/// The suite's ROUTER, published under a name.
+#[derive(Debug)]
+pub(crate) struct Published {
+    server: DnsServer,
+    srv: bool,
+    port: u16,
+}
+
+impl Published {
+    /// What the worker is given.
+    fn endpoint(&self) -> String {
+        if self.srv {
+            format!("dns+srv://{SRV_NAME}")
+        } else {
+            format!("tcp://{NAME}:{}", self.port)
+        }
+    }
+
+    /// The name answers with `addresses` from now on.
+    pub(crate) fn answer(&self, addresses: &[Ipv4Addr]) {
+        if !self.srv {
+            self.server.set_addresses(NAME, addresses);
+            return;
+        }
+        let targets: Vec<String> = addresses
+            .iter()
+            .map(|ip| format!("r{}.conformance.test", ip.octets()[3]))
+            .collect();
+        for (ip, target) in addresses.iter().zip(&targets) {
+            self.server.set_addresses(target, &[*ip]);
+        }
+        let services: Vec<(u16, &str)> = targets.iter().map(|t| (self.port, t.as_str())).collect();
+        self.server.set_services(SRV_NAME, &services);
+    }
+
+    pub(crate) fn set_failing(&self, failing: bool) {
+        self.server.set_failing(failing);
+    }
+}
+
+fn launch(
+    ctx: Context,
+    socket: Socket,
+    endpoint: &str,
+    worker: &[String],
+    extra_args: &[String],
+    stderr: Arc<Mutex<Vec<u8>>>,
+) -> Result<Spawned, SpawnError> {
     let mut argv: Vec<String> = worker
         .iter()
-        .map(|a| a.replace("{endpoint}", &endpoint))
+        .map(|a| a.replace("{endpoint}", endpoint))
         .collect();
     argv.extend(extra_args.iter().cloned());
     let (prog, args) = argv
@@ -76,7 +199,7 @@ pub(crate) fn spawn_worker(
         .ok_or_else(|| SpawnError::Suite("empty worker command".into()))?;
     let mut child = Command::new(prog)
         .args(args)
-        .env("ZROUTE_CONNECT", &endpoint)
+        .env("ZROUTE_CONNECT", endpoint)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -117,4 +240,10 @@ pub(crate) fn suite_router_options() -> RouterOptions {
         max_msg_size: Some(1 << 20),
         ..RouterOptions::default()
     }
+}
+
+/// The first bytes of every HELLO: a control frame, version 3, type HELLO.
+fn hello_prefix() -> Vec<u8> {
+    let [hi, lo] = zroute_proto::FrameType::HELLO.to_wire().to_be_bytes();
+    vec![0x80, 0x03, hi, lo]
 }

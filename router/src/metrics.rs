@@ -22,6 +22,13 @@ pub(crate) struct ReasonLabels {
     pub(crate) reason: &'static str,
 }
 
+/// A router address a worker session's connection reached: one of the
+/// router's own addresses (or bound endpoints), so a bounded set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouterAddressLabels {
+    pub(crate) router_address: String,
+}
+
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
@@ -32,6 +39,8 @@ pub(crate) struct Metrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) queue_wait: Histogram,
     pub(crate) workers: Gauge,
+    /// Worker sessions by the router address their connection reached.
+    pub(crate) worker_sessions: Family<RouterAddressLabels, Gauge>,
     pub(crate) retries: Counter,
     /// Frames --record could not queue for its writer.
     pub(crate) record_dropped: Counter,
@@ -62,6 +71,15 @@ pub(crate) struct DirectionLabels {
 }
 
 impl Metrics {
+    /// A worker session at `router_address` began (`1`) or ended (`-1`).
+    pub(crate) fn worker_session(&self, router_address: &str, delta: i64) {
+        self.worker_sessions
+            .get_or_create(&RouterAddressLabels {
+                router_address: router_address.to_owned(),
+            })
+            .inc_by(delta);
+    }
+
     pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("zroute");
         let requests = Family::<RequestLabels, Counter>::default();
@@ -70,6 +88,7 @@ impl Metrics {
         let queue_depth = Gauge::default();
         let queue_wait = Histogram::new(exponential_buckets(0.000_1, 2.0, 20));
         let workers = Gauge::default();
+        let worker_sessions = Family::<RouterAddressLabels, Gauge>::default();
         let retries = Counter::default();
         let record_dropped = Counter::default();
         let auth_rejections = Counter::default();
@@ -123,6 +142,11 @@ impl Metrics {
             queue_wait.clone(),
         );
         registry.register("workers", "Worker sessions connected", workers.clone());
+        registry.register(
+            "worker_sessions",
+            "Worker sessions connected, by the router address their connection reached",
+            worker_sessions.clone(),
+        );
         registry.register(
             "retries",
             "Requests sent again to another worker",
@@ -190,6 +214,7 @@ impl Metrics {
             connections_over_limit,
             allowed_keys,
             websockets_open,
+            worker_sessions,
             websocket_messages,
             websocket_bytes,
         }

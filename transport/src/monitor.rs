@@ -77,6 +77,10 @@ pub enum SocketEvent {
         /// Who connected, read from the descriptor when the event was read:
         /// `None` if the connection had already closed by then.
         peer: Option<PeerAddr>,
+        /// The address the peer reached, for a tcp:// connection: the
+        /// router's own address on that connection, which names it even
+        /// when it bound a wildcard such as `tcp://0.0.0.0:8000`.
+        local: Option<SocketAddr>,
     },
     /// A connecting socket's connection is up (`ZMQ_EVENT_CONNECTED`), before
     /// any ZMTP handshake.
@@ -211,6 +215,7 @@ pub(crate) fn decode(first: &[u8]) -> Option<SocketEvent> {
         EVENT_ACCEPTED => SocketEvent::Accepted {
             fd: int,
             peer: peer_of(int),
+            local: local_of(int),
         },
         EVENT_CONNECTED => SocketEvent::Connected { fd: int },
         EVENT_DISCONNECTED => SocketEvent::Disconnected { fd: int },
@@ -235,17 +240,45 @@ pub(crate) fn decode(first: &[u8]) -> Option<SocketEvent> {
 /// or `BorrowedFd`: the descriptor may have been closed since the event was
 /// raised, which the calls then report (EBADF, ENOTSOCK, ENOTCONN) and
 /// which would break the contract of those types.
-#[allow(unsafe_code)]
 fn peer_of(fd: RawFd) -> Option<PeerAddr> {
+    match socket_name(fd, libc::getpeername)? {
+        Name::Inet(addr) => Some(PeerAddr::Tcp(addr)),
+        Name::Unix => peer_credentials(fd),
+    }
+}
+
+#[cfg(feature = "libzmq")]
+/// The local end of `fd` (`getsockname(2)`), for a tcp:// connection; with
+/// the same care about a descriptor that may have closed as [`peer_of`].
+fn local_of(fd: RawFd) -> Option<SocketAddr> {
+    match socket_name(fd, libc::getsockname)? {
+        Name::Inet(addr) => Some(addr),
+        Name::Unix => None,
+    }
+}
+
+#[cfg(feature = "libzmq")]
+enum Name {
+    Inet(SocketAddr),
+    Unix,
+}
+
+#[cfg(feature = "libzmq")]
+type GetName =
+    unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
+
+#[cfg(feature = "libzmq")]
+#[allow(unsafe_code)]
+fn socket_name(fd: RawFd, get: GetName) -> Option<Name> {
     // SAFETY: an all-zero sockaddr_storage is a valid value (integers and
     // byte arrays only).
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = libc::socklen_t::try_from(size_of::<libc::sockaddr_storage>()).ok()?;
     // SAFETY: `storage` is writable for `len` bytes and `len` is a valid
-    // pointer; getpeername writes at most `len` bytes and only touches
-    // memory, whatever `fd` names now.
+    // pointer; getpeername and getsockname write at most `len` bytes and
+    // only touch memory, whatever `fd` names now.
     let rc = unsafe {
-        libc::getpeername(
+        get(
             fd,
             (&raw mut storage).cast::<libc::sockaddr>(),
             &raw mut len,
@@ -260,7 +293,7 @@ fn peer_of(fd: RawFd) -> Option<PeerAddr> {
             // sockaddr_storage is large and aligned enough to hold.
             let sin = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in>() };
             let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(PeerAddr::Tcp(SocketAddr::V4(SocketAddrV4::new(
+            Some(Name::Inet(SocketAddr::V4(SocketAddrV4::new(
                 ip,
                 u16::from_be(sin.sin_port),
             ))))
@@ -269,14 +302,14 @@ fn peer_of(fd: RawFd) -> Option<PeerAddr> {
             // SAFETY: as above, for a sockaddr_in6 (family AF_INET6).
             let sin6 = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in6>() };
             let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(PeerAddr::Tcp(SocketAddr::V6(SocketAddrV6::new(
+            Some(Name::Inet(SocketAddr::V6(SocketAddrV6::new(
                 ip,
                 u16::from_be(sin6.sin6_port),
                 sin6.sin6_flowinfo,
                 sin6.sin6_scope_id,
             ))))
         }
-        libc::AF_UNIX => peer_credentials(fd),
+        libc::AF_UNIX => Some(Name::Unix),
         _ => None,
     }
 }
@@ -339,7 +372,8 @@ mod tests {
             decode(&raw(EVENT_ACCEPTED, 1_000_000)),
             Some(SocketEvent::Accepted {
                 fd: 1_000_000,
-                peer: None
+                peer: None,
+                local: None,
             })
         );
         assert_eq!(

@@ -50,9 +50,15 @@ async fn a_watched_router_sees_who_connects_and_when_they_leave() {
     dealer.connect(&endpoint).unwrap();
     within("connection", dealer.writable()).await.unwrap();
 
-    let SocketEvent::Accepted { fd, peer } = next_event(&mut router).await else {
+    let SocketEvent::Accepted { fd, peer, local } = next_event(&mut router).await else {
         panic!("the first event is the accept");
     };
+    // The router's own end: the address the worker reached.
+    assert_eq!(
+        local.map(|l| format!("tcp://{l}")),
+        Some(endpoint.clone()),
+        "the accept names the address reached"
+    );
     match peer {
         Some(PeerAddr::Tcp(addr)) => assert!(addr.ip().is_loopback(), "{addr}"),
         other => panic!("the peer of a live tcp connection: {other:?}"),

@@ -1,6 +1,7 @@
 """The conformance test app (spec/PROTOCOL.md, Appendix A) as an ASGI app.
 
     python examples/testapp.py WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
+        [--nameserver IP:PORT] [--resolve-interval MS]
 
 Without --connect it uses ZROUTE_CONNECT, else tcp://127.0.0.1:8000.
 --capacity N announces N concurrent requests (the ASGI concurrency).
@@ -209,9 +210,18 @@ def main(argv=None):
     p.add_argument("--route", action="append", default=[])
     p.add_argument("--capacity", type=int, default=64)
     p.add_argument("--window", type=int, default=0, help="receive window per request body (HELLO)")
+    p.add_argument("--nameserver", help="IP:PORT for the lookups of a named --connect (ZROUTE_NAMESERVER)")
+    p.add_argument("--resolve-interval", type=int, help="ms between lookups of a named --connect (ZROUTE_RESOLVE_INTERVAL_MS)")
     args = p.parse_args(argv)
     if args.capacity < 1:
         p.error("--capacity must be at least 1")
+    # The worker library reads both from its environment (spec Appendix A.1).
+    if args.nameserver:
+        os.environ["ZROUTE_NAMESERVER"] = args.nameserver
+    if args.resolve_interval is not None:
+        if args.resolve_interval < 1:
+            p.error("--resolve-interval must be at least 1 ms")
+        os.environ["ZROUTE_RESOLVE_INTERVAL_MS"] = str(args.resolve_interval)
     import zroute
 
     zroute.serve(

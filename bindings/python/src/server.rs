@@ -112,7 +112,10 @@ impl Server {
             .capacity(capacity)
             .graceful_timeout(graceful_timeout)
             .max_request_body(max_body)
-            .feature("trailers");
+            .feature("trailers")
+            // The library follows named endpoints (spec #transport-discovery),
+            // and its environment variables configure the lookups.
+            .feature("discovery");
         if mode == "loop" {
             // ASGI has a `websocket` scope; WSGI has none.
             worker = worker.feature("websocket");

@@ -185,6 +185,9 @@ pub struct FrameMatch {
     pub frame_type: Option<Matcher>,
     /// HELLO only: the frame must come from a routing id other than the current one.
     pub new_peer: bool,
+    /// The frame must come through a connection to this address of the
+    /// suite's ROUTER (a case with `dns`).
+    pub at: Option<std::net::Ipv4Addr>,
     /// An alternative the spec merely tolerates: matching it gives NON-STRICT
     /// (FAIL under `--strict`); the text says what the strict behaviour was.
     pub non_strict: Option<String>,
@@ -201,6 +204,13 @@ impl FrameMatch {
             match k.as_str() {
                 "type" => m.frame_type = Some(Matcher::parse(v)?),
                 "new_peer" => m.new_peer = v.as_bool().ok_or("`new_peer` must be a boolean")?,
+                "at" => {
+                    m.at = Some(
+                        v.as_str()
+                            .and_then(|a| a.parse().ok())
+                            .ok_or("`at` must be an IPv4 address")?,
+                    );
+                }
                 "non_strict" => {
                     m.non_strict = Some(
                         v.as_str()
@@ -316,6 +326,9 @@ impl fmt::Display for FrameMatch {
         }
         if self.new_peer {
             f.write_str(" from a new routing id")?;
+        }
+        if let Some(at) = self.at {
+            write!(f, " at {at}")?;
         }
         for (n, m) in &self.fields {
             write!(f, " {n}={m}")?;

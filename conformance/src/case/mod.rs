@@ -54,6 +54,29 @@ pub struct Case {
     pub hello: FrameMatch,
     pub steps: Vec<Step>,
     pub path: PathBuf,
+    /// The worker is given a name, served by the suite's nameserver, rather
+    /// than the ROUTER's address (spec #transport-discovery).
+    pub dns: Option<DnsSetup>,
+}
+
+/// How a case publishes the suite's ROUTER under a name. The ROUTER is
+/// bound on 127.0.0.1, 127.0.0.2 and 127.0.0.3, on one port, so that each
+/// address the answer names is a router endpoint of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSetup {
+    /// SRV records (`dns+srv://`), each target with one of the addresses;
+    /// else A records of one name (`tcp://name:port`).
+    pub srv: bool,
+    /// The first answer.
+    pub answer: Vec<std::net::Ipv4Addr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    #[serde(default)]
+    srv: bool,
+    answer: Vec<String>,
 }
 
 /// What the suite answers the worker's HELLO with.
@@ -129,6 +152,7 @@ struct RawCase {
     hello: BTreeMap<String, toml::Value>,
     #[serde(default)]
     steps: Vec<RawStep>,
+    dns: Option<RawDns>,
 }
 
 impl Case {
@@ -140,7 +164,15 @@ impl Case {
             let step = parse_step(s).map_err(|e| format!("step {}: {e}", i + 1))?;
             steps.push(step);
         }
+        let dns = match raw.dns {
+            None => None,
+            Some(d) => Some(DnsSetup {
+                srv: d.srv,
+                answer: step::loopback_addresses(&d.answer)?,
+            }),
+        };
         Ok(Self {
+            dns,
             id: raw.id,
             section: raw.section,
             level: raw.level,

@@ -42,6 +42,11 @@ pub(super) struct RawStep {
     any_peer: bool,
     /// For `expect_none_for_ms`: only frames naming this stream count (all of them).
     stream: Option<u32>,
+    /// The suite's nameserver answers with these addresses from now on
+    /// (a case with `dns` only).
+    dns: Option<Vec<String>>,
+    /// The suite's nameserver answers SERVFAIL (`true`) or its answer again.
+    dns_failing: Option<bool>,
     /// For `expect_none_for_ms`: the window is not multiplied by
     /// `--timeout-scale` (a lower bound the spec sets, such as a backoff).
     #[serde(default)]
@@ -73,6 +78,10 @@ pub enum Step {
     SendParts(Vec<Vec<u8>>),
     /// Sends a signal (`TERM`, `INT`, ...) to the worker process.
     Signal(String),
+    /// The suite's nameserver answers with these addresses from now on.
+    Dns(Vec<std::net::Ipv4Addr>),
+    /// The suite's nameserver answers SERVFAIL, or stops doing so.
+    DnsFailing(bool),
     /// The worker process exits (PING and WINDOW_UPDATE may come first).
     ExpectExit,
     ExpectNone {
@@ -171,6 +180,8 @@ pub(super) fn parse_step(s: RawStep) -> Result<Step, String> {
         + usize::from(s.send_raw.is_some())
         + usize::from(s.send_parts.is_some())
         + usize::from(s.signal.is_some())
+        + usize::from(s.dns.is_some())
+        + usize::from(s.dns_failing.is_some())
         + usize::from(s.expect_exit == Some(true))
         + usize::from(s.expect_none_for_ms.is_some())
         + usize::from(s.expect_body.is_some());
@@ -234,6 +245,10 @@ pub(super) fn parse_step(s: RawStep) -> Result<Step, String> {
                 .map(|p| parse_hex(p))
                 .collect::<Result<_, _>>()?,
         )
+    } else if let Some(answer) = s.dns {
+        Step::Dns(loopback_addresses(&answer)?)
+    } else if let Some(failing) = s.dns_failing {
+        Step::DnsFailing(failing)
     } else if let Some(sig) = s.signal {
         if !matches!(sig.as_str(), "TERM" | "INT" | "HUP" | "USR1" | "USR2") {
             return Err(format!("unsupported signal {sig:?}"));
@@ -285,6 +300,18 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
         .map(|c| {
             let txt = std::str::from_utf8(c).map_err(|e| e.to_string())?;
             u8::from_str_radix(txt, 16).map_err(|_| format!("bad hex {txt:?} in {s:?}"))
+        })
+        .collect()
+}
+
+/// Addresses the suite's ROUTER is bound on: 127.0.0.1 to 127.0.0.3.
+pub(super) fn loopback_addresses(list: &[String]) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    list.iter()
+        .map(|a| match a.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) if matches!(ip.octets(), [127, 0, 0, 1..=3]) => Ok(ip),
+            _ => Err(format!(
+                "DNS answer {a:?}: the suite's ROUTER is on 127.0.0.1 to 127.0.0.3 only"
+            )),
         })
         .collect()
 }

@@ -184,7 +184,15 @@ mod tests {
 
         c.sent(65_545);
         c.event(&closed, true, 0.25);
-        c.event(&SocketEvent::Accepted { fd: 8, peer: None }, true, 0.4);
+        c.event(
+            &SocketEvent::Accepted {
+                fd: 8,
+                peer: None,
+                local: None,
+            },
+            true,
+            0.4,
+        );
         let mut v = timeout();
         c.explain(&mut v, false);
         for part in [

@@ -129,6 +129,8 @@ impl Run {
                     self.send_parts(parts).map(|()| false)
                 }
                 Step::Signal(sig) => self.signal(sig).map(|()| false),
+                Step::Dns(addresses) => self.dns(Some(addresses), false).map(|()| false),
+                Step::DnsFailing(failing) => self.dns(None, *failing).map(|()| false),
                 Step::ExpectExit => self.expect_exit(deadline).await.map(|()| false),
                 Step::ExpectNone {
                     ms,

@@ -55,8 +55,11 @@ impl Run {
                 self.peer.as_ref() != Some(peer)
                     && frame.as_ref().is_ok_and(|f| {
                         let v = view(f);
-                        alts.iter()
-                            .any(|m| m.new_peer && m.mismatch(&v, &self.vars).is_none())
+                        alts.iter().any(|m| {
+                            m.new_peer
+                                && self.reached_at(peer, m.at)
+                                && m.mismatch(&v, &self.vars).is_none()
+                        })
                     })
             });
             if let Some(i) = stashed {
@@ -65,7 +68,11 @@ impl Run {
                 let v = view(&frame);
                 let m = alts
                     .iter()
-                    .find(|m| m.new_peer && m.mismatch(&v, &self.vars).is_none())
+                    .find(|m| {
+                        m.new_peer
+                            && self.reached_at(&peer, m.at)
+                            && m.mismatch(&v, &self.vars).is_none()
+                    })
                     .expect("checked above");
                 self.note(
                     "--",
@@ -104,8 +111,10 @@ impl Run {
                         Err(_) => continue,
                     };
                     let v = view(&frame);
-                    let candidates: Vec<&FrameMatch> =
-                        alts.iter().filter(|m| m.new_peer != from_current).collect();
+                    let candidates: Vec<&FrameMatch> = alts
+                        .iter()
+                        .filter(|m| m.new_peer != from_current && self.reached_at(&peer, m.at))
+                        .collect();
                     if let Some(m) = candidates
                         .iter()
                         .find(|m| m.mismatch(&v, &self.vars).is_none())

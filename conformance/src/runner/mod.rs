@@ -40,6 +40,7 @@ use self::monitor::ResponseMonitor;
 use self::verdict::verdict;
 use crate::attach::Attached;
 use crate::case::{Case, Level, Vars};
+use crate::spawn::Published;
 
 /// How long a worker has to send its HELLO.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -177,7 +178,7 @@ pub async fn run_case(case: &Case, cfg: &RunConfig) -> CaseResult {
 /// The result of a case that cannot run attached, if `case` is one: an
 /// attached worker is already running, so the suite cannot pass it arguments.
 fn unsupported(case: &Case, cfg: &RunConfig) -> Option<CaseResult> {
-    if cfg.attach.is_none() || case.worker_args.is_empty() {
+    if cfg.attach.is_none() || (case.worker_args.is_empty() && case.dns.is_none()) {
         return None;
     }
     Some(CaseResult {
@@ -237,4 +238,16 @@ struct Run {
     monitor: ResponseMonitor,
     /// The worker's connection, as the ROUTER's monitor reports it.
     connection: Connection,
+    /// A case with `dns`: the nameserver the worker asks.
+    published: Option<Published>,
+    /// A case with `dns`: the ROUTER address each connection (by
+    /// descriptor) reached, and so each routing id that sent a HELLO.
+    reached: Reached,
+}
+
+/// Which of the ROUTER's addresses each peer reached.
+#[derive(Debug, Default)]
+struct Reached {
+    by_fd: std::collections::HashMap<std::os::fd::RawFd, std::net::IpAddr>,
+    by_peer: std::collections::HashMap<PeerId, std::net::IpAddr>,
 }

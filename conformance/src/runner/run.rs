@@ -18,7 +18,7 @@ use super::verdict::{Outcome, Verdict, crashed, verdict};
 use super::wire::{describe, hex};
 use super::{Event, Run, RunConfig};
 use crate::case::{Case, FrameMatch, Vars};
-use crate::spawn::{SpawnError, spawn_worker};
+use crate::spawn::{SpawnError, spawn_named, spawn_worker};
 
 impl Run {
     pub(super) async fn start(
@@ -31,17 +31,29 @@ impl Run {
             let what = format!("attached at {}", attached.endpoint);
             return Ok(Self::new(ctx, socket, None, None, case, what));
         }
-        let w = spawn_worker(&cfg.worker, &case.worker_args, stderr, true)
-            .map_err(SpawnError::into_message)?;
+        let (w, published) = match &case.dns {
+            Some(setup) => {
+                let (w, published) = spawn_named(&cfg.worker, &case.worker_args, stderr, setup)
+                    .map_err(SpawnError::into_message)?;
+                (w, Some(published))
+            }
+            None => {
+                let w = spawn_worker(&cfg.worker, &case.worker_args, stderr, true)
+                    .map_err(SpawnError::into_message)?;
+                (w, None)
+            }
+        };
         let what = format!("worker: {}", w.argv.join(" "));
-        Ok(Self::new(
+        let mut run = Self::new(
             w.ctx,
             w.socket,
             Some(w.child),
             Some(w.stderr_task),
             case,
             what,
-        ))
+        );
+        run.published = published;
+        Ok(run)
     }
 
     fn new(
@@ -73,6 +85,8 @@ impl Run {
             stash: Vec::new(),
             monitor: ResponseMonitor::default(),
             connection: Connection::default(),
+            published: None,
+            reached: Default::default(),
         }
     }
 
@@ -144,6 +158,14 @@ impl Run {
                     let msg = match msg {
                         Ok(Incoming::Message(msg)) => msg,
                         Ok(Incoming::Event(event)) => {
+                            if let zroute_transport::SocketEvent::Accepted {
+                                fd,
+                                local: Some(local),
+                                ..
+                            } = &event
+                            {
+                                self.reached.by_fd.insert(*fd, local.ip());
+                            }
                             let at = self.start.elapsed().as_secs_f64();
                             if let Some(line) =
                                 self.connection.event(&event, self.peer.is_some(), at)
@@ -160,6 +182,7 @@ impl Run {
                             ));
                         }
                     };
+                    let fd = msg.origin().and_then(|o| o.fd);
                     let Some((peer, body)) = msg.split_peer() else {
                         return Err(verdict(
                             Outcome::Error,
@@ -167,6 +190,10 @@ impl Run {
                             "a message without routing id",
                         ));
                     };
+                    // The accept of a connection is read before anything it sends.
+                    if let Some(ip) = fd.and_then(|fd| self.reached.by_fd.get(&fd)) {
+                        self.reached.by_peer.insert(peer.clone(), *ip);
+                    }
                     for part in body.into_parts() {
                         if part.is_empty() {
                             continue;
@@ -180,6 +207,44 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Whether `peer` reached the ROUTER at `at`, when a matcher asks.
+    pub(super) fn reached_at(&self, peer: &PeerId, at: Option<std::net::Ipv4Addr>) -> bool {
+        at.is_none_or(|at| self.reached.by_peer.get(peer) == Some(&std::net::IpAddr::V4(at)))
+    }
+
+    /// The suite's nameserver answers `addresses` (or fails) from now on.
+    pub(super) fn dns(
+        &mut self,
+        addresses: Option<&[std::net::Ipv4Addr]>,
+        failing: bool,
+    ) -> Result<(), Verdict> {
+        let Some(published) = &self.published else {
+            return Err(verdict(
+                Outcome::Error,
+                "a valid case",
+                "a dns step in a case without `dns`",
+            ));
+        };
+        match addresses {
+            Some(addresses) => {
+                published.answer(addresses);
+                self.note("--", format!("DNS now answers {addresses:?}"));
+            }
+            None => {
+                published.set_failing(failing);
+                self.note(
+                    "--",
+                    if failing {
+                        "DNS now answers SERVFAIL"
+                    } else {
+                        "DNS answers again"
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Sends the SIGnal to the worker process with kill(1).

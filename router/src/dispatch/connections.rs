@@ -9,6 +9,7 @@
 //! id it carried. So a part over `--max-part-size` and a worker that exits
 //! look the same here: a close.
 
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub(crate) struct Connections {
 #[derive(Debug)]
 struct Conn {
     peer: Option<PeerAddr>,
+    /// The router's own address on it (tcp:// only).
+    local: Option<SocketAddr>,
     since: Instant,
 }
 
@@ -54,11 +57,17 @@ impl Connections {
         socket: usize,
         fd: RawFd,
         peer: Option<PeerAddr>,
+        local: Option<SocketAddr>,
         now: Instant,
     ) {
         // A descriptor number is reused once closed: a new accept replaces
         // whatever was left under it.
-        self.open.insert((socket, fd), Conn { peer, since: now });
+        let conn = Conn {
+            peer,
+            local,
+            since: now,
+        };
+        self.open.insert((socket, fd), conn);
     }
 
     pub(crate) fn handshake_failed(&mut self, socket: usize, failure: HandshakeFailure) {
@@ -74,6 +83,11 @@ impl Connections {
             lived: conn.map(|c| now.saturating_duration_since(c.since)),
             failure: self.failed.get_mut(socket).and_then(Option::take),
         }
+    }
+
+    /// The router's own address on an open tcp:// connection.
+    pub(crate) fn local(&self, socket: usize, fd: RawFd) -> Option<SocketAddr> {
+        self.open.get(&(socket, fd)).and_then(|c| c.local)
     }
 
     /// The peer of an open connection.
@@ -159,8 +173,8 @@ mod tests {
     fn a_close_names_its_accept_and_its_handshake_failure() {
         let t0 = Instant::now();
         let mut c = Connections::new(2);
-        c.accepted(0, 9, tcp("127.0.0.1:5000"), t0);
-        c.accepted(1, 9, tcp("127.0.0.1:6000"), t0);
+        c.accepted(0, 9, tcp("127.0.0.1:5000"), None, t0);
+        c.accepted(1, 9, tcp("127.0.0.1:6000"), None, t0);
         c.handshake_failed(1, HandshakeFailure::MechanismMismatch);
         let t1 = t0 + Duration::from_millis(3);
         assert_eq!(

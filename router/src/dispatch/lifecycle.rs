@@ -135,8 +135,9 @@ impl Dispatcher {
                 recorder.close(&peer.session_id);
             }
         }
-        if self.table.remove(&key).is_some() {
+        if let Some(entry) = self.table.remove(&key) {
             self.metrics.workers.set(self.table.len() as i64);
+            self.metrics.worker_session(&entry.router_address, -1);
         }
     }
 
@@ -226,6 +227,7 @@ impl Dispatcher {
                     id: entry.worker_id.to_string(),
                     session: peer.session_id.clone(),
                     endpoint: self.endpoints[peer.socket].clone(),
+                    router_address: entry.router_address.to_string(),
                     routes: entry.routes.iter().map(|r| r.as_str().to_owned()).collect(),
                     capacity: entry.capacity,
                     in_flight: entry.in_flight,

@@ -211,6 +211,9 @@ pub(crate) struct WorkerInfo {
     pub(crate) id: String,
     pub(crate) session: String,
     pub(crate) endpoint: String,
+    /// The router address the worker's connection reached: with a router
+    /// bound to a wildcard, the address the worker resolved and dialled.
+    pub(crate) router_address: String,
     pub(crate) routes: Vec<String>,
     pub(crate) capacity: u32,
     pub(crate) in_flight: u32,

@@ -15,10 +15,10 @@ impl Dispatcher {
     pub(super) fn handle_event(&mut self, index: usize, event: SocketEvent) {
         let now = Instant::now();
         match event {
-            SocketEvent::Accepted { fd, peer } => {
+            SocketEvent::Accepted { fd, peer, local } => {
                 self.metrics.connections_accepted.inc();
                 debug!(endpoint = %self.endpoints[index], peer = %display_peer(peer.as_ref()), "worker connection accepted");
-                self.connections.accepted(index, fd, peer, now);
+                self.connections.accepted(index, fd, peer, local, now);
             }
             SocketEvent::HandshakeFailed(failure) => {
                 self.metrics

@@ -171,7 +171,9 @@ impl Dispatcher {
                         CloseReason::Drained => info!(%worker, "worker session ended"),
                         _ => warn!(%worker, ?reason, "worker session lost"),
                     }
-                    self.table.remove(&key);
+                    if let Some(entry) = self.table.remove(&key) {
+                        self.metrics.worker_session(&entry.router_address, -1);
+                    }
                     self.metrics.workers.set(self.table.len() as i64);
                     // Waiting requests may have lost their pool.
                     self.serve_queue();

@@ -35,6 +35,10 @@ pub(crate) struct Entry {
     pub(crate) parked: Vec<StreamId>,
     /// The worker announced the feature `websocket`.
     pub(crate) websocket: bool,
+    /// The router's address the session's connection reached (its local
+    /// address, else the bound endpoint): what `/workers` and the
+    /// `worker_sessions` gauge group sessions by.
+    pub(crate) router_address: Arc<str>,
 }
 
 impl Entry {
@@ -190,6 +194,7 @@ mod tests {
             draining: false,
             parked: Vec::new(),
             websocket: false,
+            router_address: Arc::from("tcp://127.0.0.1:8000"),
         }
     }
 

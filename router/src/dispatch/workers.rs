@@ -136,6 +136,10 @@ impl Dispatcher {
     fn registered(&mut self, key: PeerKey, hello: Option<&bytes::Bytes>, now: Instant) {
         let peer = self.endpoint.get(key).expect("just registered");
         let (index, fd) = (peer.socket, peer.fd);
+        let router_address: Arc<str> = match fd.and_then(|fd| self.connections.local(index, fd)) {
+            Some(local) => Arc::from(format!("tcp://{local}")),
+            None => Arc::from(self.endpoints[index].as_str()),
+        };
         let entry = Entry {
             worker_id: Arc::from(peer.worker_id.as_str()),
             routes: peer.session.routes().to_vec(),
@@ -147,6 +151,7 @@ impl Dispatcher {
                 .session
                 .hello()
                 .is_some_and(|h| h.attributes().values("feature").any(|f| f == b"websocket")),
+            router_address,
         };
         let address = fd.and_then(|fd| self.connections.peer(index, fd));
         info!(
@@ -156,6 +161,7 @@ impl Dispatcher {
             routes = ?entry.routes.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             websocket = entry.websocket,
             endpoint = %self.endpoints[index],
+            router_address = %entry.router_address,
             source = %peer.source,
             address = %display_peer(address.as_ref()),
             "worker registered"
@@ -164,6 +170,7 @@ impl Dispatcher {
             recorder.open(&peer.session_id, &peer.worker_id, now);
             recorder.frame(&peer.session_id, Direction::WorkerToRouter, hello, now);
         }
+        self.metrics.worker_session(&entry.router_address, 1);
         self.table.insert(key, entry);
         if let Some(fd) = fd {
             self.by_fd.insert((index, fd), key);

@@ -306,6 +306,14 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// This end's address, for a tcp:// stream.
+    pub(crate) fn local_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Self::Tcp(s) => s.local_addr().ok(),
+            Self::Unix(_) => None,
+        }
+    }
+
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Self::Tcp(s) => s.poll_read_ready(cx),

@@ -178,6 +178,9 @@ func (s *session) handshake(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errLeftAnswer) {
+				return fail("the router endpoint left the DNS answer", nil)
+			}
 			return fail("worker shutting down", nil)
 		case <-timer.C:
 			return fail("no WELCOME within the handshake timeout", nil, "timeout", s.w.HandshakeTimeout)

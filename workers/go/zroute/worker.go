@@ -62,6 +62,14 @@ type Worker struct {
 	Dialer Dialer
 	// BaseContext, if set, returns the parent of every request context.
 	BaseContext func() context.Context
+	// ResolveInterval is how often a named endpoint (§3.5) is looked up
+	// again; 0 takes $ZROUTE_RESOLVE_INTERVAL_MS (milliseconds), else 5 s.
+	// Go's resolver gives no TTL, so this interval alone applies.
+	ResolveInterval time.Duration
+	// Nameserver ("IP:PORT"), if set, receives every DNS query of the named
+	// endpoints, over UDP; "" takes $ZROUTE_NAMESERVER, else the system's
+	// resolver.
+	Nameserver string
 
 	// backoffUnit scales the re-registration backoff (tests shorten it).
 	backoffUnit time.Duration
@@ -120,8 +128,11 @@ func (w *Worker) init() {
 
 // Serve connects one DEALER socket to each endpoint (§3.1), registers and
 // serves requests until Shutdown or Close is called, re-registering as §9.4
-// requires. It always returns a non-nil error: ErrWorkerClosed after
-// Shutdown or Close.
+// requires. A named endpoint (`tcp://name:port`, `dns+srv://_service._tcp.name`)
+// gets one socket per address its name resolves to, and follows the name as
+// its answers change (§3.5, CheckEndpoint). It always returns a non-nil
+// error: ErrWorkerClosed after Shutdown or Close, or at once the error of a
+// malformed endpoint or discovery setting.
 func (w *Worker) Serve(endpoints ...string) error {
 	w.init()
 	if len(endpoints) == 0 {
@@ -130,14 +141,32 @@ func (w *Worker) Serve(endpoints ...string) error {
 	if err := w.validate(); err != nil {
 		return err
 	}
+	eps := make([]endpoint, len(endpoints))
+	var d *discovery
+	for i, text := range endpoints {
+		ep, err := parseEndpoint(text)
+		if err != nil {
+			return err
+		}
+		if ep.named && d == nil {
+			if d, err = w.newDiscovery(); err != nil {
+				return err
+			}
+		}
+		eps[i] = ep
+	}
 	w.mu.Lock()
 	if w.inShutdown {
 		w.mu.Unlock()
 		return ErrWorkerClosed
 	}
-	for _, ep := range endpoints {
+	for _, ep := range eps {
 		w.loops.Add(1)
-		go w.endpointLoop(ep)
+		if ep.named {
+			go w.followName(d, ep)
+		} else {
+			go w.endpointLoop(w.serveCtx, ep.text)
+		}
 	}
 	w.mu.Unlock()
 	<-w.serveCtx.Done()
@@ -158,7 +187,8 @@ func (w *Worker) SetCapacity(n uint32) {
 	}
 }
 
-// Shutdown drains every session gracefully (§9.7): it sends
+// Shutdown stops the lookups of named endpoints (§3.5) and drains every
+// session gracefully (§9.7): it sends
 // GOAWAY(last-good, OK), refuses new streams, lets active streams complete,
 // then closes the sockets. If ctx expires first, the remaining sessions are
 // ended with GOAWAY(last-good, INTERNAL_ERROR) and ctx's error is returned.
@@ -298,11 +328,14 @@ func jitter(d time.Duration) time.Duration {
 	return d + rand.N(d/4+1)
 }
 
-// endpointLoop registers with one endpoint and re-registers whenever the
-// session is lost, with the backoff of §9.4.
-func (w *Worker) endpointLoop(endpoint string) {
+// endpointLoop registers with one router endpoint and re-registers whenever
+// the session is lost, with the backoff of §9.4, until ctx is done. If ctx
+// ends with errLeftAnswer (the router endpoint left its name's answer,
+// §3.5), the current session drains and a socket still waiting to register
+// is closed at once; otherwise (the worker shuts down) Shutdown or Close
+// ends the sessions.
+func (w *Worker) endpointLoop(ctx context.Context, endpoint string) {
 	defer w.loops.Done()
-	ctx := w.serveCtx
 	log := w.Logger.With("worker", w.ID, "endpoint", endpoint)
 	b := backoff{unit: w.backoffUnit}
 	// The heartbeat interval of this endpoint's last WELCOME (rule 4).
@@ -338,6 +371,9 @@ func (w *Worker) endpointLoop(endpoint string) {
 		s := newSession(w, conn, endpoint, capacity)
 		w.addSession(s)
 		if err := s.handshake(ctx); err != nil {
+			if ctx.Err() != nil {
+				return // the socket is closed: no new attempt
+			}
 			if errors.Is(err, errRouterShuttingDown) {
 				b.routerShuttingDown(lastInterval)
 			} else {
@@ -354,6 +390,9 @@ func (w *Worker) endpointLoop(endpoint string) {
 			// The session is lost or drained by the router: re-register at
 			// once (§9.4 rule 1).
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errLeftAnswer) {
+				s.drain() // and never re-register here
+			}
 			return
 		}
 	}

@@ -8,6 +8,7 @@ export { Worker, DEFAULT_ENDPOINT, isValidRoute, isValidWorkerId, jsonLogger, si
 export { testApp } from './testapp.js';
 export { acceptWebSocket, WebSocket, TEXT, BINARY, CLOSE, DEFAULT_MAX_MESSAGE } from './websocket.js';
 export { loadCurve, readServerKey, curveFromEnv } from './curve.js';
+export { parseEndpoint, parseNameserver, lookupEndpoint, nextLookupWait, Discovery, LookupError, DEFAULT_RESOLVE_INTERVAL } from './discovery.js';
 
 /**
  * Creates and starts a worker: the shortest way to serve HTTP over zroute.

@@ -2,13 +2,16 @@
 /**
  * A zroute worker: one registration loop per router endpoint, with the
  * re-registration and backoff rules of PROTOCOL.md §9.4, capacity changes
- * (§11.6) and graceful shutdown (§9.7).
+ * (§11.6) and graceful shutdown (§9.7). A named endpoint (§3.5) has a
+ * Discovery loop (discovery.js) that keeps one registration loop per router
+ * endpoint its name resolves to.
  */
 import { EventEmitter } from 'node:events';
 import { Session } from './session.js';
 import { checkName, isValidValue, GOAWAY } from './codec.js';
 import { Backoff } from './backoff.js';
 import { curveFromEnv } from './curve.js';
+import { Discovery, parseEndpoint, parseNameserver, DEFAULT_RESOLVE_INTERVAL } from './discovery.js';
 
 export const DEFAULT_ENDPOINT = 'tcp://127.0.0.1:8000';
 
@@ -53,6 +56,17 @@ export function jsonLogger(opts = {}) {
   };
 }
 
+/**
+ * The resolve interval from ZROUTE_RESOLVE_INTERVAL_MS, else the default.
+ * @returns {number}
+ */
+function resolveIntervalFromEnv() {
+  const v = process.env.ZROUTE_RESOLVE_INTERVAL_MS;
+  if (v === undefined || v === '') return DEFAULT_RESOLVE_INTERVAL;
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new RangeError(`invalid ZROUTE_RESOLVE_INTERVAL_MS ${JSON.stringify(v)}: a whole number of milliseconds, 1 or more`);
+  return Number(v);
+}
+
 /** A logger that drops everything. */
 export const silentLogger = { log() {} };
 
@@ -60,7 +74,13 @@ export const silentLogger = { log() {} };
  * @typedef {object} WorkerOptions
  * @property {string} id                       the worker id (HELLO `id`)
  * @property {import('./session.js').Handler} handler
- * @property {string[]} [connect]              router endpoints (default: ZROUTE_CONNECT, else tcp://127.0.0.1:8000)
+ * @property {string[]} [connect]              router endpoints (default: ZROUTE_CONNECT, else tcp://127.0.0.1:8000):
+ *                                             static (`tcp://IP:port`, `ipc://path`) or named (`tcp://name:port`,
+ *                                             `dns+srv://_service._tcp.name`, §3.5)
+ * @property {number} [resolveInterval]        resolve interval R of named endpoints, ms (default:
+ *                                             ZROUTE_RESOLVE_INTERVAL_MS, else 5,000)
+ * @property {string} [nameserver]             `IP:PORT` of the nameserver for named endpoints (default:
+ *                                             ZROUTE_NAMESERVER, else the system's resolver)
  * @property {string[]} [routes]               routes to announce (§12.1); none: the default pool
  * @property {string[]} [features]             features to announce (e.g. `trailers`)
  * @property {Record<string, string>} [labels] informational HELLO attributes
@@ -80,8 +100,44 @@ export const silentLogger = { log() {} };
  */
 
 /**
+ * One router endpoint's registration loop (§9.4): its current and draining
+ * sessions, and a stop that ends it without touching other endpoints.
+ */
+class EndpointLoop {
+  /** @param {string} endpoint */
+  constructor(endpoint) {
+    this.endpoint = endpoint;
+    this.stopped = false;
+    /** @type {Set<Session>} this loop's sessions not yet closed */
+    this.sessions = new Set();
+    /** @type {Set<() => void>} wakes this loop's backoff sleep */
+    this.wakeups = new Set();
+    /** @type {Promise<void>} */
+    this.done = Promise.resolve();
+    /** @type {(() => void) | null} ends the loop's wait for its established session to be lost */
+    this._interrupt = null;
+  }
+
+  /**
+   * Stops registering on this endpoint, for good: a session still waiting to
+   * register is closed at once; an established one drains (§9.7: GOAWAY
+   * (last-good, OK), its active streams finish, then its socket closes; after
+   * `timeout` ms, GOAWAY(last-good, INTERNAL_ERROR)).
+   * @param {number} timeout
+   */
+  async stop(timeout) {
+    this.stopped = true;
+    this._interrupt?.();
+    for (const wake of [...this.wakeups]) wake();
+    await Promise.all([...this.sessions].map((s) => s.drain(timeout)));
+  }
+}
+
+/**
  * Events: 'session' (a new Session object), 'established' (session),
- * 'closed' (session, reason).
+ * 'closed' (session, reason), 'lookup' (named endpoint, result: {ok: true,
+ * endpoints, ttl} or {ok: false, error}) after each lookup of a named
+ * endpoint (§3.5).
  */
 export class Worker extends EventEmitter {
   /** @param {WorkerOptions} opts */
@@ -102,6 +158,15 @@ export class Worker extends EventEmitter {
     this.handler = opts.handler;
     const env = process.env.ZROUTE_CONNECT;
     this.endpoints = opts.connect?.length ? opts.connect : env ? env.split(/[\s,]+/).filter(Boolean) : [DEFAULT_ENDPOINT];
+    // §3.5: refused at configuration time, with an error naming the endpoint.
+    this._specs = this.endpoints.map((e) => parseEndpoint(e));
+    this.resolveInterval = opts.resolveInterval ?? resolveIntervalFromEnv();
+    if (!Number.isInteger(this.resolveInterval) || this.resolveInterval < 1 || this.resolveInterval > 0x7fffffff) {
+      throw new RangeError(`resolveInterval must be a whole number of milliseconds, 1 or more (got ${this.resolveInterval})`);
+    }
+    const ns = opts.nameserver ?? (process.env.ZROUTE_NAMESERVER || undefined);
+    /** @type {string | undefined} */
+    this.nameserver = ns === undefined ? undefined : parseNameserver(ns);
     this.capacity = capacity;
     this.initialWindowSize = window;
     this.sessionWindow = opts.sessionWindow ?? 1 << 20;
@@ -130,30 +195,52 @@ export class Worker extends EventEmitter {
     this._wakeups = new Set();
     /** @type {Promise<void>[]} */
     this._loops = [];
+    /** @type {Discovery[]} one per named endpoint */
+    this.discoveries = [];
   }
 
-  /** Starts one registration loop per endpoint. */
+  /** Starts one registration loop per static endpoint, and one discovery loop per named endpoint (§3.5). */
   start() {
     if (this._loops.length) return this;
-    this._loops = this.endpoints.map((e) => this._runEndpoint(e));
+    for (const spec of this._specs) {
+      if (spec.kind === 'static') {
+        this._loops.push(this._startLoop(spec.endpoint).done);
+      } else {
+        const d = new Discovery(this, spec);
+        this.discoveries.push(d);
+        this._loops.push(d.run());
+      }
+    }
     return this;
   }
 
   /**
-   * The registration loop of §9.4 for one endpoint.
+   * Starts the registration loop of one router endpoint.
    * @param {string} endpoint
+   * @returns {EndpointLoop}
    */
-  async _runEndpoint(endpoint) {
+  _startLoop(endpoint) {
+    const loop = new EndpointLoop(endpoint);
+    loop.done = this._runEndpoint(loop);
+    return loop;
+  }
+
+  /**
+   * The registration loop of §9.4 for one endpoint.
+   * @param {EndpointLoop} loop
+   */
+  async _runEndpoint(loop) {
+    const endpoint = loop.endpoint;
     const backoff = new Backoff({ initial: this.backoffInitial, max: this.backoffMax });
     /** @type {number | undefined} the heartbeat interval of this endpoint's last WELCOME (rule 4) */
     let lastInterval;
-    while (!this.stopping) {
+    while (!this.stopping && !loop.stopped) {
       const delay = backoff.delay();
       if (delay > 0) {
         const jitter = this.jitter ? Math.random() * delay * 0.25 : 0;
         this.logger.log('info', 'registering again after backoff', { worker: this.id, endpoint, delayMs: Math.round(delay + jitter) });
-        await this._sleep(delay + jitter);
-        if (this.stopping) break;
+        await this._sleep(delay + jitter, loop.wakeups);
+        if (this.stopping || loop.stopped) break;
       }
       const session = new Session({
         endpoint,
@@ -169,14 +256,16 @@ export class Worker extends EventEmitter {
         curve: this.curve,
       });
       this.sessions.add(session);
+      loop.sessions.add(session);
       session.once('closed', (reason) => {
         this.sessions.delete(session);
+        loop.sessions.delete(session);
         this.emit('closed', session, reason);
       });
       this.emit('session', session);
       const r = await session.start();
       if (!r.ok) {
-        if (this.stopping) break;
+        if (this.stopping || loop.stopped) break;
         // §9.8: a router shutting down answers HELLO with GOAWAY(0, OK).
         if (r.status === GOAWAY.OK) backoff.routerShuttingDown(lastInterval);
         else backoff.failed();
@@ -187,20 +276,33 @@ export class Worker extends EventEmitter {
       this.emit('established', session);
       // A capacity change made while the handshake was in flight.
       if (session.capacity !== this.capacity) session.setCapacity(this.capacity);
-      await session.lost;
+      // A stopped loop (its endpoint left the name's answer, §3.5) has drained
+      // the session already, and registers no more.
+      await new Promise((resolve) => {
+        loop._interrupt = () => resolve(undefined);
+        void session.lost.then(resolve);
+      });
+      loop._interrupt = null;
     }
   }
 
-  /** @param {number} ms */
-  _sleep(ms) {
+  /**
+   * Sleeps `ms`, or until the worker shuts down (or `wakeups` is called).
+   * @param {number} ms
+   * @param {Set<() => void>} [wakeups]
+   * @returns {Promise<void>}
+   */
+  _sleep(ms, wakeups) {
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(t);
         this._wakeups.delete(wake);
+        wakeups?.delete(wake);
         resolve(undefined);
       };
-      const t = setTimeout(wake, ms);
+      const t = setTimeout(wake, Math.min(ms, 0x7fffffff));
       this._wakeups.add(wake);
+      wakeups?.add(wake);
     });
   }
 
@@ -216,7 +318,7 @@ export class Worker extends EventEmitter {
   }
 
   /**
-   * Graceful shutdown: stop registering, drain every session (§9.7), wait for
+   * Graceful shutdown: stop registering and looking names up (§3.5), drain every session (§9.7), wait for
    * their active streams up to `timeout` ms, then end what remains with
    * GOAWAY(last-good, INTERNAL_ERROR).
    * @param {{timeout?: number}} [opts]

@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { deadline } from './helpers/router.js';
+import { DnsServer } from './helpers/dns.js';
 
 const BIN = process.env.ZROUTE_ROUTER_BIN;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -243,6 +244,36 @@ test('real router: any other request is 404 "not found"', { skip }, async () => 
     assert.equal(r.status, 404, `${m} ${p}`);
     assert.equal(r.body.toString(), 'not found');
   }
+});
+
+test('real router: a named endpoint (tcp://name:port, --nameserver) registers, serves, and drains when its address leaves the answer', { skip }, async (t) => {
+  const ns = await DnsServer.start();
+  t.after(() => ns.close());
+  const port = workersEndpoint.split(':').pop();
+  ns.set('routers.test', { A: ['127.0.0.1'] });
+  const named = spawn(
+    process.execPath,
+    [TESTAPP, 'node-named', '--connect', `tcp://routers.test:${port}`, '--nameserver', ns.address, '--resolve-interval', '200', '--route', 'named.example'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  t.after(() => {
+    if (named.exitCode === null) named.kill('SIGKILL');
+  });
+  const log = new LineWatcher(named.stderr);
+  await log.waitFor((l) => l.msg === 'session established' && l.endpoint === `tcp://127.0.0.1:${port}`, 10000, 'the named app registered');
+  const r = await request('GET', '/hello', { headers: { host: 'named.example' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'Hello from node-named');
+  // The address leaves the answer: the worker drains that session and does not register again.
+  ns.set('routers.test', { A: ['127.0.0.9'] });
+  await log.waitFor((l) => l.msg === 'draining' && l.endpoint === `tcp://127.0.0.1:${port}`, 5000, 'the session to drain');
+  await log.waitFor((l) => l.msg === 'session closed' && l.reason === 'drained', 5000, 'the drained session to close');
+  ns.set('routers.test', { A: ['127.0.0.1'] });
+  await log.waitFor((l) => l.msg === 'session established' && l !== log.lines.find((x) => x.msg === 'session established'), 5000, 'a new registration once it is back');
+  const exited = once(named, 'exit');
+  named.kill('SIGTERM');
+  const [code] = await deadline(exited, 10000, 'the named app to exit');
+  assert.equal(code, 0);
 });
 
 test('real router: SIGTERM drains the test app, which exits 0', { skip }, async () => {

@@ -2,6 +2,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use zroute_transport::{CurveClient, CurveKey, CurveKeyPair, DealerOptions};
 use crate::transport::{self, Context};
 
 use crate::HttpService;
+use crate::discovery::{Discovery, Endpoint};
 use crate::driver::Handlers;
 use crate::sessions;
 use crate::settings::Settings;
@@ -31,6 +33,16 @@ const CONNECT_ENV: &str = "ZROUTE_CONNECT";
 /// worker's key pair file. Both or neither.
 const CURVE_SERVER_KEY_ENV: &str = "ZROUTE_CURVE_SERVER_KEY";
 const CURVE_KEY_ENV: &str = "ZROUTE_CURVE_KEY";
+
+/// Environment variables read for named endpoints (spec #transport-discovery)
+/// when [`Builder::resolve_interval`] and [`Builder::nameserver`] were not
+/// called: the resolve interval in milliseconds, and the nameserver
+/// (`IP:PORT`) to ask instead of the system's.
+const RESOLVE_INTERVAL_ENV: &str = "ZROUTE_RESOLVE_INTERVAL_MS";
+const NAMESERVER_ENV: &str = "ZROUTE_NAMESERVER";
+
+/// The resolve interval of spec #transport-discovery.
+const DEFAULT_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Entry point: `Worker::builder(id)` configures a worker and serves.
 #[derive(Debug)]
@@ -51,6 +63,8 @@ impl Worker {
 pub struct Builder {
     settings: Settings,
     endpoints: Vec<String>,
+    resolve_interval: Option<Duration>,
+    nameserver: Option<SocketAddr>,
 }
 
 impl Builder {
@@ -70,17 +84,41 @@ impl Builder {
                 block_warning: Duration::from_secs(1),
                 inline_handlers: false,
                 dealer: DealerOptions::default(),
+                discovery: None,
             },
             endpoints: Vec::new(),
+            resolve_interval: None,
+            nameserver: None,
         }
     }
 
-    /// Adds a router endpoint (`tcp://host:port` or `ipc://path`); call it
-    /// once per router. The worker keeps one socket and one session per
-    /// endpoint. Default: the endpoints in `ZROUTE_CONNECT` (separated by
-    /// commas or spaces) if it is set, else `tcp://127.0.0.1:8000`.
+    /// Adds a router endpoint (`tcp://address:port` or `ipc://path`), or a
+    /// name for every router of a tier: `tcp://name:port` (its A records,
+    /// else AAAA) or `dns+srv://_service._tcp.name` (its SRV records). The
+    /// worker keeps one socket and one session per router; a name is looked
+    /// up again every [resolve interval](Self::resolve_interval), a router
+    /// that joins its answer gets a session at once, and one that leaves has
+    /// its session drained (spec #transport-discovery). Default: the
+    /// endpoints in `ZROUTE_CONNECT` (separated by commas or spaces) if it
+    /// is set, else `tcp://127.0.0.1:8000`.
     pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// How often a named endpoint is looked up again; sooner when the
+    /// answer's TTL runs out first, but not within a second of the last
+    /// lookup. Default: `ZROUTE_RESOLVE_INTERVAL_MS` if set, else 5 s.
+    pub fn resolve_interval(mut self, interval: Duration) -> Self {
+        self.resolve_interval = Some(interval);
+        self
+    }
+
+    /// Sends every lookup of a named endpoint to this nameserver, over UDP,
+    /// instead of the system's (`/etc/resolv.conf`, and `/etc/hosts`).
+    /// Default: `ZROUTE_NAMESERVER` (`IP:PORT`) if set, else the system's.
+    pub fn nameserver(mut self, server: SocketAddr) -> Self {
+        self.nameserver = Some(server);
         self
     }
 
@@ -240,6 +278,9 @@ impl Builder {
         let ctx = Context::new();
         // Malformed endpoints fail here rather than in a retry loop.
         for endpoint in &endpoints {
+            let Endpoint::Static(endpoint) = endpoint else {
+                continue;
+            };
             let mut socket = transport::dealer(&ctx, &settings.dealer).map_err(Error::io)?;
             transport::connect(&mut socket, endpoint)
                 .map_err(|e| Error::config(format!("cannot connect to {endpoint:?}: {e}")))?;
@@ -266,7 +307,7 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<(Settings, Vec<String>), Error> {
+    fn finish(mut self) -> Result<(Settings, Vec<Endpoint>), Error> {
         if Session::worker(&self.settings.config, Instant::now()).is_err() {
             return Err(Error::config(format!(
                 "invalid worker configuration: id {:?} must be 1 to 128 visible ASCII \
@@ -308,7 +349,39 @@ impl Builder {
         if self.settings.dealer.curve.is_some() && !zroute_transport::curve_available() {
             return Err(Error::config("this build's libzmq has no CURVE support"));
         }
-        Ok((self.settings, self.endpoints))
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|e| Endpoint::parse(e).map_err(Error::config))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.iter().any(|e| matches!(e, Endpoint::Named(_))) {
+            let interval = match self.resolve_interval {
+                Some(interval) => interval,
+                None => match std::env::var(RESOLVE_INTERVAL_ENV) {
+                    Ok(ms) => ms.trim().parse().map(Duration::from_millis).map_err(|_| {
+                        Error::config(format!(
+                            "{RESOLVE_INTERVAL_ENV}: {ms:?} is not milliseconds"
+                        ))
+                    })?,
+                    Err(_) => DEFAULT_RESOLVE_INTERVAL,
+                },
+            };
+            if interval.is_zero() {
+                return Err(Error::config("the resolve interval must be above 0"));
+            }
+            let nameserver = match self.nameserver {
+                Some(server) => Some(server),
+                None => match std::env::var(NAMESERVER_ENV) {
+                    Ok(server) => Some(server.trim().parse().map_err(|_| {
+                        Error::config(format!("{NAMESERVER_ENV}: {server:?} is not IP:PORT"))
+                    })?),
+                    Err(_) => None,
+                },
+            };
+            self.settings.discovery =
+                Some(Discovery::new(interval, nameserver).map_err(Error::config)?);
+        }
+        Ok((self.settings, endpoints))
     }
 }
 

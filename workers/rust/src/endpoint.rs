@@ -166,7 +166,7 @@ fn connect(ctx: &Context, settings: &Settings, endpoint: &str) -> std::io::Resul
 
 /// A number in [0, 1) for the backoff jitter, from the standard library's
 /// randomly keyed hasher, so that workers restarted together spread out.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     let bits = RandomState::new().build_hasher().finish();
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -72,6 +72,7 @@
 mod blocking;
 mod body;
 mod builder;
+mod discovery;
 mod driver;
 mod endpoint;
 mod handshake;

@@ -14,9 +14,10 @@ use crate::transport::{self, Context};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::discovery::Endpoint;
 use crate::driver::Handlers;
 use crate::settings::Settings;
-use crate::{HttpService, endpoint};
+use crate::{HttpService, discovery, endpoint};
 
 /// How the session thread ended: `Err` carries a panic to resume.
 pub(crate) type Outcome = Result<(), Box<dyn Any + Send + 'static>>;
@@ -28,7 +29,7 @@ pub(crate) fn start<S>(
     handlers: Handlers<S>,
     settings: Arc<Settings>,
     ctx: Context,
-    endpoints: Vec<String>,
+    endpoints: Vec<Endpoint>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<oneshot::Receiver<Outcome>>
 where
@@ -70,7 +71,7 @@ fn run<S>(
     handlers: Handlers<S>,
     settings: Arc<Settings>,
     ctx: &Context,
-    endpoints: Vec<String>,
+    endpoints: Vec<Endpoint>,
     stop: watch::Receiver<bool>,
     done: &mut oneshot::Sender<Outcome>,
 ) where
@@ -79,13 +80,20 @@ fn run<S>(
     runtime.block_on(async {
         let mut running = JoinSet::new();
         for endpoint in endpoints {
-            running.spawn(endpoint::run(
+            let (handlers, settings, ctx, stop) = (
                 handlers.clone(),
                 settings.clone(),
                 ctx.clone(),
-                endpoint,
                 stop.clone(),
-            ));
+            );
+            match endpoint {
+                Endpoint::Static(endpoint) => {
+                    running.spawn(endpoint::run(handlers, settings, ctx, endpoint, stop))
+                }
+                Endpoint::Named(named) => {
+                    running.spawn(discovery::run(handlers, settings, ctx, named, stop))
+                }
+            };
         }
         let all_over = async {
             while let Some(over) = running.join_next().await {

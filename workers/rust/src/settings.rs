@@ -8,6 +8,8 @@ use std::time::Duration;
 use zroute_proto::session::WorkerConfig;
 use zroute_transport::DealerOptions;
 
+use crate::discovery::Discovery;
+
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) config: WorkerConfig,
@@ -19,4 +21,6 @@ pub(crate) struct Settings {
     /// See [`Builder::inline_handlers`](crate::Builder::inline_handlers).
     pub(crate) inline_handlers: bool,
     pub(crate) dealer: DealerOptions,
+    /// How named endpoints are looked up; `None` when every endpoint is static.
+    pub(crate) discovery: Option<Discovery>,
 }

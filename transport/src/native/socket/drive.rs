@@ -60,7 +60,8 @@ impl Socket {
                 Poll::Ready(Err(_)) => return,
                 Poll::Ready(Ok((stream, peer))) => {
                     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-                    self.push_event(SocketEvent::Accepted { fd, peer });
+                    let local = stream.local_tcp_addr();
+                    self.push_event(SocketEvent::Accepted { fd, peer, local });
                     self.add_link(stream, Role::Server, peer, None, now);
                 }
             }

@@ -8,8 +8,13 @@
 // ENDPOINT defaults to $ZROUTE_CONNECT, else tcp://127.0.0.1:8000. Logs go
 // to stderr. --curve-server-key and --curve-key (or $ZROUTE_CURVE_SERVER_KEY
 // and $ZROUTE_CURVE_KEY) enable CURVE (spec §14.1), which needs a build with
-// -tags libzmq; that build uses the libzmq transport with or without CURVE. SIGTERM or SIGINT drains the sessions (§9.7); a second signal
-// ends them at once.
+// -tags libzmq; that build uses the libzmq transport with or without CURVE.
+// An ENDPOINT may name its routers (tcp://name:port or
+// dns+srv://_service._tcp.name, spec §3.5): --nameserver IP:PORT (else
+// $ZROUTE_NAMESERVER, else the system's resolver) and --resolve-interval MS
+// (else $ZROUTE_RESOLVE_INTERVAL_MS, else 5000) set how it is looked up.
+// SIGTERM or SIGINT drains the sessions (§9.7); a second signal ends them
+// at once.
 package main
 
 import (
@@ -51,6 +56,8 @@ func run(args []string) int {
 	logFormat := fs.String("log-format", "text", "text or json")
 	curveServerKey := fs.String("curve-server-key", "", "router's CURVE public key: a .pub or .key file, or 40 Z85 characters (default $"+libzmq.ServerKeyEnv+"; needs -tags libzmq)")
 	curveKey := fs.String("curve-key", "", "this worker's CURVE key pair file, as `zroute-router keygen` writes (default $"+libzmq.KeyEnv+"; needs -tags libzmq)")
+	nameserver := fs.String("nameserver", "", "send every DNS query of a named endpoint to this `IP:PORT`, over UDP (default $"+zroute.NameserverEnv+", else the system's resolver)")
+	resolveInterval := fs.Uint("resolve-interval", 0, "how often a named endpoint is looked up again, in `ms` (default $"+zroute.ResolveIntervalEnv+", else 5000)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: testapp ID [--connect ENDPOINT]... [--route ROUTE]... [flags]\n")
 		fs.PrintDefaults()
@@ -76,6 +83,13 @@ func run(args []string) int {
 			connect = listFlag{env}
 		} else {
 			connect = listFlag{"tcp://127.0.0.1:8000"}
+		}
+	}
+
+	for _, ep := range connect {
+		if err := zroute.CheckEndpoint(ep); err != nil {
+			fmt.Fprintln(os.Stderr, "testapp:", err)
+			return 2
 		}
 	}
 
@@ -120,6 +134,10 @@ func run(args []string) int {
 		Handler:       testapp.Handler(id),
 		Logger:        logger,
 		Dialer:        dialer,
+		// Empty or 0: the worker reads $ZROUTE_NAMESERVER and
+		// $ZROUTE_RESOLVE_INTERVAL_MS itself.
+		Nameserver:      *nameserver,
+		ResolveInterval: time.Duration(*resolveInterval) * time.Millisecond,
 	}
 
 	sigs := make(chan os.Signal, 2)

@@ -45,9 +45,20 @@ type Router struct {
 // New starts a router on a free loopback port; it stops at test cleanup.
 func New(t testing.TB) *Router {
 	t.Helper()
-	sock := zmq4.NewRouter(context.Background())
-	if err := sock.Listen("tcp://127.0.0.1:0"); err != nil {
+	r, err := Listen(t, "tcp://127.0.0.1:0")
+	if err != nil {
 		t.Fatalf("listen: %v", err)
+	}
+	return r
+}
+
+// Listen starts a router bound to endpoint (port 0 picks a free one); it
+// stops at test cleanup.
+func Listen(t testing.TB, endpoint string) (*Router, error) {
+	sock := zmq4.NewRouter(context.Background())
+	if err := sock.Listen(endpoint); err != nil {
+		sock.Close()
+		return nil, err
 	}
 	r := &Router{
 		t:        t,
@@ -58,7 +69,36 @@ func New(t testing.TB) *Router {
 	}
 	go r.recvLoop()
 	t.Cleanup(func() { sock.Close() })
-	return r
+	return r, nil
+}
+
+// Received returns, without waiting, the parts received so far from peer
+// ("" for any) that no wait has taken yet, and removes them.
+func (r *Router) Received(peer string) []Received {
+	var got []Received
+	for {
+		select {
+		case m := <-r.frames:
+			r.mu.Lock()
+			r.pending = append(r.pending, m)
+			r.mu.Unlock()
+			continue
+		default:
+		}
+		break
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := r.pending[:0]
+	for _, m := range r.pending {
+		if peer == "" || m.Peer == peer {
+			got = append(got, m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	r.pending = kept
+	return got
 }
 
 // SetAutoPong chooses whether the router echoes the worker's PINGs by

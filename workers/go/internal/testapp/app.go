@@ -14,8 +14,10 @@ import (
 	"zroute.example/worker/zroute"
 )
 
-// Features is the HELLO `feature` list of this app (Appendix A.9, A.11).
-var Features = []string{"trailers", "websocket"}
+// Features is the HELLO `feature` list of this app (Appendix A.1, A.9,
+// A.11): the worker follows named endpoints (§3.5) and cmd/testapp takes
+// --nameserver and --resolve-interval, hence "discovery".
+var Features = []string{"trailers", "websocket", "discovery"}
 
 // Handler returns the test app for the worker id.
 func Handler(id string) http.Handler {

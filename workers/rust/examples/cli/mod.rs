@@ -5,8 +5,10 @@
 //! with these flags, so they stay as they are.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::time::Duration;
 
 use zroute_worker::{Builder, Error, Worker};
 
@@ -25,12 +27,16 @@ pub(crate) fn init_tracing() {
         .init();
 }
 
-/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--curve-server-key K --curve-key F]`
+/// `ID [--connect ENDPOINT]... [--route ROUTE]... [--capacity N]
+/// [--nameserver IP:PORT] [--resolve-interval MS] [--curve-server-key K --curve-key F]`
 pub(crate) struct Options {
     pub(crate) id: String,
     endpoints: Vec<String>,
     routes: Vec<String>,
     capacity: Option<u32>,
+    /// For named endpoints (spec #transport-discovery, Appendix A.1).
+    nameserver: Option<SocketAddr>,
+    resolve_interval: Option<Duration>,
     /// The router's public key (Z85 or a file) and this worker's key file.
     curve: Option<(String, String)>,
 }
@@ -70,7 +76,7 @@ impl Options {
     ) -> Result<Self, Usage> {
         let mut args = Values(std::env::args().skip(1));
         let (mut id, mut endpoints, mut routes) = (None, Vec::new(), Vec::new());
-        let mut capacity = None;
+        let (mut capacity, mut nameserver, mut resolve_interval) = (None, None, None);
         let (mut server_key, mut key) = (None, None);
         while let Some(arg) = args.0.next() {
             match arg.as_str() {
@@ -79,6 +85,11 @@ impl Options {
                 "--capacity" => match args.parse()? {
                     0 => return Err(Usage),
                     n => capacity = Some(n),
+                },
+                "--nameserver" => nameserver = Some(args.parse()?),
+                "--resolve-interval" => match args.parse()? {
+                    0 => return Err(Usage),
+                    ms => resolve_interval = Some(Duration::from_millis(ms)),
                 },
                 "--curve-server-key" => server_key = Some(args.string()?),
                 "--curve-key" => key = Some(args.string()?),
@@ -98,6 +109,8 @@ impl Options {
             endpoints,
             routes,
             capacity,
+            nameserver,
+            resolve_interval,
             curve,
         })
     }
@@ -114,6 +127,12 @@ impl Options {
         }
         if let Some(capacity) = self.capacity {
             worker = worker.capacity(capacity);
+        }
+        if let Some(server) = self.nameserver {
+            worker = worker.nameserver(server);
+        }
+        if let Some(interval) = self.resolve_interval {
+            worker = worker.resolve_interval(interval);
         }
         let Some((server_key, key)) = &self.curve else {
             return Ok(worker);

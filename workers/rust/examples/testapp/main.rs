@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p zroute-worker --example testapp -- worker-1 \
 //!     [--connect ENDPOINT]... [--route ROUTE]... [--capacity N] [--window BYTES] \
+//!     [--nameserver IP:PORT] [--resolve-interval MS] \
 //!     [--curve-server-key FILE|Z85 --curve-key FILE]
 //! ```
 //!
@@ -10,7 +11,10 @@
 //! `--capacity N` announces N concurrent requests (HELLO's capacity) instead of
 //! the library's default of 64; `--window BYTES` announces BYTES as the
 //! per-stream receive window for request bodies (HELLO's Initial-Window-Size).
-//! It announces the features `trailers` and `websocket`, and no route unless given some.
+//! `--nameserver` and `--resolve-interval` are for a named `--connect`
+//! (`tcp://name:port`, `dns+srv://...`): where its lookups go and how often.
+//! It announces the features `trailers`, `websocket` and `discovery`, and no
+//! route unless given some.
 //! `--curve-server-key` (the router's `.pub` file or Z85 key) and `--curve-key`
 //! (this worker's `.key` file) connect with CURVE; without them the library
 //! reads `ZROUTE_CURVE_SERVER_KEY` and `ZROUTE_CURVE_KEY`.
@@ -28,7 +32,8 @@ mod cli;
 fn main() -> ExitCode {
     cli::init_tracing();
     let usage = "usage: testapp WORKER_ID [--connect ENDPOINT]... [--route ROUTE]... \
-                 [--capacity N] [--window BYTES] [--curve-server-key FILE|Z85 --curve-key FILE]";
+                 [--capacity N] [--window BYTES] [--nameserver IP:PORT] [--resolve-interval MS] \
+                 [--curve-server-key FILE|Z85 --curve-key FILE]";
     let mut window = None;
     let options = cli::Options::parse(usage, |flag, values| {
         match flag {
@@ -47,7 +52,10 @@ fn main() -> ExitCode {
     let id: Arc<str> = options.id.clone().into();
     let service = service_fn(move |req: Request<Body>| app::handle(id.clone(), req));
     let mut worker = match options.builder("testapp") {
-        Ok(worker) => worker.feature("trailers").feature("websocket"),
+        Ok(worker) => worker
+            .feature("trailers")
+            .feature("websocket")
+            .feature("discovery"),
         Err(exit) => return exit,
     };
     if let Some(window) = window {
