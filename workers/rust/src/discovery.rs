@@ -137,7 +137,7 @@ pub(crate) struct Discovery {
 impl Discovery {
     /// A resolver for `nameserver`, or for the system's configuration.
     pub(crate) fn new(interval: Duration, nameserver: Option<SocketAddr>) -> Result<Self, String> {
-        let provider = TokioRuntimeProvider::default();
+        let provider = TokioRuntimeProvider::default;
         let mut builder = match nameserver {
             Some(server) => {
                 let mut udp = ConnectionConfig::udp();
@@ -147,14 +147,20 @@ impl Discovery {
                     Vec::new(),
                     vec![NameServerConfig::new(server.ip(), true, vec![udp])],
                 );
-                TokioResolver::builder_with_config(config, provider)
+                TokioResolver::builder_with_config(config, provider())
             }
-            None => TokioResolver::builder(provider).map_err(|e| {
-                format!(
-                    "cannot read the system's resolver configuration ({e}); \
-                     name a nameserver instead"
-                )
-            })?,
+            None => TokioResolver::builder(provider()).unwrap_or_else(|e| {
+                // A minimal container may have no /etc/resolv.conf: names in
+                // /etc/hosts (localhost) still resolve, and the lookups of
+                // the others fail, as they would with a dead nameserver.
+                warn!(
+                    error = %e,
+                    "cannot read the system's resolver configuration: names resolve from \
+                     /etc/hosts only (set ZROUTE_NAMESERVER to name a nameserver)"
+                );
+                let config = ResolverConfig::from_parts(None, Vec::new(), Vec::new());
+                TokioResolver::builder_with_config(config, provider())
+            }),
         };
         let options = builder.options_mut();
         // Spec: A records, AAAA only for a name that has no A record.
@@ -369,6 +375,87 @@ mod tests {
             Ok(Endpoint::Named(n)) => n.query,
             other => panic!("{endpoint}: {other:?}"),
         }
+    }
+
+    fn named_query(endpoint: &str) -> Named {
+        match Endpoint::parse(endpoint) {
+            Ok(Endpoint::Named(n)) => n,
+            other => panic!("{endpoint}: {other:?}"),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    /// The system's configuration reads /etc/hosts: `tcp://localhost:PORT`,
+    /// which worked before names were looked up, still does.
+    #[test]
+    fn localhost_resolves_from_the_hosts_file() {
+        runtime().block_on(async {
+            let discovery = Discovery::new(Duration::from_secs(5), None).expect("a resolver");
+            let (found, _) = discovery
+                .lookup(&named_query("tcp://localhost:8000"))
+                .await
+                .expect("localhost resolves");
+            assert!(found.contains("tcp://127.0.0.1:8000"), "{found:?}");
+        });
+    }
+
+    /// Answers are cached no longer than their TTL, and a lookup within it
+    /// asks no one (spec: a cache that honours the TTL); SRV targets with no
+    /// address give none, and one that does not exist fails the lookup.
+    #[test]
+    fn lookups_honour_the_ttl_and_the_srv_rules() {
+        use std::net::Ipv4Addr;
+        use zroute_conformance::dns::DnsServer;
+        let dns = DnsServer::start().expect("a nameserver");
+        dns.set_ttl(2);
+        dns.set_addresses("routers.test", &[Ipv4Addr::new(127, 0, 0, 2)]);
+        runtime().block_on(async {
+            let discovery =
+                Discovery::new(Duration::from_secs(5), Some(dns.addr())).expect("a resolver");
+            let name = named_query("tcp://routers.test:9000");
+            let before = Instant::now();
+            let (found, until) = discovery.lookup(&name).await.expect("an answer");
+            let after = Instant::now();
+            assert_eq!(
+                found.into_iter().collect::<Vec<_>>(),
+                ["tcp://127.0.0.2:9000"]
+            );
+            // The answer's 2 s, counted from when it came.
+            let two = Duration::from_secs(2);
+            assert!(until >= before + two && until <= after + two, "{until:?}");
+            let asked = dns.queries();
+            discovery.lookup(&name).await.expect("a cached answer");
+            assert_eq!(
+                dns.queries(),
+                asked,
+                "an answer within its TTL is not asked again"
+            );
+
+            dns.set_services(
+                "_z._tcp.routers.test",
+                &[(9001, "routers.test"), (9002, "empty.test")],
+            );
+            dns.set_services("empty.test", &[]);
+            let srv = named_query("dns+srv://_z._tcp.routers.test");
+            let (found, _) = discovery.lookup(&srv).await.expect("an SRV answer");
+            assert_eq!(
+                found.into_iter().collect::<Vec<_>>(),
+                ["tcp://127.0.0.2:9001"]
+            );
+            dns.set_services("_z._tcp.other.test", &[(9001, "missing.test")]);
+            let missing = named_query("dns+srv://_z._tcp.other.test");
+            let error = discovery
+                .lookup(&missing)
+                .await
+                .expect_err("NXDOMAIN target");
+            assert!(error.contains("missing.test"), "{error}");
+        });
     }
 
     #[test]
