@@ -16,7 +16,7 @@ use http::{HeaderMap, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -318,7 +318,7 @@ impl PyExchange {
     }
 
     #[getter]
-    fn method(&self) -> &str {
+    pub(crate) fn method(&self) -> &str {
         self.0.parts.method.as_str()
     }
 
@@ -345,7 +345,7 @@ impl PyExchange {
     }
 
     #[getter]
-    fn scheme(&self) -> &str {
+    pub(crate) fn scheme(&self) -> &str {
         self.0
             .parts
             .extensions
@@ -378,14 +378,40 @@ impl PyExchange {
 
     /// The router's `x-request-id`.
     #[getter]
-    fn request_id(&self) -> Option<&str> {
+    pub(crate) fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
     }
 
     /// True once the stream is over (see `Exchange.on_disconnect`).
     #[getter]
     fn disconnected(&self) -> bool {
-        self.0.disconnected.load(Ordering::Acquire)
+        self.is_disconnected()
+    }
+
+    /// The keys every ASGI scope has (`type` is `scope_type`); `state` is
+    /// copied into it.
+    pub(crate) fn asgi_scope<'py>(
+        &self,
+        py: Python<'py>,
+        scope_type: &Bound<'py, PyString>,
+        state: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let parts = &self.0.parts;
+        let head = crate::asgi::Head {
+            http_version: self.http_version(),
+            path: self.path(),
+            query: parts.uri.query().unwrap_or("").as_bytes(),
+            headers: self.headers(py)?,
+            host: parts
+                .headers
+                .get(http::header::HOST)
+                .map(HeaderValue::as_bytes),
+            forwarded_for: parts
+                .headers
+                .get("x-forwarded-for")
+                .map(HeaderValue::as_bytes),
+        };
+        crate::asgi::common_scope(py, scope_type, head, state)
     }
 
     /// The next request body chunk, b"" at the end; waits, detached.
@@ -396,7 +422,10 @@ impl PyExchange {
 
     /// `(chunk, more)` if a chunk (or the end: `(b"", False)`) is there now,
     /// else None; the loop then hears `Readable` for this id.
-    fn read_nowait<'py>(&self, py: Python<'py>) -> PyResult<Option<(Bound<'py, PyBytes>, bool)>> {
+    pub(crate) fn read_nowait<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, bool)>> {
         Ok(self.0.read_nowait()?.map(|chunk| match chunk {
             Some(data) => (PyBytes::new(py, &data), true),
             None => (PyBytes::new(py, b""), false),
@@ -405,7 +434,7 @@ impl PyExchange {
 
     /// Starts the response. With `end`, `body` is all of it.
     #[pyo3(signature = (status, headers, body=None, end=false))]
-    fn start(
+    pub(crate) fn start(
         &self,
         status: u16,
         headers: Vec<(Vec<u8>, Vec<u8>)>,
@@ -447,18 +476,18 @@ impl PyExchange {
 
     /// Sends a body chunk without waiting: True if queued; False if it is
     /// on its way and the loop hears `Writable` for this id once it is queued.
-    fn write_nowait(&self, data: &[u8]) -> PyResult<bool> {
+    pub(crate) fn write_nowait(&self, data: &[u8]) -> PyResult<bool> {
         self.send_nowait(Out::Data(Bytes::copy_from_slice(data)))
     }
 
     /// Queues the response trailers (announce them with a `trailer` header),
     /// as `write_nowait` does; `finish` must follow.
-    fn trailers_nowait(&self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<bool> {
+    pub(crate) fn trailers_nowait(&self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<bool> {
         self.send_nowait(Out::Trailers(header_map(headers)?))
     }
 
     /// The response is complete.
-    fn finish(&self) -> PyResult<()> {
+    pub(crate) fn finish(&self) -> PyResult<()> {
         if lock(&self.0.head).is_some() {
             return Err(PyRuntimeError::new_err("the response has not started"));
         }
@@ -478,6 +507,10 @@ impl PyExchange {
 }
 
 impl PyExchange {
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.0.disconnected.load(Ordering::Acquire)
+    }
+
     fn send_nowait(&self, item: Out) -> PyResult<bool> {
         let tx = self.0.sender()?;
         match tx.try_send(item) {

@@ -8,6 +8,7 @@
 //! itself (that is `zroute-worker`'s) nor hold the interpreter while it waits:
 //! every wait releases the GIL, and the runtime's threads never take it.
 
+mod asgi;
 mod exchange;
 mod logs;
 mod mailbox;
@@ -27,6 +28,8 @@ pyo3::create_exception!(
 fn _zroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<exchange::PyExchange>()?;
+    m.add_class::<asgi::AsgiHttp>()?;
+    m.add_class::<asgi::Ready>()?;
     m.add(
         "ClientDisconnected",
         m.py().get_type::<ClientDisconnected>(),

@@ -12,12 +12,12 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from . import _zroute
 from ._zroute import ClientDisconnected
 from .access import access_logger
-from .asgi_stream import ASGI_VERSION, Stream
+from .asgi_stream import ASGI_VERSION
 from .asgi_websocket import WebSocketSession
 from .config import Config
 from .lifecycle import Stopping, server_for
@@ -125,40 +125,32 @@ class Runner:
             elif kind == WRITABLE:
                 req.wake("write")
             elif kind == DISCONNECTED:
-                req.disconnected = True
-                req.wake("read")
-                req.wake("write")
-                req.wake("disconnect")
+                req.on_disconnected()
 
 
-class Request(Stream):
-    """One request: its scope, ``receive`` and ``send``."""
+class Request:
+    """One request: its scope, ``receive`` and ``send`` are the extension's
+    (``_zroute.AsgiHttp``); the runner's wake-ups go to it."""
 
     def __init__(self, ex: _zroute.Exchange, runner: Runner) -> None:
-        super().__init__(ex, runner)
-        self.body_done = False
-        self.status = 0
-        self.headers: List[Any] = []
-        self.trailers = False
-        self.started = False
-        self.complete = False
-        self.head_only = ex.method == "HEAD"
-        self.sent = 0
+        self.ex = ex
+        self.runner = runner
+        self.asgi = _zroute.AsgiHttp(ex, asyncio.get_running_loop())
 
-    def scope(self) -> dict:
-        scope, _ = self.common_scope("http")
-        scope["method"] = self.ex.method
-        scope["scheme"] = self.ex.scheme
-        scope["extensions"] = {
-            "http.response.trailers": {},
-            "zroute": {"request_id": self.ex.request_id},
-        }
-        return scope
+    def wake(self, what: str) -> None:
+        if what == "read":
+            self.asgi.wake_read()
+        elif what == "write":
+            self.asgi.wake_write()
+
+    def on_disconnected(self) -> None:
+        self.asgi.disconnect()
 
     async def run(self) -> None:
         start = time.perf_counter()
+        asgi = self.asgi
         try:
-            await self.runner.app(self.scope(), self.receive, self.send)
+            await self.runner.app(asgi.scope(self.runner.state), asgi.receive, asgi.send)
         except ClientDisconnected:
             log.debug("request %s: stream over before the response was", self.ex.request_id)
             self.ex.abort()
@@ -167,86 +159,22 @@ class Request(Stream):
             raise
         except Exception:
             error_log.exception("request %s: the app failed", self.ex.request_id)
-            if not self.started:
-                self.status = 500
+            if not asgi.started:
+                asgi.status = 500
             self.ex.abort()
         else:
-            if not self.complete:
-                if self.started:
+            if not asgi.complete:
+                if asgi.started:
                     error_log.error("request %s: the app returned before the response was complete", self.ex.request_id)
                 else:
                     error_log.error("request %s: the app returned without a response", self.ex.request_id)
-                    self.status = 500
+                    asgi.status = 500
                 self.ex.abort()
         finally:
             self.runner.requests.pop(self.ex.id, None)
             if self.runner.access is not None:
-                self.runner.access(self.ex, self.status, self.sent, time.perf_counter() - start)
+                self.runner.access(self.ex, asgi.status, asgi.sent, time.perf_counter() - start)
 
-    async def receive(self) -> dict:
-        while not self.body_done:
-            try:
-                got = self.ex.read_nowait()
-            except ClientDisconnected:
-                self.body_done = True
-                break
-            if got is not None:
-                body, more = got
-                if not more:
-                    self.body_done = True
-                return {"type": "http.request", "body": body, "more_body": more}
-            await self.wait("read")
-        while not (self.disconnected or self.ex.disconnected):
-            await self.wait("disconnect")
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: dict) -> None:
-        kind = message["type"]
-        if self.disconnected and not self.complete and not self.head_only:
-            raise ClientDisconnected("the client went away")
-        if kind == "http.response.start":
-            if self.started or self.status:
-                raise RuntimeError("http.response.start sent twice")
-            self.status = int(message["status"])
-            self.headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
-            self.trailers = bool(message.get("trailers", False))
-            if self.head_only or self.status in (204, 304):
-                # No body goes with these: the head is the whole response.
-                self.started = self.complete = True
-                self.ex.start(self.status, self.headers, None, True)
-        elif kind == "http.response.body":
-            if not self.status:
-                raise RuntimeError("http.response.body before http.response.start")
-            if self.complete:
-                if self.head_only or self.status in (204, 304):
-                    return
-                raise RuntimeError("http.response.body after the response was complete")
-            body = bytes(message.get("body", b""))
-            more = bool(message.get("more_body", False))
-            self.sent += len(body)
-            if not self.started:
-                self.started = True
-                end = not more and not self.trailers
-                self.ex.start(self.status, self.headers, body, end)
-                if end:
-                    self.complete = True
-                    return
-            elif body and not self.ex.write_nowait(body):
-                await self.wait_written()
-            if not more and not self.trailers:
-                self.complete = True
-                self.ex.finish()
-        elif kind == "http.response.trailers":
-            if not self.trailers or not self.started:
-                raise RuntimeError("http.response.trailers without trailers=True and a started body")
-            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
-            if headers and not self.ex.trailers_nowait(headers):
-                await self.wait_written()
-            if not message.get("more_trailers", False):
-                self.complete = True
-                self.ex.finish()
-        else:
-            raise RuntimeError(f"unknown ASGI message type {kind!r}")
 
 class Lifespan:
     """The ASGI lifespan protocol: startup before the worker registers,

@@ -4,8 +4,7 @@ the runner hands them, and the parts of the scope both carry."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, Dict, Tuple
 
 from . import _zroute
 from ._zroute import ClientDisconnected
@@ -25,6 +24,12 @@ class Stream:
         self.runner = runner
         self.waiters: Dict[str, asyncio.Future] = {}
         self.disconnected = False
+
+    def on_disconnected(self) -> None:
+        self.disconnected = True
+        self.wake("read")
+        self.wake("write")
+        self.wake("disconnect")
 
     def wake(self, what: str) -> None:
         fut = self.waiters.pop(what, None)
@@ -46,30 +51,7 @@ class Stream:
             raise ClientDisconnected("the client went away")
 
     def common_scope(self, scope_type: str) -> Tuple[Dict[str, Any], list]:
-        """The keys the `http` and `websocket` scopes share, and the headers."""
-        ex = self.ex
-        headers = ex.headers
-        host = ""
-        client: Optional[tuple] = None
-        for name, value in headers:
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                # The router appends the client's address: the last element is its word.
-                client = (value.decode("latin-1").rsplit(",", 1)[-1].strip(), 0)
-        raw_path = ex.path
-        name, _, port = host.rpartition(":")
-        scope = {
-            "type": scope_type,
-            "asgi": ASGI_VERSION,
-            "http_version": ex.http_version,
-            "path": unquote(raw_path) if "%" in raw_path else raw_path,
-            "raw_path": raw_path.encode("ascii", "replace"),
-            "query_string": ex.query,
-            "root_path": "",
-            "headers": headers,
-            "client": client,
-            "server": (name, int(port)) if name and port.isdigit() else None,
-            "state": dict(self.runner.state),
-        }
-        return scope, headers
+        """The keys the `http` and `websocket` scopes share (built by the
+        extension), and the headers."""
+        scope = self.ex.asgi_scope(scope_type, self.runner.state)
+        return scope, scope["headers"]
