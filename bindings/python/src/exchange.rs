@@ -324,7 +324,7 @@ impl PyExchange {
 
     /// The path, percent-encoded as received.
     #[getter]
-    fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.0.parts.uri.path()
     }
 
@@ -336,7 +336,7 @@ impl PyExchange {
 
     /// "1.0", "1.1" or "2".
     #[getter]
-    fn http_version(&self) -> &'static str {
+    pub(crate) fn http_version(&self) -> &'static str {
         match self.0.parts.version {
             Version::HTTP_10 => "1.0",
             Version::HTTP_2 => "2",
@@ -498,7 +498,7 @@ impl PyExchange {
 
     /// The app failed: a 500 if the response has not started, else the
     /// stream is reset.
-    fn abort(&self) {
+    pub(crate) fn abort(&self) {
         lock(&self.0.head).take();
         if !self.0.is_finished() {
             lock(&self.0.out).take();
@@ -507,6 +507,34 @@ impl PyExchange {
 }
 
 impl PyExchange {
+    /// Another handle on the same exchange.
+    pub(crate) fn clone_ref(&self) -> Self {
+        Self(self.0.clone())
+    }
+
+    pub(crate) fn query_bytes(&self) -> &[u8] {
+        self.0.parts.uri.query().unwrap_or("").as_bytes()
+    }
+
+    /// The headers as (lowercase name, value) pairs, `host` first.
+    pub(crate) fn header_pairs(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0
+            .parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+    }
+
+    /// The next request body chunk, empty at the end; waits detached.
+    pub(crate) fn read_chunk(&self, py: Python<'_>) -> PyResult<Bytes> {
+        Ok(py.detach(|| self.0.read_blocking())?.unwrap_or_default())
+    }
+
+    /// Sends a body chunk, waiting (detached) for room.
+    pub(crate) fn write_blocking(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        self.write(py, data)
+    }
+
     pub(crate) fn is_disconnected(&self) -> bool {
         self.0.disconnected.load(Ordering::Acquire)
     }

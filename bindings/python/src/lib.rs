@@ -14,6 +14,7 @@ mod logs;
 mod mailbox;
 mod outbody;
 mod server;
+mod wsgi;
 
 use pyo3::prelude::*;
 
@@ -30,6 +31,9 @@ fn _zroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<exchange::PyExchange>()?;
     m.add_class::<asgi::AsgiHttp>()?;
     m.add_class::<asgi::Ready>()?;
+    m.add_class::<wsgi::Input>()?;
+    m.add_class::<wsgi::WsgiResponse>()?;
+    m.add_function(wrap_pyfunction!(wsgi::wsgi_environ, m)?)?;
     m.add(
         "ClientDisconnected",
         m.py().get_type::<ClientDisconnected>(),

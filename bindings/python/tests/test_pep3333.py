@@ -33,6 +33,19 @@ def test_input_readline_and_readlines(router, raw):
     assert router.client.post("/lines", content=body).json() == {"first": "line 0\n", "rest": 999}
 
 
+def test_input_sizes_read1_hints_and_iteration(router, raw):
+    body = b"abcdefgh\n" + b"".join(b"line %d\n" % i for i in range(100))
+    assert router.client.post("/input-corners", content=body).json() == {
+        "read3": "abc",
+        "read1": 5,  # "defgh": what one read gives, at most the size asked
+        "readline2": "\n",
+        "readline": "line 0\n",
+        "hinted": 1,  # one line reaches a hint of 1 byte
+        "iterated": 98,
+        "after": "",
+    }
+
+
 def test_environ(router, raw):
     env = router.client.get("/environ/caf%C3%A9?a=1&b=%20").json()
     assert env["PATH_INFO"] == "/environ/café".encode().decode("latin-1")

@@ -12,8 +12,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional, Tuple
-from urllib.parse import unquote_to_bytes
+from typing import Any, Callable, Iterable
 
 from . import _zroute
 from ._zroute import ClientDisconnected
@@ -71,9 +70,9 @@ def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, acc
         if ex is None:
             return
         start = time.perf_counter()
-        response = Response(ex)
+        response = _zroute.WsgiResponse(ex)
         try:
-            response.run(app, environ(ex, base))
+            run(app, ex, response, _zroute.wsgi_environ(ex, base))
         except BaseException:  # the thread must survive whatever the app does
             error_log.exception("unexpected error serving request %s", ex.request_id)
             ex.abort()
@@ -83,202 +82,39 @@ def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, acc
         del ex, response
 
 
-def environ(ex: _zroute.Exchange, base: dict) -> dict:
-    env = dict(base)
-    path = ex.path
-    env["REQUEST_METHOD"] = ex.method
-    env["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
-    env["RAW_URI"] = path
-    env["QUERY_STRING"] = ex.query.decode("latin-1")
-    env["SERVER_PROTOCOL"] = "HTTP/" + ex.http_version
-    env["wsgi.url_scheme"] = ex.scheme
-    env["wsgi.input"] = Input(ex)
-    env["zroute.request_id"] = ex.request_id
-    host = ""
-    for name, value in ex.headers:
-        key = name.decode("latin-1")
-        val = value.decode("latin-1")
-        if key == "host":
-            host = val
-        if key == "content-type":
-            env["CONTENT_TYPE"] = val
-            continue
-        if key == "content-length":
-            env["CONTENT_LENGTH"] = val
-            continue
-        if "_" in key:
-            # CGI names turn "-" into "_": "x_forwarded_for" would land on the
-            # router's HTTP_X_FORWARDED_FOR (and REMOTE_ADDR). gunicorn drops
-            # such names too (--header-map drop).
-            continue
-        key = "HTTP_" + key.upper().replace("-", "_")
-        if key in env:
-            env[key] += ("; " if key == "HTTP_COOKIE" else ",") + val
-        else:
-            env[key] = val
-    name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
-    if not name or not port.isdigit():
-        name, port = host, ("443" if ex.scheme == "https" else "80")
-    env["SERVER_NAME"] = name or "localhost"
-    env["SERVER_PORT"] = port
-    forwarded = env.get("HTTP_X_FORWARDED_FOR")
-    # The router appends the client's address: the last element is its word.
-    env["REMOTE_ADDR"] = forwarded.rsplit(",", 1)[-1].strip() if forwarded else ""
-    return env
-
-
-class Response:
-    """start_response, write() and the iteration of the app's result."""
-
-    def __init__(self, ex: _zroute.Exchange) -> None:
-        self.ex = ex
-        self.status_code = 0
-        self.headers: Optional[List[Tuple[bytes, bytes]]] = None
-        self.started = False
-        self.sent = 0
-
-    def start_response(self, status: str, headers: List[Tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-        if exc_info is not None:
-            try:
-                if self.started:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.headers is not None:
-            raise AssertionError("start_response called twice without exc_info")
-        code = status.split(" ", 1)[0]
-        if len(code) != 3 or not code.isdigit():
-            raise ValueError(f"invalid WSGI status {status!r}")
-        self.status_code = int(code)
-        self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        return self.write
-
-    def write(self, data: bytes) -> None:
-        if self.headers is None:
-            raise AssertionError("write() before start_response()")
-        if not self.started:
-            self.started = True
-            self.ex.start(self.status_code, self.headers, data, False)
-        else:
-            self.ex.write(data)
-        self.sent += len(data)
-
-    def finish(self, last: Optional[bytes] = None) -> None:
-        if self.headers is None:
-            raise AssertionError("the app returned without calling start_response()")
-        if not self.started:
-            self.started = True
-            self.ex.start(self.status_code, self.headers, last, True)
-            self.sent += len(last or b"")
-        else:
-            if last:
-                self.write(last)
-            self.ex.finish()
-
-    def run(self, app: Callable[..., Any], env: dict) -> None:
-        try:
-            result = app(env, self.start_response)
-        except Exception:
-            self.fail("the app failed")
+def run(app: Callable[..., Any], ex: _zroute.Exchange, response: _zroute.WsgiResponse, env: dict) -> None:
+    """Calls the app and sends what it returns (the environ, ``wsgi.input``,
+    ``start_response`` and ``write`` are the extension's)."""
+    try:
+        result = app(env, response.start_response)
+    except Exception:
+        fail(ex, response, "the app failed")
+        return
+    try:
+        if isinstance(result, (list, tuple)) and len(result) <= 1 and not response.started:
+            # The common case: the whole body at once, one DATA frame.
+            response.finish(result[0] if result else None)
             return
-        try:
-            if isinstance(result, (list, tuple)) and len(result) <= 1 and not self.started:
-                # The common case: the whole body at once, one DATA frame.
-                self.finish(bytes(result[0]) if result else None)
-                return
-            for chunk in result:
-                if chunk:
-                    self.write(chunk)
-            self.finish()
-        except ClientDisconnected as e:
-            log.debug("request %s: stream over before the response was: %s", self.ex.request_id, e)
-        except Exception:
-            self.fail("the app failed during the response")
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    error_log.exception("request %s: the response's close() failed", self.ex.request_id)
-
-    def fail(self, what: str) -> None:
-        error_log.exception("request %s: %s", self.ex.request_id, what)
-        if self.status_code == 0 or not self.started:
-            self.status_code = 500
-        self.ex.abort()
+        for chunk in result:
+            if chunk:
+                response.write(chunk)
+        response.finish()
+    except ClientDisconnected as e:
+        log.debug("request %s: stream over before the response was: %s", ex.request_id, e)
+    except Exception:
+        fail(ex, response, "the app failed during the response")
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                error_log.exception("request %s: the response's close() failed", ex.request_id)
 
 
-class Input:
-    """``wsgi.input``: the request body, read from the stream as the app asks."""
-
-    def __init__(self, ex: _zroute.Exchange) -> None:
-        self.ex = ex
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self) -> bool:
-        if self.eof:
-            return False
-        chunk = self.ex.read()
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf += chunk
-        return True
-
-    def read(self, size: Optional[int] = -1) -> bytes:
-        if size is None or size < 0:
-            parts = [self.buf]
-            self.buf = b""
-            while not self.eof:
-                chunk = self.ex.read()
-                if not chunk:
-                    self.eof = True
-                else:
-                    parts.append(chunk)
-            return b"".join(parts)
-        while len(self.buf) < size and self._fill():
-            pass
-        data, self.buf = self.buf[:size], self.buf[size:]
-        return data
-
-    def read1(self, size: int = -1) -> bytes:
-        if not self.buf:
-            self._fill()
-        if size is None or size < 0:
-            size = len(self.buf)
-        data, self.buf = self.buf[:size], self.buf[size:]
-        return data
-
-    def readline(self, size: Optional[int] = -1) -> bytes:
-        while True:
-            end = self.buf.find(b"\n")
-            if end >= 0 or (size is not None and 0 <= size <= len(self.buf)) or not self._fill():
-                break
-        cut = len(self.buf) if end < 0 else end + 1
-        if size is not None and size >= 0:
-            cut = min(cut, size)
-        data, self.buf = self.buf[:cut], self.buf[cut:]
-        return data
-
-    def readlines(self, hint: int = -1) -> List[bytes]:
-        lines, total = [], 0
-        while True:
-            line = self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                return lines
-
-    def __iter__(self) -> Iterable[bytes]:
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
+def fail(ex: _zroute.Exchange, response: _zroute.WsgiResponse, what: str) -> None:
+    error_log.exception("request %s: %s", ex.request_id, what)
+    response.fail()
 
 
 class FileWrapper:

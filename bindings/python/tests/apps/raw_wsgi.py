@@ -70,6 +70,19 @@ def app(environ, start_response):
         rest = stream.readlines()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({"first": first.decode(), "rest": len(rest)}).encode()]
+    if path == "/input-corners":
+        stream = environ["wsgi.input"]
+        got = {
+            "read3": stream.read(3).decode(),
+            "read1": len(stream.read1(5)),
+            "readline2": stream.readline(2).decode(),
+            "readline": stream.readline().decode(),
+            "hinted": len(stream.readlines(1)),
+            "iterated": sum(1 for _ in stream),
+            "after": stream.read().decode(),
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(got).encode()]
     if path.startswith("/environ"):
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({k: v for k, v in environ.items() if isinstance(v, str)}).encode()]
