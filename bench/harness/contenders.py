@@ -248,7 +248,20 @@ def wait_workers(env: Env, group: Group, addr: str, n: int) -> None:
 
 # ---- Python ----
 
-APPS = {"flask": "flask_hello:app", "starlette": "starlette_hello:app"}
+APPS = {
+    "flask": "flask_hello:app",
+    "starlette": "starlette_hello:app",
+    "fastapi": "fastapi_json:app",
+    "flask-json": "flask_json:app",
+}
+WSGI_APPS = {"flask", "flask-json"}
+#: Where each app is measured: the hello apps at /, the JSON endpoints with a
+#: path and a query parameter.
+APP_PATHS = {"fastapi": "/items/42?q=widget", "flask-json": "/items/42?q=widget"}
+
+
+def app_path(app: str) -> str:
+    return APP_PATHS.get(app, HELLO_PATH)
 
 
 def apps_dir(env: Env) -> Path:
@@ -266,19 +279,22 @@ def gunicorn_nginx(env: Env, group: Group) -> Running:
     return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
 
 
-def uvicorn_nginx(env: Env, group: Group) -> Running:
-    port = free_port()
-    group.start(
-        [env.py("uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log", APPS["starlette"]],
-        "uvicorn",
-        cwd=apps_dir(env),
-    )
-    wait_http_ok(f"http://127.0.0.1:{port}/", group)
-    return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
+def uvicorn_nginx(app: str) -> Callable[[Env, Group], Running]:
+    def start(env: Env, group: Group) -> Running:
+        port = free_port()
+        group.start(
+            [env.py("uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log", APPS[app]],
+            "uvicorn",
+            cwd=apps_dir(env),
+        )
+        wait_http_ok(f"http://127.0.0.1:{port}{app_path(app)}", group)
+        return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"), app_path(app))
+
+    return start
 
 
 def granian_nginx(app: str) -> Callable[[Env, Group], Running]:
-    interface = "wsgi" if app == "flask" else "asgi"
+    interface = "wsgi" if app in WSGI_APPS else "asgi"
 
     def start(env: Env, group: Group) -> Running:
         port = free_port()
@@ -299,14 +315,14 @@ def granian_nginx(app: str) -> Callable[[Env, Group], Running]:
             "granian",
             cwd=apps_dir(env),
         )
-        wait_http_ok(f"http://127.0.0.1:{port}/", group)
-        return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"))
+        wait_http_ok(f"http://127.0.0.1:{port}{app_path(app)}", group)
+        return ready(group, nginx_in_front(env, group, f"127.0.0.1:{port}"), app_path(app))
 
     return start
 
 
 def zroute_python(app: str) -> Callable[[Env, Group], Running]:
-    interface = "wsgi" if app == "flask" else "asgi"
+    interface = "wsgi" if app in WSGI_APPS else "asgi"
 
     def start(env: Env, group: Group) -> Running:
         addr, endpoint, pid = zroute_router(env, group)
@@ -324,7 +340,7 @@ def zroute_python(app: str) -> Callable[[Env, Group], Running]:
             "zroute-worker",
             cwd=apps_dir(env),
         )
-        return ready(group, addr, router_pid=pid)
+        return ready(group, addr, app_path(app), router_pid=pid)
 
     return start
 
@@ -347,13 +363,28 @@ PYTHON = [
     Contender("Flask: gunicorn ×1 behind nginx", "flask", gunicorn_nginx),
     Contender("Flask: granian WSGI behind nginx", "flask", granian_nginx("flask")),
     Contender("Flask: zroute + binding", "flask", zroute_python("flask"), baseline="Flask: granian WSGI behind nginx"),
-    Contender("Starlette: uvicorn behind nginx", "starlette", uvicorn_nginx),
+    Contender("Starlette: uvicorn behind nginx", "starlette", uvicorn_nginx("starlette")),
     Contender("Starlette: granian ASGI behind nginx", "starlette", granian_nginx("starlette")),
     Contender(
         "Starlette: zroute + binding",
         "starlette",
         zroute_python("starlette"),
         baseline="Starlette: granian ASGI behind nginx",
+    ),
+    Contender("FastAPI JSON: uvicorn behind nginx", "fastapi", uvicorn_nginx("fastapi")),
+    Contender("FastAPI JSON: granian ASGI behind nginx", "fastapi", granian_nginx("fastapi")),
+    Contender(
+        "FastAPI JSON: zroute + binding",
+        "fastapi",
+        zroute_python("fastapi"),
+        baseline="FastAPI JSON: granian ASGI behind nginx",
+    ),
+    Contender("Flask JSON: granian WSGI behind nginx", "flask-json", granian_nginx("flask-json")),
+    Contender(
+        "Flask JSON: zroute + binding",
+        "flask-json",
+        zroute_python("flask-json"),
+        baseline="Flask JSON: granian WSGI behind nginx",
     ),
 ]
 

@@ -10,6 +10,8 @@ SCENARIO_TITLES = {
     "rust": "Rust: a hello backend behind each proxy",
     "flask": "Python: hello Flask (WSGI)",
     "starlette": "Python: hello Starlette (ASGI)",
+    "fastapi": "Python: FastAPI JSON endpoint (a Pydantic model from a path and a query parameter)",
+    "flask-json": "Python: Flask JSON endpoint (the same answer, jsonify)",
     "scaling": "Scaling: one router, more hello workers",
     "scaling-work": "Scaling: one router, more workers that each spend CPU per request",
     "fleet": "Fleet: the proxy's cost as backends multiply (1, 50, 200 hello workers or hyper backends)",
@@ -207,7 +209,7 @@ def svg(result: dict) -> str:
     gap = 80
     width = label_w + 2 * panel_w + gap + 60
     height = top + row_h * len(rows) + 20
-    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "scaling": "#b279a2", "scaling-work": "#9d755d", "fleet": "#e45756"}
+    colours = {"rust": "#4c78a8", "flask": "#f58518", "starlette": "#54a24b", "fastapi": "#72b7b2", "flask-json": "#eeca3b", "scaling": "#b279a2", "scaling-work": "#9d755d", "fleet": "#e45756"}
     max_rps = max((summary[n]["rps"] for n, _ in rows), default=1)
     max_p99 = max((summary[n]["p99_ms"] for n, _ in rows), default=1)
     out = [
