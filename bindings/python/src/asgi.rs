@@ -124,6 +124,29 @@ impl AsgiHttp {
         Ok(None)
     }
 
+    /// What `send` returns once it handed a chunk (or trailers) over:
+    /// done, or, if the chunk waits for room, a future `wake_write`
+    /// completes (finishing the response then if `last`).
+    fn after_queueing(
+        &self,
+        py: Python<'_>,
+        state: &mut State,
+        queued: bool,
+        last: bool,
+    ) -> PyResult<Py<PyAny>> {
+        if !queued {
+            state.finish_after_write = last;
+            let future = self.future(py)?;
+            state.write_waiter = Some(future.clone_ref(py));
+            return Ok(future);
+        }
+        if last {
+            state.complete = true;
+            self.ex.get().finish()?;
+        }
+        ready(py, None)
+    }
+
     fn start(&self, state: &State, body: Option<&[u8]>, end: bool) -> PyResult<()> {
         self.ex
             .get()
@@ -263,17 +286,8 @@ impl AsgiHttp {
                     }
                     return ready(py, None);
                 }
-                if !body.is_empty() && !self.ex.get().write_nowait(body)? {
-                    state.finish_after_write = last;
-                    let future = self.future(py)?;
-                    state.write_waiter = Some(future.clone_ref(py));
-                    return Ok(future);
-                }
-                if last {
-                    state.complete = true;
-                    self.ex.get().finish()?;
-                }
-                ready(py, None)
+                let queued = body.is_empty() || self.ex.get().write_nowait(body)?;
+                self.after_queueing(py, &mut state, queued, last)
             }
             "http.response.trailers" => {
                 if !state.trailers || !state.started {
@@ -286,17 +300,8 @@ impl AsgiHttp {
                     Some(m) => !m.is_truthy()?,
                     None => true,
                 };
-                if !headers.is_empty() && !self.ex.get().trailers_nowait(headers)? {
-                    state.finish_after_write = last;
-                    let future = self.future(py)?;
-                    state.write_waiter = Some(future.clone_ref(py));
-                    return Ok(future);
-                }
-                if last {
-                    state.complete = true;
-                    self.ex.get().finish()?;
-                }
-                ready(py, None)
+                let queued = headers.is_empty() || self.ex.get().trailers_nowait(headers)?;
+                self.after_queueing(py, &mut state, queued, last)
             }
             other => Err(PyRuntimeError::new_err(format!(
                 "unknown ASGI message type {other:?}"
@@ -430,10 +435,11 @@ pub(crate) fn common_scope<'py>(
     asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.4"))?;
     scope.set_item(intern!(py, "asgi"), asgi)?;
     scope.set_item(intern!(py, "http_version"), PyString::new(py, http_version))?;
-    scope.set_item(
-        intern!(py, "path"),
-        PyString::new(py, &percent_decode(path)),
-    )?;
+    // As `urllib.parse.unquote`: the escapes' bytes, read as UTF-8 with
+    // replacement characters.
+    let decoded = crate::exchange::unescape(path);
+    let decoded = String::from_utf8_lossy(&decoded);
+    scope.set_item(intern!(py, "path"), PyString::new(py, &decoded))?;
     scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, path.as_bytes()))?;
     scope.set_item(intern!(py, "query_string"), PyBytes::new(py, query))?;
     scope.set_item(intern!(py, "root_path"), intern!(py, ""))?;
@@ -454,31 +460,4 @@ pub(crate) fn common_scope<'py>(
     scope.set_item(intern!(py, "server"), server)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;
     Ok(scope)
-}
-
-/// Percent-decodes a path as `urllib.parse.unquote` does: escapes give
-/// bytes, read as UTF-8 with replacement characters.
-fn percent_decode(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains('%') {
-        return path.into();
-    }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned().into()
 }

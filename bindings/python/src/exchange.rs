@@ -574,3 +574,27 @@ fn header_map(headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<HeaderMap> {
     }
     Ok(map)
 }
+
+/// A path with its `%XX` escapes decoded to bytes (`urllib.parse.unquote_to_bytes`);
+/// a `%` not followed by two hex digits stays as it is.
+pub(crate) fn unescape(path: &str) -> std::borrow::Cow<'_, [u8]> {
+    let bytes = path.as_bytes();
+    if !bytes.contains(&b'%') {
+        return bytes.into();
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2)))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out.into()
+}

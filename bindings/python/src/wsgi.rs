@@ -18,28 +18,7 @@ fn latin1(bytes: &[u8]) -> String {
 
 /// `unquote_to_bytes(path).decode("latin-1")`.
 fn path_info(path: &str) -> String {
-    if !path.contains('%') {
-        return path.to_owned();
-    }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    latin1(&out)
+    latin1(&crate::exchange::unescape(path))
 }
 
 /// The CGI name of a header (`HTTP_X_FOO`), or `None` for a name with `_`:
