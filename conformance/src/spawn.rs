@@ -99,7 +99,7 @@ pub(crate) fn spawn_named(
     let options = RouterOptions {
         // HELLOs carry the descriptor of their connection, which the
         // monitor's accept event maps to the address the worker reached.
-        origin_prefix: Some(hello_prefix()),
+        origin_prefix: Some(zroute_proto::frame::Hello::PREFIX.to_vec()),
         ..suite_router_options()
     };
     let (socket, first) = bound_router(&ctx, &options, true)?;
@@ -240,10 +240,4 @@ pub(crate) fn suite_router_options() -> RouterOptions {
         max_msg_size: Some(1 << 20),
         ..RouterOptions::default()
     }
-}
-
-/// The first bytes of every HELLO: a control frame, version 3, type HELLO.
-fn hello_prefix() -> Vec<u8> {
-    let [hi, lo] = zroute_proto::FrameType::HELLO.to_wire().to_be_bytes();
-    vec![0x80, 0x03, hi, lo]
 }

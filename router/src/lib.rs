@@ -79,7 +79,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .max_msg_parts
             .max(config.max_frames_per_message.saturating_add(1)),
         // The source a HELLO counts against (--hello-rate-per-source).
-        origin_prefix: Some(dispatch::hello_prefix()),
+        origin_prefix: Some(zroute_proto::frame::Hello::PREFIX.to_vec()),
         ..RouterOptions::default()
     };
     // The ZAP handler must be bound before the first CURVE socket.

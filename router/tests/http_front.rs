@@ -7,14 +7,13 @@
 //! Where a client library would hide what is tested (no Host, hop-by-hop
 //! fields, the exact bytes of a response) the test speaks HTTP/1 by hand.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use zroute_test_support::cert::{TestCert, self_signed};
+use zroute_test_support::cert::{self_signed, tls_connect};
 use zroute_test_support::http::{RawConn, RawResponse, client, get, h2_client, request};
 use zroute_test_support::process::{Proc, worker};
 use zroute_test_support::router_process::{Router, metric};
@@ -80,36 +79,6 @@ async fn h2c_with_prior_knowledge() {
     assert_eq!((status, body.len()), (200, 100_000));
 }
 
-/// A TLS connection to the router offering only `alpn`; returns the stream
-/// and the protocol the router chose.
-async fn tls_connect(
-    router: &Router,
-    cert: &TestCert,
-    alpn: &[u8],
-) -> (
-    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    Option<Vec<u8>>,
-) {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(router.http).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .expect("TLS handshake with a certificate the client trusts");
-    let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    (tls, chosen)
-}
-
 /// TLS with ALPN: a client offering h2 gets HTTP/2, one offering http/1.1
 /// gets HTTP/1.1, and the worker sees `https` both times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +100,7 @@ async fn tls_serves_h2_and_http11_by_alpn() {
     );
 
     // h2
-    let (tls, alpn) = tls_connect(&router, &cert, b"h2").await;
+    let (tls, alpn) = tls_connect(router.http, &cert, &[b"h2"]).await;
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
@@ -152,7 +121,7 @@ async fn tls_serves_h2_and_http11_by_alpn() {
     assert_eq!(seen(&json, "x-forwarded-proto").as_deref(), Some("https"));
 
     // http/1.1
-    let (tls, alpn) = tls_connect(&router, &cert, b"http/1.1").await;
+    let (tls, alpn) = tls_connect(router.http, &cert, &[b"http/1.1"]).await;
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await

@@ -6,7 +6,6 @@
 //! Real processes on loopback: the router binary and the `hello` worker; the
 //! client side is raw bytes over TCP or rustls, so that nothing is hidden.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +13,7 @@ use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use zroute_test_support::cert::{TestCert, self_signed};
+use zroute_test_support::cert::{self_signed, tls_connect};
 use zroute_test_support::http::{RawConn, h2_client, request};
 use zroute_test_support::process::{Proc, worker};
 use zroute_test_support::router_process::Router;
@@ -100,7 +99,7 @@ async fn tls_serves_only_the_alpn_protocol() {
     .await;
 
     // ALPN h2, then HTTP/1.1 bytes: a connection error, not an HTTP/1.1 answer.
-    let (mut tls, alpn) = tls_connect(&router, &cert, &[b"h2"]).await;
+    let (mut tls, alpn) = tls_connect(router.http, &cert, &[b"h2"]).await;
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
     tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
@@ -112,7 +111,7 @@ async fn tls_serves_only_the_alpn_protocol() {
         String::from_utf8_lossy(&answer)
     );
     // Also h2spec's invalid preface, after ALPN h2.
-    let (mut tls, _) = tls_connect(&router, &cert, &[b"h2"]).await;
+    let (mut tls, _) = tls_connect(router.http, &cert, &[b"h2"]).await;
     tls.write_all(INVALID_PREFACE).await.unwrap();
     let answer = read_to_end(&mut tls).await;
     assert!(
@@ -123,7 +122,7 @@ async fn tls_serves_only_the_alpn_protocol() {
 
     // ALPN http/1.1, then the HTTP/2 preface: not served as HTTP/2 (the
     // router's SETTINGS frame would come first).
-    let (mut tls, alpn) = tls_connect(&router, &cert, &[b"http/1.1"]).await;
+    let (mut tls, alpn) = tls_connect(router.http, &cert, &[b"http/1.1"]).await;
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
     tls.write_all(PREFACE).await.unwrap();
     tls.write_all(&settings_frame()).await.unwrap();
@@ -134,7 +133,7 @@ async fn tls_serves_only_the_alpn_protocol() {
     );
 
     // ALPN h2 with a real client still works.
-    let (tls, _) = tls_connect(&router, &cert, &[b"h2"]).await;
+    let (tls, _) = tls_connect(router.http, &cert, &[b"h2"]).await;
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
@@ -154,7 +153,7 @@ async fn tls_serves_only_the_alpn_protocol() {
     );
 
     // No ALPN: the first line decides, as on cleartext.
-    let (mut tls, alpn) = tls_connect(&router, &cert, &[]).await;
+    let (mut tls, alpn) = tls_connect(router.http, &cert, &[]).await;
     assert_eq!(alpn, None);
     tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
@@ -165,7 +164,7 @@ async fn tls_serves_only_the_alpn_protocol() {
         "{:?}",
         String::from_utf8_lossy(&answer)
     );
-    let (tls, _) = tls_connect(&router, &cert, &[]).await;
+    let (tls, _) = tls_connect(router.http, &cert, &[]).await;
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
@@ -182,7 +181,7 @@ async fn tls_serves_only_the_alpn_protocol() {
     assert_eq!(res.status(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "Hello from w1");
-    let (mut tls, _) = tls_connect(&router, &cert, &[]).await;
+    let (mut tls, _) = tls_connect(router.http, &cert, &[]).await;
     tls.write_all(INVALID_PREFACE).await.unwrap();
     assert_eq!(read_to_end(&mut tls).await, b"");
 }
@@ -201,31 +200,4 @@ async fn read_to_end<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8>
         }
         all.extend_from_slice(&chunk[..n]);
     }
-}
-
-/// A TLS connection offering `alpn` (nothing if empty); returns the stream
-/// and the protocol the router chose.
-async fn tls_connect(
-    router: &Router,
-    cert: &TestCert,
-    alpn: &[&[u8]],
-) -> (
-    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    Option<Vec<u8>>,
-) {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(router.http).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    (tls, chosen)
 }

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+use zroute_test_support::cert::tls_connect;
 use zroute_test_support::process::worker;
 use zroute_test_support::router_process::Router;
 
@@ -262,27 +263,6 @@ async fn a_draining_router_closes_with_1001_after_the_grace() {
     assert_eq!(frame.reason.as_str(), "the router is going away");
 }
 
-/// A TLS client for the router's self-signed certificate, offering `alpn`.
-async fn tls(
-    router: &Router,
-    cert: &zroute_test_support::cert::TestCert,
-    alpn: &[u8],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = TcpStream::connect(router.http).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    connector.connect(name, tcp).await.expect("TLS handshake")
-}
-
 /// A WebSocket over HTTP/2 on `io` (RFC 8441's extended CONNECT), with the
 /// subprotocol the router's 200 selected.
 async fn over_h2<I>(
@@ -400,12 +380,12 @@ async fn over_tls() {
     );
     let _app = worker("testapp", "app", &router.endpoint, &[]);
     router.wait_workers(1, STARTUP).await;
-    let stream = tls(&router, &cert, b"http/1.1").await;
+    let stream = tls_connect(router.http, &cert, &[b"http/1.1"]).await.0;
     let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", stream)
         .await
         .expect("the WebSocket handshake over TLS");
     echo_exchange(&mut ws, "wss").await;
-    let stream = tls(&router, &cert, b"h2").await;
+    let stream = tls_connect(router.http, &cert, &[b"h2"]).await.0;
     let (mut ws, _) = over_h2(stream, "localhost").await;
     echo_exchange(&mut ws, "h2 over TLS").await;
 }
@@ -452,12 +432,12 @@ async fn every_worker_over_http1_tls_and_http2() {
         }
         let mut ws = connect(&plain, "/ws/echo", Some("echo")).await.unwrap();
         echo_exchange(&mut ws, &format!("{name} over HTTP/1.1")).await;
-        let stream = tls(&secure, &cert, b"http/1.1").await;
+        let stream = tls_connect(secure.http, &cert, &[b"http/1.1"]).await.0;
         let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws/echo", stream)
             .await
             .expect("the WebSocket handshake over TLS");
         echo_exchange(&mut ws, &format!("{name} over TLS")).await;
-        let stream = tls(&secure, &cert, b"h2").await;
+        let stream = tls_connect(secure.http, &cert, &[b"h2"]).await.0;
         let (mut ws, protocol) = over_h2(stream, "localhost").await;
         assert_eq!(protocol.as_deref(), Some("echo"), "{name}");
         echo_exchange(&mut ws, &format!("{name} over HTTP/2")).await;

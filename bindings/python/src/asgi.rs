@@ -147,10 +147,10 @@ impl AsgiHttp {
         ready(py, None)
     }
 
-    fn start(&self, state: &State, body: Option<&[u8]>, end: bool) -> PyResult<()> {
-        self.ex
-            .get()
-            .start(state.status, state.headers.clone(), body, end)
+    /// Sends the head; its headers are not needed after it.
+    fn start(&self, state: &mut State, body: Option<&[u8]>, end: bool) -> PyResult<()> {
+        let headers = std::mem::take(&mut state.headers);
+        self.ex.get().start(state.status, headers, body, end)
     }
 }
 
@@ -249,7 +249,7 @@ impl AsgiHttp {
                     // No body goes with these: the head is the whole response.
                     state.started = true;
                     state.complete = true;
-                    self.start(&state, None, true)?;
+                    self.start(&mut state, None, true)?;
                 }
                 ready(py, None)
             }
@@ -280,7 +280,7 @@ impl AsgiHttp {
                 let last = !more && !state.trailers;
                 if !state.started {
                     state.started = true;
-                    self.start(&state, Some(body), last)?;
+                    self.start(&mut state, Some(body), last)?;
                     if last {
                         state.complete = true;
                     }

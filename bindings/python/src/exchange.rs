@@ -460,7 +460,7 @@ impl PyExchange {
     }
 
     /// Sends a body chunk, waiting (detached) for room.
-    fn write(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+    pub(crate) fn write(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
         if data.is_empty() {
             return Ok(());
         }
@@ -528,11 +528,6 @@ impl PyExchange {
     /// The next request body chunk, empty at the end; waits detached.
     pub(crate) fn read_chunk(&self, py: Python<'_>) -> PyResult<Bytes> {
         Ok(py.detach(|| self.0.read_blocking())?.unwrap_or_default())
-    }
-
-    /// Sends a body chunk, waiting (detached) for room.
-    pub(crate) fn write_blocking(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.write(py, data)
     }
 
     pub(crate) fn is_disconnected(&self) -> bool {

@@ -280,6 +280,7 @@ pub(crate) struct WsgiResponse {
     /// The status code, for the access log; 500 when the app failed first.
     #[pyo3(get, set)]
     status_code: u16,
+    /// From `start_response` until the head goes out with the first chunk.
     headers: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     #[pyo3(get)]
     started: bool,
@@ -322,7 +323,7 @@ impl WsgiResponse {
                     return Err(PyErr::from_value(error));
                 }
                 Some(_) => {}
-                None if this.headers.is_some() => {
+                None if this.headers.is_some() || this.started => {
                     return Err(PyAssertionError::new_err(
                         "start_response called twice without exc_info",
                     ));
@@ -350,15 +351,17 @@ impl WsgiResponse {
 
     /// PEP 3333's `write`: the head goes out with the first chunk.
     fn write(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
-        let Some(headers) = &self.headers else {
-            return Err(PyAssertionError::new_err("write() before start_response()"));
-        };
         let ex = self.ex.get();
         if self.started {
-            ex.write_blocking(py, &data)?;
+            ex.write(py, &data)?;
         } else {
+            // The head goes out now: nothing needs its headers after this.
+            let headers = self
+                .headers
+                .take()
+                .ok_or_else(|| PyAssertionError::new_err("write() before start_response()"))?;
             self.started = true;
-            ex.start(self.status_code, headers.clone(), Some(&data), false)?;
+            ex.start(self.status_code, headers, Some(&data), false)?;
         }
         self.sent += data.len() as u64;
         Ok(())
@@ -368,17 +371,13 @@ impl WsgiResponse {
     /// one chunk and nothing went out yet.
     #[pyo3(signature = (last=None))]
     fn finish(&mut self, py: Python<'_>, last: Option<PyBackedBytes>) -> PyResult<()> {
-        let Some(headers) = &self.headers else {
-            return Err(PyAssertionError::new_err(
-                "the app returned without calling start_response()",
-            ));
-        };
         if !self.started {
+            let headers = self.headers.take().ok_or_else(|| {
+                PyAssertionError::new_err("the app returned without calling start_response()")
+            })?;
             self.started = true;
             let body = last.as_deref();
-            self.ex
-                .get()
-                .start(self.status_code, headers.clone(), body, true)?;
+            self.ex.get().start(self.status_code, headers, body, true)?;
             self.sent += body.map_or(0, |b| b.len() as u64);
             return Ok(());
         }

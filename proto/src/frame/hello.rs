@@ -37,6 +37,15 @@ super::handshake::handshake_frame! {
 }
 
 impl Hello {
+    /// The first four bytes of every HELLO: a control frame of version 3 and
+    /// type HELLO (spec #frame-header). A ROUTER socket matches them to tell
+    /// a registration from a session's frames without decoding it.
+    pub const PREFIX: [u8; 4] = {
+        let [version_hi, version_lo] = (0x8000 | super::head::SPDY_VERSION).to_be_bytes();
+        let [hi, lo] = FrameType::HELLO.to_wire().to_be_bytes();
+        [version_hi, version_lo, hi, lo]
+    };
+
     pub fn new(
         version: u16,
         max_concurrent_streams: u32,
@@ -55,5 +64,17 @@ impl Hello {
 
     pub fn max_concurrent_streams(&self) -> u32 {
         self.block.words[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Frame;
+
+    #[test]
+    fn every_hello_starts_with_the_prefix() {
+        let hello: Frame = Hello::new(1, 16, 65_536, HeaderBlock::default()).into();
+        assert_eq!(hello.to_bytes()[..4], Hello::PREFIX);
     }
 }

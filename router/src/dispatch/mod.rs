@@ -43,7 +43,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 use zroute_proto::session::RouterConfig;
-use zroute_proto::{FrameType, HeaderBlock, RstCode, StreamId};
+use zroute_proto::{HeaderBlock, RstCode, StreamId};
 use zroute_transport::Incoming;
 
 use crate::transport::Socket;
@@ -60,14 +60,6 @@ type PeerKey = ConnectionHandle;
 
 /// Most frames sent to one worker in one message.
 const MAX_PARTS_PER_MESSAGE: usize = 256;
-
-/// How a part that is a HELLO starts (spec #frame-header, #frame-types): a
-/// control frame of version 3 and type HELLO. The workers sockets read the
-/// origin of such messages only: the source a HELLO is counted against.
-pub(crate) fn hello_prefix() -> Vec<u8> {
-    let [hi, lo] = FrameType::HELLO.to_wire().to_be_bytes();
-    vec![0x80, 0x03, hi, lo]
-}
 
 /// A connection's lines (closes, failed handshakes) are logged per peer host
 /// in bursts of this many, then one a second: a peer that is refused or
@@ -315,7 +307,8 @@ pub(crate) struct Dispatcher {
 
 impl Dispatcher {
     /// `sockets` should be watched (`Socket::watch`) and ask for the origin
-    /// of HELLOs ([`hello_prefix`]); `curve` says whether they use CURVE.
+    /// of HELLOs (`Hello::PREFIX`): the source a HELLO is counted against;
+    /// `curve` says whether they use CURVE.
     pub(crate) fn new(
         sockets: Vec<Socket>,
         endpoints: Vec<String>,

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::HttpService;
-use crate::driver::{Handlers, stopped};
+use crate::driver::{Handlers, resume_panic, stopped};
 use crate::endpoint::{self, jitter};
 use crate::settings::Settings;
 use crate::transport::Context;
@@ -356,14 +356,6 @@ pub(crate) async fn run<S>(
     }
     .instrument(span)
     .await;
-}
-
-fn resume_panic(over: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = over
-        && e.is_panic()
-    {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::discovery::Endpoint;
-use crate::driver::Handlers;
+use crate::driver::{Handlers, resume_panic};
 use crate::settings::Settings;
 use crate::{HttpService, discovery, endpoint};
 
@@ -97,11 +97,7 @@ fn run<S>(
         }
         let all_over = async {
             while let Some(over) = running.join_next().await {
-                if let Err(e) = over
-                    && e.is_panic()
-                {
-                    std::panic::resume_unwind(e.into_panic());
-                }
+                resume_panic(over);
             }
         };
         tokio::select! {

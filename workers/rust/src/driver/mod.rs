@@ -436,6 +436,16 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Carries a task's panic on into the caller, as if the task's code had
+/// run there.
+pub(crate) fn resume_panic(over: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = over
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
