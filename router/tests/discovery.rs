@@ -318,9 +318,21 @@ async fn follow_the_tier(publish: Publish) {
 
     // The nameserver breaks: every session stays, each worker says so once.
     tier.dns.set_failing(true);
-    let asked = tier.dns.queries();
     let deadline = Instant::now() + Duration::from_secs(20);
-    // Enough failed lookups that each worker has failed several times.
+    // Each worker has seen a lookup fail (its cached answer may outlive the
+    // first failures, and the Python worker's log lines arrive through a
+    // queue)...
+    for (name, proc) in &workers {
+        while failure_lines(proc) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never logged a failed lookup"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // ...and the failures go on for several more lookups.
+    let asked = tier.dns.queries();
     while tier.dns.queries() < asked + 4 * n as u64 {
         assert!(Instant::now() < deadline, "the workers stopped looking up");
         tokio::time::sleep(Duration::from_millis(20)).await;
