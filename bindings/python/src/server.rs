@@ -112,12 +112,16 @@ impl Server {
             .capacity(capacity)
             .graceful_timeout(graceful_timeout)
             .max_request_body(max_body)
-            // The handler's first poll only hands the request to Python (a
-            // queue push, never a wait): done on the session thread, it saves
-            // the hop to a runtime thread for every request without a body.
-            // Measured (bench/NOTES.md): +17% req/s for Flask on the thread
-            // pool; the asyncio loop's mailbox did better without it.
+            // A handler only hands the request to Python (a queue push, never
+            // a wait) and waits for its answer. Measured (bench/NOTES.md),
+            // each mode where it pays: the pool's first poll on the session
+            // thread saves a hop to a runtime thread (+17% req/s for Flask;
+            // running it there to the end lost 10-30%); the loop's handlers
+            // run on the session thread start to end, so the loop's answer
+            // wakes that thread directly (+20% req/s for Starlette and
+            // FastAPI, with less CPU per request).
             .inline_handlers(mode == "threads")
+            .local_handlers(mode == "loop")
             .feature("trailers")
             // The library follows named endpoints (spec #transport-discovery),
             // and its environment variables configure the lookups.

@@ -83,6 +83,7 @@ impl Builder {
                 max_request_body: 0,
                 block_warning: Duration::from_secs(1),
                 inline_handlers: false,
+                local_handlers: false,
                 dealer: DealerOptions::default(),
                 discovery: None,
             },
@@ -241,6 +242,21 @@ impl Builder {
     /// apart. Default off.
     pub fn inline_handlers(mut self, on: bool) -> Self {
         self.settings.inline_handlers = on;
+        self
+    }
+
+    /// Runs every request's handler on the session thread, start to end,
+    /// instead of on the handlers' runtime. For services whose handlers only
+    /// hand the request to threads of their own and wait for the answer, as
+    /// a language binding's do: the thread that answers then wakes the
+    /// session thread directly, where it would otherwise wake a runtime
+    /// thread that wakes the session thread in turn (bench/NOTES.md
+    /// measures it). Like [`inline_handlers`](Self::inline_handlers), which
+    /// it implies, only for handlers that never block: one that does holds
+    /// up every session. Default off.
+    pub fn local_handlers(mut self, on: bool) -> Self {
+        self.settings.local_handlers = on;
+        self.settings.inline_handlers |= on;
         self
     }
 

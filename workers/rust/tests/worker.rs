@@ -485,6 +485,63 @@ async fn inline_handlers_answer_fail_and_defer_alike() {
     handler_outcomes(Worker::builder("w").inline_handlers(true)).await;
 }
 
+/// The same outcomes with every handler run on the session thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_handlers_answer_fail_and_defer_alike() {
+    handler_outcomes(Worker::builder("w").local_handlers(true)).await;
+}
+
+/// With local handlers, a handler waiting on another thread's answer is
+/// resumed on the session thread, with or without a request body, and a
+/// reset still drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_handlers_run_on_the_session_thread() {
+    let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let service = service_fn(move |req: Request<Body>| {
+        let started_tx = started_tx.clone();
+        async move {
+            let first = std::thread::current().name().map(str::to_owned);
+            if req.uri().path() == "/forever" {
+                let (dropped_tx, dropped) = oneshot::channel();
+                let _guard = DropGuard(Some(dropped_tx));
+                let _ = started_tx.send(dropped);
+                std::future::pending::<()>().await;
+            }
+            let body = req.into_body().collect().await?.to_bytes();
+            // Answered by a thread of the service's own, as a binding's are.
+            let (tx, rx) = oneshot::channel();
+            std::thread::spawn(move || tx.send(body.len()));
+            let n = rx.await?;
+            let later = std::thread::current().name().map(str::to_owned);
+            Ok::<_, BoxError>(full(200, format!("{first:?} {later:?} {n}")))
+        }
+    });
+    let worker = Running::start(&router, Worker::builder("w").local_handlers(true), service);
+    let session = router.next_session().await;
+
+    let on_session = r#"Some("zroute-session") Some("zroute-session")"#;
+    let mut stream = session.open(request("GET", "/", &[]), true).await;
+    assert_eq!(
+        stream.response().await.unwrap().text(),
+        format!("{on_session} 0")
+    );
+    let mut stream = session.open(request("POST", "/", &[]), false).await;
+    stream.send(vec![7u8; 3000], true).await;
+    assert_eq!(
+        stream.response().await.unwrap().text(),
+        format!("{on_session} 3000")
+    );
+
+    let stream = session.open(request("GET", "/forever", &[]), true).await;
+    let dropped = within("the handler to start", started.recv())
+        .await
+        .unwrap();
+    stream.reset(RstCode::CANCEL);
+    within("the handler to be dropped", dropped).await.unwrap();
+    worker.shutdown().await;
+}
+
 async fn handler_outcomes(builder: Builder) {
     let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
     let service = service_fn(|req: Request<Body>| async move {

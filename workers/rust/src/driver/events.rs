@@ -138,17 +138,13 @@ where
             is_head,
         );
         let task = blocking::counting_polls(shared.clone(), task.instrument(span));
-        // Dropping the JoinHandle detaches the task: it reports through its
-        // Responder, and the AbortHandle is all the driver needs.
         let task = if fin && self.settings.inline_handlers {
             match inline::poll_once(&self.handlers.runtime, task) {
                 FirstPoll::Done => Task::Inline,
-                FirstPoll::Pending(task) => {
-                    Task::Spawned(self.handlers.runtime.spawn(task).abort_handle())
-                }
+                FirstPoll::Pending(task) => self.spawn(task),
             }
         } else {
-            Task::Spawned(self.handlers.runtime.spawn(task).abort_handle())
+            self.spawn(task)
         };
         self.streams.insert(
             id,
@@ -170,6 +166,22 @@ where
         if self.next_block_check.is_none() && !threshold.is_zero() {
             self.next_block_check = Some(Instant::now() + blocking::check_interval(threshold));
         }
+    }
+
+    /// Starts a request's task on the handlers' runtime, or with
+    /// [`local_handlers`](crate::Builder::local_handlers) on this thread's.
+    fn spawn<F>(&self, task: F) -> Task
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = if self.settings.local_handlers {
+            tokio::spawn(task)
+        } else {
+            self.handlers.runtime.spawn(task)
+        };
+        // Dropping the JoinHandle detaches the task: it reports through its
+        // Responder, and the AbortHandle is all the driver needs.
+        Task::Spawned(task.abort_handle())
     }
 
     fn on_data(&mut self, id: StreamId, data: Bytes, fin: bool) {
