@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod cli;
 pub mod config;
 mod dispatch;
 mod endpoint;
