@@ -19,7 +19,9 @@ mod wsgi;
 
 use pyo3::prelude::*;
 
-// As the router's binary does: glibc's allocator cost it a sixth of its CPU.
+// As the router's binary does (router/src/main.rs): the router's code runs here
+// for `zroute-router`, and the worker's took less CPU with it too (Starlette
+// hello: 91-97 against 101-103 us per request, bench/NOTES.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -102,3 +102,18 @@ def test_asgi_send_waits_for_a_slow_client(router, start_worker):
             router.client.get("/blocked").json()["slow-reader"]
         )
     assert blocked < 4096 // 2, f"the app produced {blocked} chunks of 64 KiB before a send waited"
+
+
+def test_asgi_receive_after_the_response_hears_the_end(router, start_worker):
+    """An app that answers in full and then waits on receive() gets
+    http.disconnect once the stream is over, every time, whichever comes
+    first: its wait, or the stream's end."""
+    start_worker("raw_asgi:app", id="after")
+    tags = [f"after-{i}" for i in range(30)]
+    for tag in tags:
+        res = router.client.get(f"/after?{tag}")
+        assert (res.status_code, res.text) == (200, "done")
+    heard = router.wait_workers(lambda _: set(tags) <= set(router.client.get("/after-log").json())) and (
+        router.client.get("/after-log").json()
+    )
+    assert {heard[t] for t in tags} == {"http.disconnect"}

@@ -7,6 +7,8 @@ import json
 CHUNK = b"z" * 65536
 TOTAL_CHUNKS = 4096  # 256 MiB: far more than every buffer on the way holds
 BLOCKED = {}
+# What `receive` gave each /after request once its response was complete.
+AFTER = {}
 
 
 async def app(scope, receive, send):
@@ -14,8 +16,12 @@ async def app(scope, receive, send):
         raise ValueError(f"unsupported scope {scope['type']}")
     if scope["path"] == "/produce":
         return await produce(scope["query_string"].decode(), send)
+    if scope["path"] == "/after":
+        return await after(scope["query_string"].decode(), receive, send)
     if scope["path"] == "/blocked":
         body = json.dumps(BLOCKED).encode()
+    elif scope["path"] == "/after-log":
+        body = json.dumps(AFTER).encode()
     else:
         body = b"raw asgi"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
@@ -33,3 +39,12 @@ async def produce(tag, send):
             BLOCKED[tag] = k
         await pending
     await send({"type": "http.response.body", "body": b""})
+
+
+async def after(tag, receive, send):
+    """Answers in full, then waits on `receive`: the stream's end must reach
+    it, whether it waits before the stream is over or after."""
+    assert (await receive())["type"] == "http.request"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"done"})
+    AFTER[tag] = (await receive())["type"]
