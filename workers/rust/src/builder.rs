@@ -256,7 +256,6 @@ impl Builder {
     /// up every session. Default off.
     pub fn local_handlers(mut self, on: bool) -> Self {
         self.settings.local_handlers = on;
-        self.settings.inline_handlers |= on;
         self
     }
 

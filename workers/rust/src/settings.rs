@@ -20,7 +20,8 @@ pub(crate) struct Settings {
     pub(crate) block_warning: Duration,
     /// See [`Builder::inline_handlers`](crate::Builder::inline_handlers).
     pub(crate) inline_handlers: bool,
-    /// See [`Builder::local_handlers`](crate::Builder::local_handlers).
+    /// See [`Builder::local_handlers`](crate::Builder::local_handlers);
+    /// implies the first poll of `inline_handlers`, whatever that says.
     pub(crate) local_handlers: bool,
     pub(crate) dealer: DealerOptions,
     /// How named endpoints are looked up; `None` when every endpoint is static.

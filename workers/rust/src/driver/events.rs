@@ -138,7 +138,9 @@ where
             is_head,
         );
         let task = blocking::counting_polls(shared.clone(), task.instrument(span));
-        let task = if fin && self.settings.inline_handlers {
+        // Local handlers take their first poll here too.
+        let first_poll_here = self.settings.inline_handlers || self.settings.local_handlers;
+        let task = if fin && first_poll_here {
             match inline::poll_once(&self.handlers.runtime, task) {
                 FirstPoll::Done => Task::Inline,
                 FirstPoll::Pending(task) => self.spawn(task),
