@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::ClientDisconnected;
 use crate::exchange::PyExchange;
+use crate::heads::HeadBatch;
 
 /// An awaitable whose result is already known: awaiting it suspends nothing.
 #[pyclass(module = "zroute._zroute")]
@@ -74,6 +75,9 @@ struct State {
 pub(crate) struct AsgiHttp {
     ex: Py<PyExchange>,
     create_future: Py<PyAny>,
+    /// Where heads wait for the end of the loop's pass, and the loop's
+    /// `call_soon` that schedules its flush; without them a head goes at once.
+    batch: Option<(Py<HeadBatch>, Py<PyAny>)>,
     head_only: bool,
     state: Mutex<State>,
 }
@@ -147,10 +151,26 @@ impl AsgiHttp {
         ready(py, None)
     }
 
-    /// Sends the head; its headers are not needed after it.
-    fn start(&self, state: &mut State, body: Option<&[u8]>, end: bool) -> PyResult<()> {
+    /// Sends the head, or holds it in the loop's batch; its headers are
+    /// not needed after it.
+    fn start(
+        &self,
+        py: Python<'_>,
+        state: &mut State,
+        body: Option<&[u8]>,
+        end: bool,
+    ) -> PyResult<()> {
         let headers = std::mem::take(&mut state.headers);
-        self.ex.get().start(state.status, headers, body, end)
+        let head = self.ex.get().head(state.status, headers, body, end)?;
+        match &self.batch {
+            None => head.send(),
+            Some((batch, call_soon)) => {
+                if batch.get().hold(head) {
+                    call_soon.call1(py, (batch.clone_ref(py),))?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -172,13 +192,25 @@ fn header_pairs(headers: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Vec<u8>, Vec
 #[pymethods]
 impl AsgiHttp {
     #[new]
-    fn new(ex: Py<PyExchange>, event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (ex, event_loop, batch=None))]
+    fn new(
+        ex: Py<PyExchange>,
+        event_loop: &Bound<'_, PyAny>,
+        batch: Option<Py<HeadBatch>>,
+    ) -> PyResult<Self> {
+        let py = event_loop.py();
         let head_only = ex.get().method() == "HEAD";
+        let batch = match batch {
+            Some(batch) => Some((
+                batch,
+                event_loop.getattr(intern!(py, "call_soon"))?.unbind(),
+            )),
+            None => None,
+        };
         Ok(Self {
             ex,
-            create_future: event_loop
-                .getattr(intern!(event_loop.py(), "create_future"))?
-                .unbind(),
+            create_future: event_loop.getattr(intern!(py, "create_future"))?.unbind(),
+            batch,
             head_only,
             state: Mutex::new(State::default()),
         })
@@ -249,7 +281,7 @@ impl AsgiHttp {
                     // No body goes with these: the head is the whole response.
                     state.started = true;
                     state.complete = true;
-                    self.start(&mut state, None, true)?;
+                    self.start(py, &mut state, None, true)?;
                 }
                 ready(py, None)
             }
@@ -280,7 +312,7 @@ impl AsgiHttp {
                 let last = !more && !state.trailers;
                 if !state.started {
                     state.started = true;
-                    self.start(&mut state, Some(body), last)?;
+                    self.start(py, &mut state, Some(body), last)?;
                     if last {
                         state.complete = true;
                     }

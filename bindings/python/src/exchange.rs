@@ -65,6 +65,22 @@ pub(crate) struct App {
     pub(crate) runtime: Handle,
 }
 
+/// A response head on its way to the session.
+#[derive(Debug)]
+pub(crate) struct PendingHead {
+    tx: oneshot::Sender<Head>,
+    head: Head,
+}
+
+impl PendingHead {
+    /// Hands the head to the request's task, waking it.
+    pub(crate) fn send(self) -> PyResult<()> {
+        self.tx
+            .send(self.head)
+            .map_err(|_| Stop::Gone("the stream is over".into()).into())
+    }
+}
+
 /// The response head, as the app started it.
 #[derive(Debug)]
 pub(crate) struct Head {
@@ -441,22 +457,7 @@ impl PyExchange {
         body: Option<&[u8]>,
         end: bool,
     ) -> PyResult<()> {
-        let mut res = Response::new(());
-        *res.status_mut() = StatusCode::from_u16(status)
-            .map_err(|_| PyValueError::new_err(format!("invalid status {status}")))?;
-        *res.headers_mut() = header_map(headers)?;
-        res.extensions_mut().insert(PreserveChunks);
-        let (parts, ()) = res.into_parts();
-        let tx = lock(&self.0.head)
-            .take()
-            .ok_or_else(|| PyRuntimeError::new_err("the response has already started"))?;
-        if end {
-            self.0.finished.store(true, Ordering::Release);
-            lock(&self.0.out).take();
-        }
-        let body = body.filter(|b| !b.is_empty()).map(Bytes::copy_from_slice);
-        tx.send(Head { parts, body, end })
-            .map_err(|_| Stop::Gone("the stream is over".into()).into())
+        self.head(status, headers, body, end)?.send()
     }
 
     /// Sends a body chunk, waiting (detached) for room.
@@ -507,6 +508,38 @@ impl PyExchange {
 }
 
 impl PyExchange {
+    /// The response head, taken from the exchange but not yet handed to
+    /// the session: `start`, or a [`crate::heads::HeadBatch`], sends it.
+    pub(crate) fn head(
+        &self,
+        status: u16,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        body: Option<&[u8]>,
+        end: bool,
+    ) -> PyResult<PendingHead> {
+        let mut res = Response::new(());
+        *res.status_mut() = StatusCode::from_u16(status)
+            .map_err(|_| PyValueError::new_err(format!("invalid status {status}")))?;
+        *res.headers_mut() = header_map(headers)?;
+        res.extensions_mut().insert(PreserveChunks);
+        let (parts, ()) = res.into_parts();
+        let tx = lock(&self.0.head)
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("the response has already started"))?;
+        if tx.is_closed() {
+            return Err(Stop::Gone("the stream is over".into()).into());
+        }
+        if end {
+            self.0.finished.store(true, Ordering::Release);
+            lock(&self.0.out).take();
+        }
+        let body = body.filter(|b| !b.is_empty()).map(Bytes::copy_from_slice);
+        Ok(PendingHead {
+            tx,
+            head: Head { parts, body, end },
+        })
+    }
+
     /// Another handle on the same exchange.
     pub(crate) fn clone_ref(&self) -> Self {
         Self(self.0.clone())

@@ -10,6 +10,7 @@
 
 mod asgi;
 mod exchange;
+mod heads;
 mod logs;
 mod mailbox;
 mod outbody;
@@ -37,6 +38,7 @@ fn _zroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<exchange::PyExchange>()?;
     m.add_class::<asgi::AsgiHttp>()?;
+    m.add_class::<heads::HeadBatch>()?;
     m.add_class::<asgi::Ready>()?;
     m.add_class::<wsgi::Input>()?;
     m.add_class::<wsgi::WsgiResponse>()?;

@@ -90,6 +90,40 @@ def test_a_slow_request_does_not_hold_up_others(router, start_worker):
     assert slow == [200]
 
 
+def test_a_pool_thread_in_app_code_leaves_the_others_serving(router, start_worker):
+    """One worker, two threads: while one thread sleeps in the app, the
+    other takes every next request (a thread woken for a request takes it
+    once it holds the GIL; the sleeping one has let go of it)."""
+    import threading
+
+    start_worker("flask_app:app", "--threads", "2", id="pool-2")
+    slow = []
+    t = threading.Thread(target=lambda: slow.append(router.client.get("/slow?ms=3000").status_code))
+    t.start()
+    try:
+        router.wait_workers(lambda ws: sum(w["in_flight"] for w in ws) == 1)
+        for _ in range(5):
+            assert router.client.get("/").status_code == 200
+        assert slow == [], "the fast requests were served while the slow one ran"
+    finally:
+        t.join(30)
+    assert slow == [200]
+
+
+@pytest.mark.parametrize("spec", ["flask_app:app", "starlette_app:app"])
+def test_a_burst_beyond_the_capacity_is_served_in_full(router, start_worker, spec):
+    """Forty clients at once against a capacity of four: each of 200
+    requests is answered (WSGI: from the pool's queue; ASGI: responses
+    leave in batches, one per pass of the loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    flag = "--threads" if spec.startswith("flask") else "--concurrency"
+    start_worker(spec, flag, "4", id="burst")
+    with ThreadPoolExecutor(40) as pool:
+        got = list(pool.map(lambda i: router.client.get(f"/slow?ms={i % 5}"), range(200)))
+    assert [(r.status_code, r.text) for r in got] == [(200, "slow")] * 200
+
+
 def test_web_concurrency_sets_the_process_count(router, start_worker):
     proc = start_worker("flask_app:app", id="webc", env={"WEB_CONCURRENCY": "2"}, wait=False)
     router.wait_workers(lambda ws: {"webc-0", "webc-1"} <= {w["id"] for w in ws})

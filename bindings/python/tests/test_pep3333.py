@@ -117,3 +117,14 @@ def test_asgi_receive_after_the_response_hears_the_end(router, start_worker):
         router.client.get("/after-log").json()
     )
     assert {heard[t] for t in tags} == {"http.disconnect"}
+
+
+def test_asgi_response_leaves_before_the_app_returns(router, start_worker):
+    """The heads of one pass of the loop leave together when the pass ends,
+    not when their tasks end: an app that answers and then goes on awaiting
+    (a background task) has its response delivered while it lingers."""
+    start_worker("raw_asgi:app", id="linger")
+    for i in range(5):
+        res = router.client.get(f"/linger?linger-{i}")
+        assert (res.status_code, res.text) == (200, "answered")
+    assert router.client.get("/lingered").json() == []

@@ -60,6 +60,8 @@ class Runner:
         self.tasks: set = set()
         self.state: Dict[str, Any] = {}
         self.access = access_logger(cfg.access_log)
+        # The heads the tasks of one pass of the loop start leave together.
+        self.heads = _zroute.HeadBatch()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -135,7 +137,7 @@ class Request:
     def __init__(self, ex: _zroute.Exchange, runner: Runner) -> None:
         self.ex = ex
         self.runner = runner
-        self.asgi = _zroute.AsgiHttp(ex, asyncio.get_running_loop())
+        self.asgi = _zroute.AsgiHttp(ex, asyncio.get_running_loop(), runner.heads)
 
     def wake(self, what: str) -> None:
         if what == "read":

@@ -9,6 +9,8 @@ TOTAL_CHUNKS = 4096  # 256 MiB: far more than every buffer on the way holds
 BLOCKED = {}
 # What `receive` gave each /after request once its response was complete.
 AFTER = {}
+# The /linger requests whose app is done lingering after its response.
+LINGERED = set()
 
 
 async def app(scope, receive, send):
@@ -18,8 +20,12 @@ async def app(scope, receive, send):
         return await produce(scope["query_string"].decode(), send)
     if scope["path"] == "/after":
         return await after(scope["query_string"].decode(), receive, send)
+    if scope["path"] == "/linger":
+        return await linger(scope["query_string"].decode(), send)
     if scope["path"] == "/blocked":
         body = json.dumps(BLOCKED).encode()
+    elif scope["path"] == "/lingered":
+        body = json.dumps(sorted(LINGERED)).encode()
     elif scope["path"] == "/after-log":
         body = json.dumps(AFTER).encode()
     else:
@@ -48,3 +54,12 @@ async def after(tag, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"done"})
     AFTER[tag] = (await receive())["type"]
+
+
+async def linger(tag, send):
+    """Answers in full, then goes on awaiting (as a background task does):
+    the response must not wait for the app to return."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"answered"})
+    await asyncio.sleep(60)
+    LINGERED.add(tag)
