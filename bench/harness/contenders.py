@@ -336,6 +336,8 @@ def zroute_python(app: str) -> Callable[[Env, Group], Running]:
                 "1",
                 "--connect",
                 endpoint,
+                # uvicorn runs with --no-access-log, nginx with access_log off.
+                "--no-access-log",
             ],
             "zroute-worker",
             cwd=apps_dir(env),

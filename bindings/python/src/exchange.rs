@@ -398,6 +398,31 @@ impl PyExchange {
         self.0.request_id.as_deref()
     }
 
+    /// The client's address, as the router vouches for it: the last element
+    /// of `x-forwarded-for` ("" if there is none).
+    #[getter]
+    fn client(&self) -> String {
+        self.0
+            .parts
+            .headers
+            .get("x-forwarded-for")
+            .map(|v| {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                v.rsplit(',').next().unwrap_or("").trim().to_owned()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The client's `user-agent`, if it sent one.
+    #[getter]
+    fn user_agent(&self) -> Option<String> {
+        self.0
+            .parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
     /// True once the stream is over (see `Exchange.on_disconnect`).
     #[getter]
     fn disconnected(&self) -> bool {

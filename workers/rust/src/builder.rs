@@ -86,6 +86,7 @@ impl Builder {
                 local_handlers: false,
                 dealer: DealerOptions::default(),
                 discovery: None,
+                reached: Arc::default(),
             },
             endpoints: Vec::new(),
             resolve_interval: None,
@@ -287,7 +288,8 @@ impl Builder {
         S: HttpService,
         F: Future<Output = ()> + Send,
     {
-        let (settings, endpoints) = self.finish()?;
+        let (mut settings, endpoints) = self.finish()?;
+        settings.reached = Arc::default();
         let runtime = Handle::try_current()
             .map_err(|_| Error::config("serve must run within a tokio runtime"))?;
         let ctx = Context::new();

@@ -121,6 +121,15 @@ fn is_host_name(host: &str) -> bool {
         && host.trim_end_matches('.').split('.').all(is_host_label)
 }
 
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static(endpoint) => f.write_str(endpoint),
+            Self::Named(named) => named.fmt(f),
+        }
+    }
+}
+
 impl fmt::Display for Named {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)

@@ -9,10 +9,12 @@ use std::any::Any;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::transport::{self, Context};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
+use tracing::warn;
 
 use crate::discovery::Endpoint;
 use crate::driver::{Handlers, resume_panic};
@@ -66,6 +68,33 @@ where
     Ok(done)
 }
 
+/// How long a worker that has reached no router waits before it says so.
+pub(crate) const UNREACHED_WARNING: Duration = Duration::from_secs(5);
+
+/// After [`UNREACHED_WARNING`], if no session has registered, one line
+/// saying where the worker is trying and how to start a router there: a
+/// worker waiting silently looks like one that hangs. Then pends forever.
+fn unreached_warning(
+    settings: &Arc<Settings>,
+    endpoints: &[Endpoint],
+) -> impl Future<Output = ()> + use<> {
+    let settings = settings.clone();
+    let endpoints: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+    async move {
+        tokio::time::sleep(UNREACHED_WARNING).await;
+        if !settings.reached.load(std::sync::atomic::Ordering::Relaxed) {
+            let first = endpoints.first().cloned().unwrap_or_default();
+            warn!(
+                endpoints = %endpoints.join(", "),
+                "no router reached in {} s; still trying. Is a router listening there? \
+                 Start one with: zroute-router --workers {first}",
+                UNREACHED_WARNING.as_secs()
+            );
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
 fn run<S>(
     runtime: tokio::runtime::Runtime,
     handlers: Handlers<S>,
@@ -79,6 +108,7 @@ fn run<S>(
 {
     runtime.block_on(async {
         let mut running = JoinSet::new();
+        let unreached = unreached_warning(&settings, &endpoints);
         for endpoint in endpoints {
             let (handlers, settings, ctx, stop) = (
                 handlers.clone(),
@@ -102,6 +132,8 @@ fn run<S>(
         };
         tokio::select! {
             () = all_over => {}
+            // Never completes; it logs at most once.
+            () = unreached => {}
             // The caller dropped `serve` (or its runtime shut down): nobody
             // waits for a drain, so the sessions end now, as they did when
             // they ran on the caller's runtime.

@@ -3,6 +3,8 @@
 //! driver, which read it, all import it from here: imports run one way
 //! (builder → sessions → endpoint → driver → settings).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use zroute_proto::session::WorkerConfig;
@@ -26,4 +28,7 @@ pub(crate) struct Settings {
     pub(crate) dealer: DealerOptions,
     /// How named endpoints are looked up; `None` when every endpoint is static.
     pub(crate) discovery: Option<Discovery>,
+    /// Whether any session of this worker has registered; set fresh by each
+    /// `serve`. Until it is, the worker says once where it is trying.
+    pub(crate) reached: Arc<AtomicBool>,
 }

@@ -947,3 +947,22 @@ async fn a_split_websocket_sends_from_two_tasks() {
     );
     worker.shutdown().await;
 }
+
+/// A worker that reaches no router says so once it has tried for 5 s, with
+/// the endpoint it tries and how to start a router there (a worker waiting
+/// silently looks like one that hangs).
+#[test]
+fn a_worker_that_reaches_no_router_says_where_it_tries() {
+    use zroute_test_support::process::{free_tcp_endpoint, worker};
+    let endpoint = free_tcp_endpoint();
+    let proc = worker("testapp", "lonely", &endpoint, &[]);
+    let line = proc
+        .logs
+        .wait_for(&["no router reached"], Duration::from_secs(20));
+    assert!(line.contains(&endpoint), "{line}");
+    assert!(
+        line.contains(&format!("zroute-router --workers {endpoint}")),
+        "{line}"
+    );
+    assert!(!proc.logs.contains("registered"), "{:?}", proc.logs.lines());
+}

@@ -1,11 +1,16 @@
-"""The access log: one line per request on the ``zroute.access`` logger."""
+"""The access log: one line per request on the ``zroute.access`` logger, in
+uvicorn's format (``client - "request line" status phrase``), followed by the
+bytes sent, the time taken, the user agent and the request id."""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any, Callable, Optional
 
 access_log = logging.getLogger("zroute.access")
+
+PHRASES = {s.value: s.phrase for s in HTTPStatus}
 
 
 def access_logger(enabled: bool) -> Optional[Callable[[Any, int, int, float], None]]:
@@ -19,14 +24,17 @@ def access_logger(enabled: bool) -> Optional[Callable[[Any, int, int, float], No
             query = ex.query
             target = ex.path + ("?" + query.decode("latin-1") if query else "")
             access_log.info(
-                '%s "%s %s HTTP/%s" %d %d %.1fms',
-                ex.request_id or "-",
+                '%s - "%s %s HTTP/%s" %d %s %d %.1fms "%s" %s',
+                ex.client or "-",
                 ex.method,
                 target,
                 ex.http_version,
                 status,
+                PHRASES.get(status, ""),
                 sent,
                 seconds * 1000.0,
+                (ex.user_agent or "-").replace("\\", "\\\\").replace('"', '\\"'),
+                ex.request_id or "-",
                 extra={"request_id": ex.request_id},
             )
 

@@ -5,24 +5,108 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import inspect
 import logging
 import os
 import signal
 import subprocess
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from .config import Config, split_endpoints
 
 log = logging.getLogger("zroute")
 
 
+PROG = "zroute-worker"
+
+_LISTEN = (
+    f"{PROG} does not listen; the router does: zroute-router --http ADDR; "
+    "this worker connects to the router's worker port with --connect ENDPOINT"
+)
+_CLASSES = (
+    f"{PROG} has no worker classes: it serves WSGI and ASGI apps itself "
+    "(--interface wsgi|asgi, detected by default), with --threads N (WSGI) or --concurrency N (ASGI)"
+)
+_PROXY = (
+    "always on: only the router reaches a worker, and it sets X-Forwarded-For, X-Forwarded-Proto, "
+    "X-Forwarded-Host and Forwarded; REMOTE_ADDR and the ASGI scope's client come from them"
+)
+#: gunicorn's and uvicorn's flags that zroute-worker does not take, each
+#: answered with what to use instead.
+FOREIGN = {
+    "--bind": _LISTEN,
+    "-b": _LISTEN,
+    "--host": _LISTEN,
+    "--port": _LISTEN,
+    "--uds": _LISTEN,
+    "--fd": _LISTEN,
+    "-w": "use --workers N for N worker processes",
+    "-k": _CLASSES,
+    "--worker-class": _CLASSES,
+    "--chdir": "use --app-dir DIR: the directory put first on sys.path to import the app",
+    "--preload": "each worker process imports the app itself (--workers N runs N processes); there is no preloading",
+    "--access-logfile": (
+        "the access log is on by default, on the zroute.access logger (stderr unless Python logging "
+        "sends it elsewhere); --no-access-log turns it off"
+    ),
+    "--proxy-headers": _PROXY,
+    "--forwarded-allow-ips": _PROXY,
+    "--reload": f"{PROG} has no --reload yet: restart it after a change",
+}
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit status 2, as argparse does for bad input."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def foreign_flag(argv: Sequence[str]) -> Optional[Tuple[str, str]]:
+    """The first gunicorn/uvicorn flag in ``argv`` that is not ours, with its answer."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+        elif arg.startswith("-") and len(arg) >= 2:
+            name = arg[:2]
+        else:
+            continue
+        if name in FOREIGN:
+            return name, FOREIGN[name]
+    return None
+
+
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
+
+
 def env(name: str, default: Any = None) -> Any:
     return os.environ.get("ZROUTE_" + name, default)
 
 
-def env_flag(name: str) -> bool:
-    return env(name, "").lower() in ("1", "true", "yes", "on")
+def env_flag(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None or not value.strip():
+        return default
+    value = value.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    fail(f"ZROUTE_{name}={value!r}: not a boolean (use 1/0, true/false, yes/no or on/off)")
+
+
+def env_number(name: str, default: Any, kind: Callable[[str], Any] = int) -> Any:
+    value = env(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return kind(value.strip())
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        fail(f"ZROUTE_{name}={value!r}: not {what}")
 
 
 def env_list(name: str) -> List[str]:
@@ -45,7 +129,7 @@ def default_workers() -> int:
 def parser() -> argparse.ArgumentParser:
     d = Config()
     p = argparse.ArgumentParser(
-        prog="zroute-worker",
+        prog=PROG,
         description="Serve a WSGI or ASGI app behind zroute routers. "
         "Every flag can also be set by the environment variable ZROUTE_<FLAG> (e.g. ZROUTE_THREADS=16); "
         "flags win.",
@@ -59,9 +143,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="ENDPOINT",
         help="router endpoint, repeatable (default: ZROUTE_CONNECT, else tcp://127.0.0.1:8000)",
     )
-    p.add_argument("--threads", type=int, default=int(env("THREADS", d.threads)), help="WSGI thread pool size = capacity")
+    p.add_argument("--threads", type=int, default=env_number("THREADS", d.threads), help="WSGI thread pool size = capacity")
     p.add_argument(
-        "--concurrency", type=int, default=int(env("CONCURRENCY", d.concurrency)), help="ASGI requests at once = capacity"
+        "--concurrency", type=int, default=env_number("CONCURRENCY", d.concurrency), help="ASGI requests at once = capacity"
     )
     p.add_argument(
         "--workers",
@@ -72,12 +156,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--factory", action="store_true", default=env_flag("FACTORY"), help="APP is a factory to call")
     p.add_argument("--route", action="append", default=None, metavar="PREFIX", help="route announced in HELLO, repeatable")
     p.add_argument("--id", default=env("ID"), help="worker id announced in HELLO (default <host>-<pid>)")
-    p.add_argument("--graceful-timeout", type=float, default=float(env("GRACEFUL_TIMEOUT", d.graceful_timeout)))
-    p.add_argument("--timeout", type=float, default=float(env("TIMEOUT", d.timeout)), help="per-request seconds, 0: none")
-    p.add_argument("--max-body", type=int, default=int(env("MAX_BODY", d.max_body)), help="bytes, 0: no limit (413)")
-    p.add_argument("--max-header", type=int, default=int(env("MAX_HEADER", d.max_header)), help="bytes, 0: no limit (431)")
+    p.add_argument("--graceful-timeout", type=float, default=env_number("GRACEFUL_TIMEOUT", d.graceful_timeout, float))
+    p.add_argument("--timeout", type=float, default=env_number("TIMEOUT", d.timeout, float), help="per-request seconds, 0: none")
+    p.add_argument("--max-body", type=int, default=env_number("MAX_BODY", d.max_body), help="bytes, 0: no limit (413)")
+    p.add_argument("--max-header", type=int, default=env_number("MAX_HEADER", d.max_header), help="bytes, 0: no limit (431)")
     p.add_argument(
-        "--window", type=int, default=int(env("WINDOW", d.window)), help="request-body receive window, bytes (0: 65,536)"
+        "--window", type=int, default=env_number("WINDOW", d.window), help="request-body receive window, bytes (0: 65,536)"
     )
     p.add_argument(
         "--curve-server-key", default=env("CURVE_SERVER_KEY"), help="CURVE: the router's public key (.pub file or Z85)"
@@ -85,27 +169,69 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-key", default=env("CURVE_KEY"), help="CURVE: this worker's key file")
     p.add_argument("--lifespan", choices=["auto", "on", "off"], default=env("LIFESPAN", d.lifespan))
     p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default=env("LOOP", d.loop))
-    p.add_argument("--log-level", default=env("LOG_LEVEL", d.log_level), choices=["critical", "error", "warning", "info", "debug", "trace"])
-    p.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"))
-    p.add_argument("--runtime-threads", type=int, default=int(env("RUNTIME_THREADS", d.runtime_threads)))
+    p.add_argument(
+        "--log-level",
+        type=str.lower,
+        default=(env("LOG_LEVEL") or d.log_level).lower(),
+        choices=LOG_LEVELS,
+        help="any case (default info)",
+    )
+    p.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=env_flag("ACCESS_LOG", d.access_log),
+        help="one line per request, as uvicorn's, on the zroute.access logger (default on)",
+    )
+    p.add_argument("--runtime-threads", type=int, default=env_number("RUNTIME_THREADS", d.runtime_threads))
     p.add_argument("--app-dir", default=env("APP_DIR", "."), help="directory put first on sys.path (default .)")
     return p
 
 
 def load_app(spec: str, factory: bool, app_dir: str) -> Any:
+    """Imports ``module:attribute``. A bad spec, a module that is not there
+    or a missing attribute is one line and exit status 2; an error raised
+    while the app's own module runs keeps its traceback, as it is the app's."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise SystemExit(f"zroute-worker: the app must be given as module:attribute, not {spec!r}")
+        fail(f"the app must be given as module:attribute (for example app:app), not {spec!r}")
     path = os.path.abspath(app_dir)
     if path not in sys.path:
         sys.path.insert(0, path)
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise
+        fail(f"cannot import {module_name!r}: no module {e.name!r} in {path} or on sys.path (--app-dir DIR)")
     app = module
     for part in attr.split("."):
-        app = getattr(app, part)
+        try:
+            app = getattr(app, part)
+        except AttributeError:
+            fail(f"module {module_name!r} has no attribute {attr!r}")
     if factory:
-        app = app()
+        try:
+            return app()
+        except TypeError as e:
+            fail(f"--factory: {spec} is not an app factory (a callable taking no arguments): {e}")
+    if is_factory(app):
+        log.warning("%s looks like an app factory (it takes no arguments): calling it; pass --factory to say so", spec)
+        return app()
     return app
+
+
+def is_factory(app: Any) -> bool:
+    """A plain function that takes no arguments cannot be a WSGI (two) or
+    ASGI (three) app: it makes one, as uvicorn detects."""
+    if not inspect.isfunction(app) or inspect.iscoroutinefunction(app):
+        return False
+    try:
+        params = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params
+    )
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -133,9 +259,16 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    foreign = foreign_flag(sys.argv[1:] if argv is None else argv)
+    if foreign is not None:
+        fail(f"{foreign[0]}: {foreign[1]}")
     args = parser().parse_args(argv)
     if not args.app:
         parser().error("the app (module:attribute) is required")
+    if args.log_level not in LOG_LEVELS:
+        fail(f"ZROUTE_LOG_LEVEL={env('LOG_LEVEL')!r}: not one of {', '.join(LOG_LEVELS)} (any case)")
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        fail("--loop uvloop: uvloop is not installed (pip install uvloop), or use --loop asyncio")
     if args.workers > 1:
         sys.exit(supervise(args, list(sys.argv[1:] if argv is None else argv)))
     cfg = config_from(args)

@@ -49,8 +49,8 @@ class Config:
     lifespan: str = "auto"
     #: ASGI event loop: "auto" (uvloop when installed), "asyncio" or "uvloop".
     loop: str = "auto"
-    #: Log one line per request on the ``zroute.access`` logger.
-    access_log: bool = False
+    #: Log one line per request on the ``zroute.access`` logger (uvicorn's format).
+    access_log: bool = True
     #: Level of the ``zroute`` loggers and of the runtime's own lines; None: leave logging alone.
     log_level: Optional[str] = "info"
     #: Receive window per request body in bytes (announced in HELLO); 0: the default, 65,536.

@@ -42,8 +42,13 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
         "wsgi.input_terminated": True,
         "SCRIPT_NAME": "",
     }
+    # The pool threads in app code right now (a set's add and discard are
+    # atomic under the GIL); the others are waiting for a request.
+    in_app: set = set()
     threads = [
-        threading.Thread(target=pool_thread, args=(server, app, base, access), name=f"zroute-wsgi-{i}", daemon=True)
+        threading.Thread(
+            target=pool_thread, args=(server, app, base, access, in_app), name=f"zroute-wsgi-{i}", daemon=True
+        )
         for i in range(cfg.threads)
     ]
     for t in threads:
@@ -58,17 +63,19 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
         deadline = time.monotonic() + (0.0 if stopping.fast else THREAD_EXIT_GRACE)
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        busy = sum(t.is_alive() for t in threads)
+        busy = len(in_app)
         if busy:
             log.warning("%d WSGI thread(s) still running app code at exit", busy)
         log.info("stopped")
 
 
-def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, access: Any) -> None:
+def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, access: Any, in_app: set) -> None:
+    me = threading.get_ident()
     while True:
         ex = server.next_request()
         if ex is None:
             return
+        in_app.add(me)
         start = time.perf_counter()
         response = _zroute.WsgiResponse(ex)
         try:
@@ -76,6 +83,7 @@ def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, acc
         except BaseException:  # the thread must survive whatever the app does
             error_log.exception("unexpected error serving request %s", ex.request_id)
             ex.abort()
+        in_app.discard(me)
         if access is not None:
             access(ex, response.status_code, response.sent, time.perf_counter() - start)
         # Nothing of this request may outlive it while the thread waits.

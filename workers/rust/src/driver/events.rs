@@ -60,6 +60,9 @@ where
 
     fn on_established(&mut self) {
         self.established = true;
+        self.settings
+            .reached
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let welcome = self.session.welcome();
         let attr = |name: &str| {
             welcome
