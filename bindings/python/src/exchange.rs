@@ -203,6 +203,25 @@ pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response<OutB
     Ok(Response::from_parts(head.parts, body))
 }
 
+/// What a request whose app failed before its response started gets.
+fn internal_error(head_only: bool) -> Head {
+    const TEXT: &[u8] = b"Internal Server Error";
+    let mut res = Response::new(());
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    let headers = res.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(TEXT.len()));
+    let (parts, ()) = res.into_parts();
+    Head {
+        parts,
+        body: (!head_only).then(|| Bytes::from_static(TEXT)),
+        end: true,
+    }
+}
+
 fn head_size(parts: &http::request::Parts) -> usize {
     let target = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     parts.headers.iter().fold(target, |n, (name, value)| {
@@ -525,7 +544,14 @@ impl PyExchange {
     /// The app failed: a 500 if the response has not started, else the
     /// stream is reset.
     pub(crate) fn abort(&self) {
-        lock(&self.0.head).take();
+        if let Some(tx) = lock(&self.0.head).take() {
+            // Nothing went out: a short 500 with a text body, as gunicorn
+            // and uvicorn send, rather than an empty one.
+            self.0.finished.store(true, Ordering::Release);
+            lock(&self.0.out).take();
+            let _ = tx.send(internal_error(self.method() == "HEAD"));
+            return;
+        }
         if !self.0.is_finished() {
             lock(&self.0.out).take();
         }
@@ -568,6 +594,15 @@ impl PyExchange {
     /// Another handle on the same exchange.
     pub(crate) fn clone_ref(&self) -> Self {
         Self(self.0.clone())
+    }
+
+    /// The request target as received: the path and its query.
+    pub(crate) fn target(&self) -> &str {
+        self.0
+            .parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| self.path(), http::uri::PathAndQuery::as_str)
     }
 
     pub(crate) fn query_bytes(&self) -> &[u8] {

@@ -62,7 +62,8 @@ impl PyExchange {
         let path = self.path();
         env.set_item(intern!(py, "REQUEST_METHOD"), self.method())?;
         env.set_item(intern!(py, "PATH_INFO"), path_info(path))?;
-        env.set_item(intern!(py, "RAW_URI"), path)?;
+        // As gunicorn gives it: the request target, query included.
+        env.set_item(intern!(py, "RAW_URI"), self.target())?;
         env.set_item(intern!(py, "QUERY_STRING"), latin1(self.query_bytes()))?;
         let protocol = match self.http_version() {
             "1.0" => intern!(py, "HTTP/1.0"),

@@ -55,6 +55,45 @@ def test_environ(router, raw):
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
     assert env["REMOTE_ADDR"] == "127.0.0.1"
     assert env["wsgi.url_scheme"] == "http"
+    assert env["RAW_URI"] == "/environ/caf%C3%A9?a=1&b=%20"
+    assert env["SERVER_SOFTWARE"].startswith("zroute/")
+
+
+def test_environ_and_errors_as_gunicorn_gives_them(router, raw):
+    """The same app under gunicorn (a real one, on loopback) and under the
+    binding: the request's keys agree, and a failing app gets a 500 with a
+    short body from both."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from conftest import APPS, Proc
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gunicorn = Proc(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "raw_wsgi:app"], cwd=APPS
+    )
+    try:
+        gunicorn.wait_for_line(lambda l: "Booting worker" in l, 20)
+        target = "/environ/caf%C3%A9?a=1&b=%20"
+        theirs = httpx.get(f"http://127.0.0.1:{port}{target}", timeout=10).json()
+        ours = router.client.get(target).json()
+        for key in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SCRIPT_NAME", "SERVER_PROTOCOL",
+                    "REMOTE_ADDR", "wsgi.url_scheme"):
+            assert ours[key] == theirs[key], key
+        assert {"SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT"} <= ours.keys() & theirs.keys()
+        their_error = httpx.get(f"http://127.0.0.1:{port}/fail", timeout=10)
+        our_error = router.client.get("/fail")
+        assert their_error.status_code == our_error.status_code == 500
+        assert "Internal Server Error" in their_error.text and our_error.text == "Internal Server Error"
+        assert our_error.headers["content-type"] == "text/plain; charset=utf-8"
+        assert router.client.head("/fail").status_code == 500
+    finally:
+        gunicorn.kill()
 
 
 def test_underscored_header_names_cannot_pose_as_router_headers(router, raw):

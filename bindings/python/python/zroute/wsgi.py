@@ -8,6 +8,7 @@ that would wait for a thread.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import sys
 import threading
@@ -22,6 +23,11 @@ from .lifecycle import install_signals, server_for
 
 log = logging.getLogger("zroute")
 error_log = logging.getLogger("zroute.error")
+
+try:
+    SERVER_SOFTWARE = "zroute/" + importlib.metadata.version("zroute")
+except importlib.metadata.PackageNotFoundError:  # run from a source tree
+    SERVER_SOFTWARE = "zroute"
 
 #: How long pool threads still running app code get once the worker stopped
 #: (after a graceful stop; a fast one leaves them at once).
@@ -41,6 +47,7 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
         "wsgi.file_wrapper": FileWrapper,
         "wsgi.input_terminated": True,
         "SCRIPT_NAME": "",
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
     }
     # The pool threads in app code right now (a set's add and discard are
     # atomic under the GIL); the others are waiting for a request.

@@ -83,6 +83,8 @@ def app(environ, start_response):
         }
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(got).encode()]
+    if path == "/fail":
+        raise RuntimeError("this route always fails")
     if path.startswith("/environ"):
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({k: v for k, v in environ.items() if isinstance(v, str)}).encode()]
