@@ -6,6 +6,7 @@
 //! Every wait here detaches from the interpreter, and the runtime is built
 //! and dropped on its own thread, never while attached.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -38,6 +39,7 @@ pub(crate) struct Server {
     done: Mutex<Receiver<Result<(), String>>>,
     outcome: Mutex<Option<Result<(), String>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    registered: Arc<AtomicBool>,
 }
 
 #[pymethods]
@@ -108,7 +110,9 @@ impl Server {
             },
             runtime: runtime.handle().clone(),
         };
+        let registered = Arc::new(AtomicBool::new(false));
         let mut worker = Worker::builder(id)
+            .registered_flag(registered.clone())
             .capacity(capacity)
             .graceful_timeout(graceful_timeout)
             .max_request_body(max_body)
@@ -173,6 +177,7 @@ impl Server {
             done: Mutex::new(done_rx),
             outcome: Mutex::new(None),
             thread: Mutex::new(Some(thread)),
+            registered,
         })
     }
 
@@ -195,6 +200,12 @@ impl Server {
             }
         }
         Ok(py.detach(|| lock(requests).recv().ok()).map(PyExchange))
+    }
+
+    /// True once a session has registered with a router.
+    #[getter]
+    fn registered(&self) -> bool {
+        self.registered.load(Ordering::Relaxed)
     }
 
     /// The descriptor that becomes readable when `drain` has events.

@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -246,6 +247,15 @@ impl Builder {
         self
     }
 
+    /// A flag the worker sets once any of its sessions has registered with a
+    /// router (WELCOME received), for a supervisor that must know a new
+    /// worker serves before it stops an old one (the Python binding's
+    /// graceful reload). `serve` clears it when it starts.
+    pub fn registered_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.settings.reached = flag;
+        self
+    }
+
     /// Runs every request's handler on the session thread, start to end,
     /// instead of on the handlers' runtime. For services whose handlers only
     /// hand the request to threads of their own and wait for the answer, as
@@ -288,8 +298,8 @@ impl Builder {
         S: HttpService,
         F: Future<Output = ()> + Send,
     {
-        let (mut settings, endpoints) = self.finish()?;
-        settings.reached = Arc::default();
+        let (settings, endpoints) = self.finish()?;
+        settings.reached.store(false, Ordering::Relaxed);
         let runtime = Handle::try_current()
             .map_err(|_| Error::config("serve must run within a tokio runtime"))?;
         let ctx = Context::new();

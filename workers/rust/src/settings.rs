@@ -28,7 +28,8 @@ pub(crate) struct Settings {
     pub(crate) dealer: DealerOptions,
     /// How named endpoints are looked up; `None` when every endpoint is static.
     pub(crate) discovery: Option<Discovery>,
-    /// Whether any session of this worker has registered; set fresh by each
-    /// `serve`. Until it is, the worker says once where it is trying.
+    /// Whether any session of this worker has registered; cleared by each
+    /// `serve`, shared with the caller by `Builder::registered_flag`. Until
+    /// it is set, the worker says once where it is trying.
     pub(crate) reached: Arc<AtomicBool>,
 }

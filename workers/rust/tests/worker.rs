@@ -966,3 +966,25 @@ fn a_worker_that_reaches_no_router_says_where_it_tries() {
     );
     assert!(!proc.logs.contains("registered"), "{:?}", proc.logs.lines());
 }
+
+/// The flag of `Builder::registered_flag` turns true once a router
+/// welcomed the worker, not before (a supervisor waits on it before it
+/// stops the worker this one replaces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registered_flag_turns_true_once_a_router_welcomed_the_worker() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut router = TestRouter::bind("tcp://127.0.0.1:*").await;
+    let worker = Running::start(
+        &router,
+        Worker::builder("flagged").registered_flag(flag.clone()),
+        hello_service(),
+    );
+    let session = router.next_session().await;
+    let mut stream = session.open(request("GET", "/hello", &[]), true).await;
+    assert_eq!(stream.response().await.expect("response").status(), 200);
+    // The worker handles WELCOME before any stream the router opens after it.
+    assert!(flag.load(Ordering::Relaxed));
+    drop(session);
+    worker.shutdown().await;
+}

@@ -106,6 +106,8 @@ class WsgiResponse:
     def sent(self) -> int: ...
 
 class Server:
+    @property
+    def registered(self) -> bool: ...
     def __init__(
         self,
         *,

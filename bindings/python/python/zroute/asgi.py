@@ -60,6 +60,7 @@ class Runner:
         self.tasks: set = set()
         self.state: Dict[str, Any] = {}
         self.access = access_logger(cfg.access_log)
+        self.served: Optional[Callable[[], None]] = None
         # The heads the tasks of one pass of the loop start leave together.
         self.heads = _zroute.HeadBatch()
 
@@ -67,7 +68,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         lifespan = Lifespan(self.app, self.cfg.lifespan, self.state)
         await lifespan.startup()
-        server = server_for(self.cfg, "loop", self.cfg.concurrency)
+        server, self.served = server_for(self.cfg, "loop", self.cfg.concurrency)
         self.stopped = loop.create_future()
         loop.add_reader(server.mailbox_fd(), self.on_mail, server)
         self.install_signals(loop, server)
@@ -176,6 +177,8 @@ class Request:
             self.runner.requests.pop(self.ex.id, None)
             if self.runner.access is not None:
                 self.runner.access(self.ex, asgi.status, asgi.sent, time.perf_counter() - start)
+            if self.runner.served is not None:
+                self.runner.served()
 
 
 class Lifespan:

@@ -9,8 +9,6 @@ import importlib.util
 import inspect
 import logging
 import os
-import signal
-import subprocess
 import sys
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
@@ -53,7 +51,6 @@ FOREIGN = {
     ),
     "--proxy-headers": _PROXY,
     "--forwarded-allow-ips": _PROXY,
-    "--reload": f"{PROG} has no --reload yet: restart it after a change",
 }
 
 
@@ -184,6 +181,31 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--runtime-threads", type=int, default=env_number("RUNTIME_THREADS", d.runtime_threads))
     p.add_argument("--app-dir", default=env("APP_DIR", "."), help="directory put first on sys.path (default .)")
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        default=env_number("MAX_REQUESTS", d.max_requests),
+        help="replace a worker process after this many requests (a successor starts first); 0: never",
+    )
+    p.add_argument(
+        "--max-requests-jitter",
+        type=int,
+        default=env_number("MAX_REQUESTS_JITTER", d.max_requests_jitter),
+        help="up to this many more, chosen at random per process",
+    )
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        default=env_flag("RELOAD"),
+        help="development: reload when a .py file under --reload-dir changes (needs watchfiles)",
+    )
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="directory --reload watches, repeatable (default: --app-dir)",
+    )
     return p
 
 
@@ -254,11 +276,16 @@ def config_from(args: argparse.Namespace) -> Config:
         access_log=args.access_log,
         log_level=args.log_level,
         runtime_threads=args.runtime_threads,
+        max_requests=args.max_requests,
+        max_requests_jitter=args.max_requests_jitter,
         multiprocess=args.workers > 1,
     )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    from .supervisor import die_with_parent
+
+    supervised = die_with_parent()
     foreign = foreign_flag(sys.argv[1:] if argv is None else argv)
     if foreign is not None:
         fail(f"{foreign[0]}: {foreign[1]}")
@@ -269,7 +296,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         fail(f"ZROUTE_LOG_LEVEL={env('LOG_LEVEL')!r}: not one of {', '.join(LOG_LEVELS)} (any case)")
     if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         fail("--loop uvloop: uvloop is not installed (pip install uvloop), or use --loop asyncio")
-    if args.workers > 1:
+    if args.reload and importlib.util.find_spec("watchfiles") is None:
+        fail("--reload needs watchfiles: pip install watchfiles (or pip install 'zroute[reload]')")
+    if not supervised and (args.workers > 1 or args.max_requests > 0 or args.reload):
         sys.exit(supervise(args, list(sys.argv[1:] if argv is None else argv)))
     cfg = config_from(args)
     try:
@@ -287,29 +316,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 def supervise(args: argparse.Namespace, argv: List[str]) -> int:
-    """Runs ``--workers`` processes of one worker each and passes SIGTERM and
-    SIGINT on; returns the worst exit status once all have exited."""
+    """Runs ``--workers`` processes of one worker each (``supervisor.py``);
+    returns the worst exit status once all have exited."""
     from .serving import setup_logging
+    from .supervisor import Supervisor
 
     setup_logging(args.log_level)
-    base_id = args.id
-    children = []
-    for i in range(args.workers):
-        child_env = dict(os.environ, ZROUTE_WORKERS="1")
-        child_env.pop("WEB_CONCURRENCY", None)
-        extra = ["--workers", "1"] + (["--id", f"{base_id}-{i}"] if base_id else [])
-        children.append(subprocess.Popen([sys.executable, "-m", "zroute", *argv, *extra], env=child_env))
-    log.info("started %d worker processes: %s", len(children), ", ".join(str(c.pid) for c in children))
-
-    def forward(signum: int, frame: Any) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    worst = 0
-    for child in children:
-        code = child.wait()
-        worst = max(worst, code if code >= 0 else 128 - code)
-    return worst
+    reload_dirs = (args.reload_dir or [args.app_dir]) if args.reload else None
+    return Supervisor(argv, args.workers, args.id, reload_dirs).run()

@@ -61,6 +61,10 @@ class Config:
     curve_key: Optional[str] = None
     #: Threads of the tokio runtime that runs the sessions.
     runtime_threads: int = 1
+    #: Under the supervisor: after this many requests (plus up to ``max_requests_jitter``),
+    #: a successor process starts and this one drains once it registered; 0: never.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
     #: Whether several worker processes run (sets ``wsgi.multiprocess``).
     multiprocess: bool = False
 
@@ -83,6 +87,6 @@ class Config:
         for name in ("threads", "concurrency", "runtime_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("graceful_timeout", "timeout", "max_body", "max_header", "window"):
+        for name in ("graceful_timeout", "timeout", "max_body", "max_header", "window", "max_requests", "max_requests_jitter"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

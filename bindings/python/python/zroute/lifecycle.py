@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable, Optional, Tuple
 
 from . import _zroute
 from .config import Config
@@ -15,8 +15,11 @@ from .config import Config
 log = logging.getLogger("zroute")
 
 
-def server_for(cfg: Config, mode: str, capacity: int) -> _zroute.Server:
-    return _zroute.Server(
+def server_for(cfg: Config, mode: str, capacity: int) -> Tuple[_zroute.Server, Optional[Callable[[], None]]]:
+    """The server, and what to call after each request (None: nothing)."""
+    from .supervisor import link
+
+    server = _zroute.Server(
         id=cfg.worker_id(),
         connect=cfg.endpoints(),
         mode=mode,
@@ -32,6 +35,7 @@ def server_for(cfg: Config, mode: str, capacity: int) -> _zroute.Server:
         curve_server_key=cfg.curve_server_key,
         curve_key=cfg.curve_key,
     )
+    return server, link(server, cfg.max_requests, cfg.max_requests_jitter)
 
 
 class Stopping:

@@ -35,7 +35,7 @@ THREAD_EXIT_GRACE = 5.0
 
 
 def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
-    server = server_for(cfg, "threads", cfg.threads)
+    server, served = server_for(cfg, "threads", cfg.threads)
     stopping = install_signals(server)
     access = access_logger(cfg.access_log)
     base = {
@@ -54,7 +54,7 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
     in_app: set = set()
     threads = [
         threading.Thread(
-            target=pool_thread, args=(server, app, base, access, in_app), name=f"zroute-wsgi-{i}", daemon=True
+            target=pool_thread, args=(server, app, base, access, in_app, served), name=f"zroute-wsgi-{i}", daemon=True
         )
         for i in range(cfg.threads)
     ]
@@ -76,7 +76,9 @@ def run_wsgi(app: Callable[..., Any], cfg: Config) -> None:
         log.info("stopped")
 
 
-def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, access: Any, in_app: set) -> None:
+def pool_thread(
+    server: _zroute.Server, app: Callable[..., Any], base: dict, access: Any, in_app: set, served: Any
+) -> None:
     me = threading.get_ident()
     while True:
         ex = server.next_request()
@@ -93,6 +95,8 @@ def pool_thread(server: _zroute.Server, app: Callable[..., Any], base: dict, acc
         in_app.discard(me)
         if access is not None:
             access(ex, response.status_code, response.sent, time.perf_counter() - start)
+        if served is not None:
+            served()
         # Nothing of this request may outlive it while the thread waits.
         del ex, response
 
