@@ -200,7 +200,24 @@ def test_reload_picks_up_an_edited_module(router, tmp_path):
         print(f"the edit served {took:.2f}s after it was written")
         assert took < 2.0, f"the edit took {took:.2f}s to be served"
         wait_until(lambda: len(router.workers()) == 1, 10, "the old process gone")
+        # An edit that breaks the module: the new process fails to import it
+        # and the one serving stays.
+        module.write_text("def app(:\n")
+        proc.wait_for_line(lambda l: "serves on in its slot" in l, 20)
+        assert router.client.get("/").text == "two"
+        module.write_text(RELOAD_APP.replace("VERSION", "three"))
+        wait_until(lambda: router.client.get("/").text == "three", 10, "the fixed module served")
     finally:
         for kid in children_of(proc.popen.pid):
             os.kill(kid, signal.SIGKILL)
         proc.kill()
+
+
+def test_wsgi_multiprocess_is_true_under_the_supervisor_of_two(router, supervised):
+    supervised()
+    assert {router.client.get("/multiprocess").text for _ in range(4)} == {"True"}
+
+
+def test_wsgi_multiprocess_is_false_for_one_process(router, start_worker):
+    start_worker("flask_app:app", id="single")
+    assert router.client.get("/multiprocess").text == "False"

@@ -278,7 +278,7 @@ def config_from(args: argparse.Namespace) -> Config:
         runtime_threads=args.runtime_threads,
         max_requests=args.max_requests,
         max_requests_jitter=args.max_requests_jitter,
-        multiprocess=args.workers > 1,
+        multiprocess=args.workers > 1 or env_flag("MULTIPROCESS"),
     )
 
 

@@ -91,7 +91,13 @@ class Supervisor:
 
     def spawn(self, slot: Slot) -> Child:
         ready_r, ready_w = os.pipe()
-        env = dict(os.environ, ZROUTE_WORKERS="1", **{PARENT_ENV: str(os.getpid()), READY_ENV: str(ready_w)})
+        env = dict(
+            os.environ,
+            ZROUTE_WORKERS="1",
+            # wsgi.multiprocess: whether other processes serve the same app.
+            ZROUTE_MULTIPROCESS="1" if len(self.slots) > 1 else "0",
+            **{PARENT_ENV: str(os.getpid()), READY_ENV: str(ready_w)},
+        )
         env.pop("WEB_CONCURRENCY", None)
         extra = ["--workers", "1"] + (["--id", f"{self.base_id}-{slot.index}"] if self.base_id else [])
         proc = subprocess.Popen([sys.executable, "-m", "zroute", *self.argv, *extra], env=env, pass_fds=(ready_w,))
@@ -198,15 +204,26 @@ class Supervisor:
                 slot.backoff = (
                     BACKOFF_FIRST if lived >= HEALTHY_AFTER else min(BACKOFF_MAX, max(BACKOFF_FIRST, slot.backoff * 2))
                 )
-                if self.stopping is None and not slot.children and slot in self.slots:
-                    slot.restart_at = now + slot.backoff
+                if self.stopping is not None:
+                    continue
+                if slot.children or slot not in self.slots:
+                    # A reload's new child that died: its predecessor serves on.
                     log.warning(
-                        "worker process %d exited (%s) after %.1f s; starting another in %.1f s",
+                        "worker process %d exited (%s) after %.1f s; %s serves on in its slot",
                         child.proc.pid,
                         describe(code),
                         lived,
-                        slot.backoff,
+                        ", ".join(str(c.proc.pid) for c in slot.children) or "none",
                     )
+                    continue
+                slot.restart_at = now + slot.backoff
+                log.warning(
+                    "worker process %d exited (%s) after %.1f s; starting another in %.1f s",
+                    child.proc.pid,
+                    describe(code),
+                    lived,
+                    slot.backoff,
+                )
         self.orphaned = [s for s in self.orphaned if s.children]
 
     def restart_due(self) -> None:

@@ -59,3 +59,8 @@ def slow():
 @app.get("/fail")
 def fail():
     raise RuntimeError("this route always fails")
+
+
+@app.get("/multiprocess")
+def multiprocess():
+    return str(request.environ["wsgi.multiprocess"])
