@@ -70,44 +70,36 @@ def test_interface_detection():
     assert detect_interface(wsgi) == "wsgi"
 
 
+def served_beside_a_slow_request(router):
+    """Five requests answered while a 3 s one runs, and that one answered too."""
+    import threading
+
+    slow = []
+    t = threading.Thread(target=lambda: slow.append(router.client.get("/slow?ms=3000").status_code))
+    t.start()
+    try:
+        router.wait_workers(lambda ws: sum(w["in_flight"] for w in ws) == 1)
+        for _ in range(5):
+            assert router.client.get("/").status_code == 200
+        assert slow == [], "the fast requests were served while the slow one ran"
+    finally:
+        t.join(30)
+    assert slow == [200]
+
+
 def test_a_slow_request_does_not_hold_up_others(router, start_worker):
     """Capacity 1 each: while one worker is busy with a slow request, the
     router sends the next one to the idle worker instead of queueing it."""
-    import threading
-
     start_worker("flask_app:app", "--threads", "1", id="busy")
     start_worker("flask_app:app", "--threads", "1", id="idle")
-    slow = []
-    t = threading.Thread(target=lambda: slow.append(router.client.get("/slow?ms=3000").status_code))
-    t.start()
-    try:
-        router.wait_workers(lambda ws: sum(w["in_flight"] for w in ws) == 1)
-        for _ in range(5):
-            assert router.client.get("/").status_code == 200
-        assert slow == [], "the fast requests were served while the slow one ran"
-    finally:
-        t.join(30)
-    assert slow == [200]
+    served_beside_a_slow_request(router)
 
 
 def test_a_pool_thread_in_app_code_leaves_the_others_serving(router, start_worker):
-    """One worker, two threads: while one thread sleeps in the app, the
-    other takes every next request (a thread woken for a request takes it
-    once it holds the GIL; the sleeping one has let go of it)."""
-    import threading
-
+    """One worker, two threads: while one thread sleeps in the app (the GIL
+    released), the other takes every next request."""
     start_worker("flask_app:app", "--threads", "2", id="pool-2")
-    slow = []
-    t = threading.Thread(target=lambda: slow.append(router.client.get("/slow?ms=3000").status_code))
-    t.start()
-    try:
-        router.wait_workers(lambda ws: sum(w["in_flight"] for w in ws) == 1)
-        for _ in range(5):
-            assert router.client.get("/").status_code == 200
-        assert slow == [], "the fast requests were served while the slow one ran"
-    finally:
-        t.join(30)
-    assert slow == [200]
+    served_beside_a_slow_request(router)
 
 
 @pytest.mark.parametrize("spec", ["flask_app:app", "starlette_app:app"])
