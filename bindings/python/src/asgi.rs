@@ -75,9 +75,10 @@ struct State {
 pub(crate) struct AsgiHttp {
     ex: Py<PyExchange>,
     create_future: Py<PyAny>,
-    /// Where heads wait for the end of the loop's pass, and the loop's
-    /// `call_soon` that schedules its flush; without them a head goes at once.
-    batch: Option<(Py<HeadBatch>, Py<PyAny>)>,
+    /// Where heads wait for the end of the loop's pass.
+    batch: Py<HeadBatch>,
+    /// The loop's `call_soon`, which schedules the batch's flush.
+    call_soon: Py<PyAny>,
     head_only: bool,
     state: Mutex<State>,
 }
@@ -151,8 +152,8 @@ impl AsgiHttp {
         ready(py, None)
     }
 
-    /// Sends the head, or holds it in the loop's batch; its headers are
-    /// not needed after it.
+    /// Holds the head in the loop's batch (scheduling its flush if it is the
+    /// first); its headers are not needed after it.
     fn start(
         &self,
         py: Python<'_>,
@@ -162,15 +163,10 @@ impl AsgiHttp {
     ) -> PyResult<()> {
         let headers = std::mem::take(&mut state.headers);
         let head = self.ex.get().head(state.status, headers, body, end)?;
-        match &self.batch {
-            None => head.send(),
-            Some((batch, call_soon)) => {
-                if batch.get().hold(head) {
-                    call_soon.call1(py, (batch.clone_ref(py),))?;
-                }
-                Ok(())
-            }
+        if self.batch.get().hold(head) {
+            self.call_soon.call1(py, (self.batch.clone_ref(py),))?;
         }
+        Ok(())
     }
 }
 
@@ -192,25 +188,18 @@ fn header_pairs(headers: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Vec<u8>, Vec
 #[pymethods]
 impl AsgiHttp {
     #[new]
-    #[pyo3(signature = (ex, event_loop, batch=None))]
     fn new(
         ex: Py<PyExchange>,
         event_loop: &Bound<'_, PyAny>,
-        batch: Option<Py<HeadBatch>>,
+        batch: Py<HeadBatch>,
     ) -> PyResult<Self> {
         let py = event_loop.py();
         let head_only = ex.get().method() == "HEAD";
-        let batch = match batch {
-            Some(batch) => Some((
-                batch,
-                event_loop.getattr(intern!(py, "call_soon"))?.unbind(),
-            )),
-            None => None,
-        };
         Ok(Self {
             ex,
             create_future: event_loop.getattr(intern!(py, "create_future"))?.unbind(),
             batch,
+            call_soon: event_loop.getattr(intern!(py, "call_soon"))?.unbind(),
             head_only,
             state: Mutex::new(State::default()),
         })
@@ -442,7 +431,8 @@ pub(crate) struct Head<'a, 'py> {
     pub(crate) query: &'a [u8],
     pub(crate) headers: Bound<'py, PyList>,
     pub(crate) host: Option<&'a [u8]>,
-    pub(crate) forwarded_for: Option<&'a [u8]>,
+    /// The client's address (`PyExchange::client_address`).
+    pub(crate) client: Option<String>,
 }
 
 /// The parts of a scope every ASGI type shares, from the request head.
@@ -458,7 +448,7 @@ pub(crate) fn common_scope<'py>(
         query,
         headers,
         host,
-        forwarded_for,
+        client,
     } = head;
     let scope = PyDict::new(py);
     scope.set_item(intern!(py, "type"), scope_type)?;
@@ -477,11 +467,7 @@ pub(crate) fn common_scope<'py>(
     scope.set_item(intern!(py, "root_path"), intern!(py, ""))?;
     scope.set_item(intern!(py, "headers"), headers)?;
     // The router appends the client's address: the last element is its word.
-    let client = forwarded_for.map(|value| {
-        let value = String::from_utf8_lossy(value);
-        let last = value.rsplit(',').next().unwrap_or("").trim().to_owned();
-        (last, 0u16)
-    });
+    let client = client.map(|address| (address, 0u16));
     scope.set_item(intern!(py, "client"), client)?;
     let server = host.and_then(|host| {
         let host = String::from_utf8_lossy(host);

@@ -417,19 +417,11 @@ impl PyExchange {
         self.0.request_id.as_deref()
     }
 
-    /// The client's address, as the router vouches for it: the last element
-    /// of `x-forwarded-for` ("" if there is none).
+    /// The client's address, as the router vouches for it ("" if there is
+    /// none).
     #[getter]
     fn client(&self) -> String {
-        self.0
-            .parts
-            .headers
-            .get("x-forwarded-for")
-            .map(|v| {
-                let v = String::from_utf8_lossy(v.as_bytes());
-                v.rsplit(',').next().unwrap_or("").trim().to_owned()
-            })
-            .unwrap_or_default()
+        self.client_address().unwrap_or_default()
     }
 
     /// The client's `user-agent`, if it sent one.
@@ -466,10 +458,7 @@ impl PyExchange {
                 .headers
                 .get(http::header::HOST)
                 .map(HeaderValue::as_bytes),
-            forwarded_for: parts
-                .headers
-                .get("x-forwarded-for")
-                .map(HeaderValue::as_bytes),
+            client: self.client_address(),
         };
         crate::asgi::common_scope(py, scope_type, head, state)
     }
@@ -589,6 +578,20 @@ impl PyExchange {
             tx,
             head: Head { parts, body, end },
         })
+    }
+
+    /// The client's address: the last element of `x-forwarded-for`, which
+    /// the router appends (its own word); `None` without the header.
+    pub(crate) fn client_address(&self) -> Option<String> {
+        let value = self
+            .0
+            .parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()?;
+        let value = String::from_utf8_lossy(value.as_bytes());
+        Some(value.rsplit(',').next().unwrap_or("").trim().to_owned())
     }
 
     /// Another handle on the same exchange.

@@ -129,14 +129,7 @@ impl PyExchange {
         };
         env.set_item(intern!(py, "SERVER_NAME"), name)?;
         env.set_item(intern!(py, "SERVER_PORT"), port)?;
-        // The router appends the client's address: the last element is its word.
-        let remote = match env.get_item(intern!(py, "HTTP_X_FORWARDED_FOR"))? {
-            Some(forwarded) => {
-                let forwarded: String = forwarded.extract()?;
-                forwarded.rsplit(',').next().unwrap_or("").trim().to_owned()
-            }
-            None => String::new(),
-        };
+        let remote = self.client_address().unwrap_or_default();
         env.set_item(intern!(py, "REMOTE_ADDR"), remote)?;
         Ok(env)
     }

@@ -53,7 +53,6 @@ READY_TIMEOUT = 60.0
 @dataclass
 class Child:
     proc: subprocess.Popen
-    slot: int
     started: float
     ready_fd: Optional[int]
     ready: bool = False
@@ -102,7 +101,7 @@ class Supervisor:
         extra = ["--workers", "1"] + (["--id", f"{self.base_id}-{slot.index}"] if self.base_id else [])
         proc = subprocess.Popen([sys.executable, "-m", "zroute", *self.argv, *extra], env=env, pass_fds=(ready_w,))
         os.close(ready_w)
-        child = Child(proc, slot.index, time.monotonic(), ready_r)
+        child = Child(proc, time.monotonic(), ready_r)
         slot.children.append(child)
         log.info("worker process %d started (slot %d)", proc.pid, slot.index)
         return child
