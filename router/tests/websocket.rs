@@ -228,12 +228,11 @@ async fn refusals_are_http_responses() {
         Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 501),
         other => panic!("expected 501, got {other:?}"),
     }
-    assert!(
-        router
-            .proc
-            .logs
-            .contains("no worker for this route accepts WebSockets"),
-        "the refusal is logged"
+    // The log line comes through the router's stderr, read by another
+    // thread: wait for it rather than look once.
+    router.proc.logs.wait_for(
+        &["no worker for this route accepts WebSockets"],
+        Duration::from_secs(10),
     );
 }
 
