@@ -25,6 +25,37 @@ impl fmt::Display for MapError {
 
 impl std::error::Error for MapError {}
 
+/// An application's own reason phrase for its response, carried as a
+/// response extension ([spec](../../spec/PROTOCOL.md#reason-phrase)): a
+/// worker sends it after the code in `:status`, and the router gives it to
+/// HTTP/1.x clients. Without it, each side uses the code alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(Bytes);
+
+impl ReasonPhrase {
+    /// A phrase a status line may carry: RFC 9112's
+    /// `1*( HTAB / SP / VCHAR / obs-text )`, so never CR, LF or NUL.
+    pub fn new(phrase: impl Into<Bytes>) -> Result<Self, MapError> {
+        let phrase = phrase.into();
+        let allowed = |b: &u8| matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff);
+        if phrase.is_empty() || !phrase.iter().all(allowed) {
+            return Err(MapError("invalid reason phrase"));
+        }
+        Ok(Self(phrase))
+    }
+
+    /// The phrase, without the code and its space.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<ReasonPhrase> for Bytes {
+    fn from(reason: ReasonPhrase) -> Self {
+        reason.0
+    }
+}
+
 /// The spec's `:version` text for an HTTP version.
 pub fn version_text(version: Version) -> &'static str {
     match version {
@@ -298,7 +329,15 @@ pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
         return Err(MapError("1xx responses cannot be carried"));
     }
     let mut gather = Gather::new(2 + res.headers().len());
-    gather.pseudo(STATUS, status.as_str().as_bytes());
+    let with_reason;
+    let status_value = match res.extensions().get::<ReasonPhrase>() {
+        Some(reason) => {
+            with_reason = [status.as_str().as_bytes(), b" ", reason.as_bytes()].concat();
+            &with_reason[..]
+        }
+        None => status.as_str().as_bytes(),
+    };
+    gather.pseudo(STATUS, status_value);
     gather.pseudo(VERSION, b"HTTP/1.1");
     gather.headers(res.headers());
     gather.finish(&mut block)?;
@@ -308,10 +347,17 @@ pub fn response_block<B>(res: &Response<B>) -> Result<HeaderBlock, MapError> {
 /// Rebuilds a response head from a SYN_REPLY block (already checked by the session).
 pub fn response_from_block(block: &HeaderBlock) -> Result<Response<()>, MapError> {
     let status = block.get(STATUS).ok_or(MapError("missing :status"))?;
-    let status = StatusCode::from_bytes(status.get(..3).unwrap_or(status))
+    let code = StatusCode::from_bytes(status.get(..3).unwrap_or(status))
         .map_err(|_| MapError("invalid :status"))?;
     let mut res = Response::new(());
-    *res.status_mut() = status;
+    *res.status_mut() = code;
+    // One the router may not put on a status line is replaced by its own.
+    if let Some(reason) = status
+        .get(4..)
+        .and_then(|r| ReasonPhrase::new(Bytes::copy_from_slice(r)).ok())
+    {
+        res.extensions_mut().insert(reason);
+    }
     extend_header_map(res.headers_mut(), block)?;
     Ok(res)
 }
@@ -405,6 +451,52 @@ mod tests {
         let back = response_from_block(&block).unwrap();
         assert_eq!(back.status(), 404);
         assert_eq!(back.headers().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn a_reason_phrase_travels_after_the_code() {
+        let mut res = Response::builder().status(200).body(()).unwrap();
+        res.extensions_mut()
+            .insert(ReasonPhrase::new("Totally Fine").unwrap());
+        let block = response_block(&res).unwrap();
+        assert_eq!(block.get(":status").unwrap(), "200 Totally Fine");
+        assert_eq!(check_response(&block, false).unwrap().status, 200);
+        let back = response_from_block(&block).unwrap();
+        assert_eq!(back.status(), 200);
+        assert_eq!(
+            back.extensions().get::<ReasonPhrase>().unwrap().as_bytes(),
+            b"Totally Fine"
+        );
+
+        let plain = response_block(&Response::new(())).unwrap();
+        assert_eq!(plain.get(":status").unwrap(), "200");
+        assert!(
+            response_from_block(&plain)
+                .unwrap()
+                .extensions()
+                .get::<ReasonPhrase>()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_reason_no_status_line_may_carry_is_left_behind() {
+        // Valid on the wire (spec: no NUL, CR or LF), but a control byte or
+        // an empty phrase is not an RFC 9112 reason-phrase.
+        for value in ["200 a\x01b", "200 ", "200 \x7f"] {
+            let mut block = HeaderBlock::new();
+            block.insert(":status", value).unwrap();
+            let res = response_from_block(&block).unwrap();
+            assert_eq!(res.status(), 200, "{value:?}");
+            assert!(
+                res.extensions().get::<ReasonPhrase>().is_none(),
+                "{value:?}"
+            );
+        }
+        for bad in ["", "a\r\nb", "a\0b", "\x7f"] {
+            assert!(ReasonPhrase::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(ReasonPhrase::new(&b"caf\xe9 \tok"[..]).is_ok());
     }
 
     #[test]

@@ -241,12 +241,51 @@ async fn the_lean_path_and_hyper_answer_alike() {
                 if !fields.contains("abc-123") {
                     json["headers"]["x-request-id"] = serde_json::Value::Null;
                 }
+                // So does the client's port, the router's last `forwarded` node.
+                if let Some(forwarded) = seen(&json, "forwarded") {
+                    let (rest, node) = forwarded.rsplit_once("for=").expect("the router's element");
+                    let port = node.split_once(':').and_then(|(_, p)| p.split_once('"'));
+                    assert!(
+                        port.is_some_and(|(p, _)| p.parse::<u16>().is_ok()),
+                        "{forwarded}"
+                    );
+                    json["headers"]["forwarded"] = rest.into();
+                }
                 json
             };
             assert_eq!(seen(&a.body), seen(&b.body), "{case}: what the worker saw");
         } else {
             assert_eq!(a.body, b.body, "{case}: body");
         }
+    }
+}
+
+/// spec: #reason-phrase. The worker's own reason phrase is the status line's,
+/// by the lean path and by hyper alike; without one, the registered phrase,
+/// and none for a code that has none. HTTP/2 has no reason phrase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_reason_phrase_reaches_http1_clients() {
+    let (router, _app) = router_with_app(&[], &[]).await;
+    let cases = [
+        ("/status/200?reason=Totally+Fine", "200 Totally Fine"),
+        ("/status/404?reason=Gone+Fishing", "404 Gone Fishing"),
+        ("/status/503?reason=Back+at+5", "503 Back at 5"),
+        ("/status/200", "200 OK"),
+        ("/status/404", "404 Not Found"),
+        ("/status/299", "299 "),
+    ];
+    for (target, status) in cases {
+        for (path, extra) in [("lean", ""), ("hyper", "Keep-Alive: 5\r\n")] {
+            let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+            let res = exchange_once(&router, &request, false).await;
+            let line = res.head.lines().next().unwrap_or_default();
+            assert_eq!(line, format!("HTTP/1.1 {status}"), "{path}: {target}");
+        }
+        let url = format!("http://{}{target}", router.http);
+        let (code, _) = request(&h2_client(), "GET", &url, Bytes::new())
+            .await
+            .expect("an h2 answer");
+        assert_eq!(code.to_string(), status[..3], "h2: {target}");
     }
 }
 
@@ -556,7 +595,14 @@ async fn forwarded_headers_and_request_ids() {
         "the client's claim is replaced"
     );
     let forwarded = seen(&json, "forwarded").expect("forwarded");
-    assert_eq!(forwarded, "for=127.0.0.1;proto=http;host=example.test");
+    // The client's port travels only here (spec #router-headers).
+    assert_eq!(
+        forwarded,
+        format!(
+            "for=\"127.0.0.1:{}\";proto=http;host=example.test",
+            conn.local_port()
+        )
+    );
     assert_eq!(seen(&json, "x-request-id").as_deref(), Some("abc-123"));
     assert_eq!(seen(&json, "x-kept").as_deref(), Some("yes"));
     assert_eq!(json["host"], "example.test");

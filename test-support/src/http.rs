@@ -90,6 +90,11 @@ impl RawConn {
         }
     }
 
+    /// The client's port, which the router reports in `forwarded`.
+    pub fn local_port(&self) -> u16 {
+        self.stream.local_addr().expect("a connected socket").port()
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;
         self.stream.write_all(bytes).await.expect("write");

@@ -162,7 +162,7 @@ impl AsgiHttp {
         end: bool,
     ) -> PyResult<()> {
         let headers = std::mem::take(&mut state.headers);
-        let head = self.ex.get().head(state.status, headers, body, end)?;
+        let head = self.ex.get().head(state.status, None, headers, body, end)?;
         if self.batch.get().hold(head) {
             self.call_soon.call1(py, (self.batch.clone_ref(py),))?;
         }
@@ -431,8 +431,9 @@ pub(crate) struct Head<'a, 'py> {
     pub(crate) query: &'a [u8],
     pub(crate) headers: Bound<'py, PyList>,
     pub(crate) host: Option<&'a [u8]>,
-    /// The client's address (`PyExchange::client_address`).
-    pub(crate) client: Option<String>,
+    /// The client's address and port (`PyExchange::client_address`,
+    /// `PyExchange::client_port_number`; 0 if the router gave no port).
+    pub(crate) client: Option<(String, u16)>,
 }
 
 /// The parts of a scope every ASGI type shares, from the request head.
@@ -466,8 +467,6 @@ pub(crate) fn common_scope<'py>(
     scope.set_item(intern!(py, "query_string"), PyBytes::new(py, query))?;
     scope.set_item(intern!(py, "root_path"), intern!(py, ""))?;
     scope.set_item(intern!(py, "headers"), headers)?;
-    // The router appends the client's address: the last element is its word.
-    let client = client.map(|address| (address, 0u16));
     scope.set_item(intern!(py, "client"), client)?;
     let server = host.and_then(|host| {
         let host = String::from_utf8_lossy(host);

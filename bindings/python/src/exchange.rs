@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 use zroute_worker::websocket::WebSocketUpgrade;
-use zroute_worker::{Body, BoxError, PreserveChunks};
+use zroute_worker::{Body, BoxError, PreserveChunks, ReasonPhrase};
 
 use crate::ClientDisconnected;
 use crate::mailbox;
@@ -424,6 +424,13 @@ impl PyExchange {
         self.client_address().unwrap_or_default()
     }
 
+    /// The client's TCP port, as the router vouches for it (None from a
+    /// router that does not send it).
+    #[getter]
+    fn client_port(&self) -> Option<u16> {
+        self.client_port_number()
+    }
+
     /// The client's `user-agent`, if it sent one.
     #[getter]
     fn user_agent(&self) -> Option<String> {
@@ -458,7 +465,9 @@ impl PyExchange {
                 .headers
                 .get(http::header::HOST)
                 .map(HeaderValue::as_bytes),
-            client: self.client_address(),
+            client: self
+                .client_address()
+                .map(|address| (address, self.client_port_number().unwrap_or(0))),
         };
         crate::asgi::common_scope(py, scope_type, head, state)
     }
@@ -490,7 +499,7 @@ impl PyExchange {
         body: Option<&[u8]>,
         end: bool,
     ) -> PyResult<()> {
-        self.head(status, headers, body, end)?.send()
+        self.head(status, None, headers, body, end)?.send()
     }
 
     /// Sends a body chunk, waiting (detached) for room.
@@ -553,6 +562,7 @@ impl PyExchange {
     pub(crate) fn head(
         &self,
         status: u16,
+        reason: Option<ReasonPhrase>,
         headers: Vec<(Vec<u8>, Vec<u8>)>,
         body: Option<&[u8]>,
         end: bool,
@@ -562,6 +572,9 @@ impl PyExchange {
             .map_err(|_| PyValueError::new_err(format!("invalid status {status}")))?;
         *res.headers_mut() = header_map(headers)?;
         res.extensions_mut().insert(PreserveChunks);
+        if let Some(reason) = reason {
+            res.extensions_mut().insert(reason);
+        }
         let (parts, ()) = res.into_parts();
         let tx = lock(&self.0.head)
             .take()
@@ -592,6 +605,26 @@ impl PyExchange {
             .next_back()?;
         let value = String::from_utf8_lossy(value.as_bytes());
         Some(value.rsplit(',').next().unwrap_or("").trim().to_owned())
+    }
+
+    /// The client's port: the router's `forwarded` element, the last one,
+    /// names it as `for="IP:port"` or `for="[IPv6]:port"` (spec
+    /// #router-headers). No `for="` can follow the router's own: the host
+    /// after it holds no `"` but a closing one.
+    pub(crate) fn client_port_number(&self) -> Option<u16> {
+        let value = self
+            .0
+            .parts
+            .headers
+            .get_all("forwarded")
+            .iter()
+            .next_back()?;
+        let value = value.as_bytes();
+        let at = value.windows(5).rposition(|w| w == b"for=\"")? + 5;
+        let node = &value[at..];
+        let node = &node[..node.iter().position(|&b| b == b'"')?];
+        let colon = node.iter().rposition(|&b| b == b':')?;
+        std::str::from_utf8(&node[colon + 1..]).ok()?.parse().ok()
     }
 
     /// Another handle on the same exchange.

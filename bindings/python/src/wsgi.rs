@@ -3,11 +3,13 @@
 //! (python/zroute/wsgi.py) calls the app and iterates its result; every
 //! per-request object it touches is built here.
 
+use http::StatusCode;
 use pyo3::exceptions::{PyAssertionError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use zroute_worker::ReasonPhrase;
 
 use crate::exchange::PyExchange;
 
@@ -131,6 +133,10 @@ impl PyExchange {
         env.set_item(intern!(py, "SERVER_PORT"), port)?;
         let remote = self.client_address().unwrap_or_default();
         env.set_item(intern!(py, "REMOTE_ADDR"), remote)?;
+        if let Some(port) = self.client_port_number() {
+            // A string, as gunicorn gives it (CGI's variables are text).
+            env.set_item(intern!(py, "REMOTE_PORT"), port.to_string())?;
+        }
         Ok(env)
     }
 }
@@ -276,6 +282,8 @@ pub(crate) struct WsgiResponse {
     status_code: u16,
     /// From `start_response` until the head goes out with the first chunk.
     headers: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// The app's own reason phrase, if it is not the registered one.
+    reason: Option<ReasonPhrase>,
     #[pyo3(get)]
     started: bool,
     /// Body bytes sent, for the access log.
@@ -291,6 +299,7 @@ impl WsgiResponse {
             ex,
             status_code: 0,
             headers: None,
+            reason: None,
             started: false,
             sent: 0,
         }
@@ -331,6 +340,7 @@ impl WsgiResponse {
                 )));
             }
             this.status_code = code.parse().expect("three digits");
+            this.reason = wire_reason(this.status_code, status)?;
             let mut pairs = Vec::new();
             for pair in headers.try_iter()? {
                 let pair = pair?;
@@ -355,7 +365,14 @@ impl WsgiResponse {
                 .take()
                 .ok_or_else(|| PyAssertionError::new_err("write() before start_response()"))?;
             self.started = true;
-            ex.start(self.status_code, headers, Some(&data), false)?;
+            ex.head(
+                self.status_code,
+                self.reason.take(),
+                headers,
+                Some(&data),
+                false,
+            )?
+            .send()?;
         }
         self.sent += data.len() as u64;
         Ok(())
@@ -371,7 +388,10 @@ impl WsgiResponse {
             })?;
             self.started = true;
             let body = last.as_deref();
-            self.ex.get().start(self.status_code, headers, body, true)?;
+            self.ex
+                .get()
+                .head(self.status_code, self.reason.take(), headers, body, true)?
+                .send()?;
             self.sent += body.map_or(0, |b| b.len() as u64);
             return Ok(());
         }
@@ -388,6 +408,25 @@ impl WsgiResponse {
         }
         self.ex.get().abort();
     }
+}
+
+/// The app's reason phrase, when the client would not see it otherwise:
+/// the registered one ("200 OK") is what the router writes anyway, so it
+/// does not travel (spec #reason-phrase). One a status line cannot carry
+/// is the app's error, as it would be under gunicorn.
+fn wire_reason(code: u16, status: &str) -> PyResult<Option<ReasonPhrase>> {
+    let Some(reason) = status.get(4..).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let registered = StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason());
+    if registered == Some(reason) {
+        return Ok(None);
+    }
+    ReasonPhrase::new(encode_latin1(reason)?)
+        .map(Some)
+        .map_err(|_| PyValueError::new_err(format!("invalid WSGI status {status:?}")))
 }
 
 fn encode_latin1(s: &str) -> PyResult<Vec<u8>> {

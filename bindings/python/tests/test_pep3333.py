@@ -59,41 +59,93 @@ def test_environ(router, raw):
     assert env["SERVER_SOFTWARE"].startswith("zroute/")
 
 
-def test_environ_and_errors_as_gunicorn_gives_them(router, raw):
-    """The same app under gunicorn (a real one, on loopback) and under the
-    binding: the request's keys agree, and a failing app gets a 500 with a
-    short body from both."""
+@pytest.fixture
+def gunicorn():
+    """The same app under a real gunicorn on loopback: its address."""
     import socket
-    import subprocess
     import sys
-
-    import httpx
 
     from conftest import APPS, Proc
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    gunicorn = Proc(
+    proc = Proc(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "raw_wsgi:app"], cwd=APPS
     )
     try:
-        gunicorn.wait_for_line(lambda l: "Booting worker" in l, 20)
-        target = "/environ/caf%C3%A9?a=1&b=%20"
-        theirs = httpx.get(f"http://127.0.0.1:{port}{target}", timeout=10).json()
-        ours = router.client.get(target).json()
-        for key in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SCRIPT_NAME", "SERVER_PROTOCOL",
-                    "REMOTE_ADDR", "wsgi.url_scheme"):
-            assert ours[key] == theirs[key], key
-        assert {"SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT"} <= ours.keys() & theirs.keys()
-        their_error = httpx.get(f"http://127.0.0.1:{port}/fail", timeout=10)
-        our_error = router.client.get("/fail")
-        assert their_error.status_code == our_error.status_code == 500
-        assert "Internal Server Error" in their_error.text and our_error.text == "Internal Server Error"
-        assert our_error.headers["content-type"] == "text/plain; charset=utf-8"
-        assert router.client.head("/fail").status_code == 500
+        proc.wait_for_line(lambda l: "Booting worker" in l, 20)
+        yield f"127.0.0.1:{port}"
     finally:
-        gunicorn.kill()
+        proc.kill()
+
+
+def test_environ_and_errors_as_gunicorn_gives_them(router, raw, gunicorn):
+    """The same app under gunicorn and under the binding: the request's keys
+    agree, and a failing app gets a 500 with a short body from both."""
+    import httpx
+
+    target = "/environ/caf%C3%A9?a=1&b=%20"
+    theirs = httpx.get(f"http://{gunicorn}{target}", timeout=10).json()
+    ours = router.client.get(target).json()
+    for key in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SCRIPT_NAME", "SERVER_PROTOCOL",
+                "REMOTE_ADDR", "wsgi.url_scheme"):
+        assert ours[key] == theirs[key], key
+    assert {"SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT", "REMOTE_PORT"} <= ours.keys() & theirs.keys()
+    their_error = httpx.get(f"http://{gunicorn}/fail", timeout=10)
+    our_error = router.client.get("/fail")
+    assert their_error.status_code == our_error.status_code == 500
+    assert "Internal Server Error" in their_error.text and our_error.text == "Internal Server Error"
+    assert our_error.headers["content-type"] == "text/plain; charset=utf-8"
+    assert router.client.head("/fail").status_code == 500
+
+
+def http_get(address: str, target: str):
+    """One request with the standard library's client (another HTTP/1.1
+    implementation than httpx): (local port, status, reason, body)."""
+    import http.client
+
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.connect()
+        local_port = conn.sock.getsockname()[1]
+        conn.request("GET", target)
+        res = conn.getresponse()
+        return local_port, res.status, res.reason, res.read()
+    finally:
+        conn.close()
+
+
+def test_remote_port_and_reason_phrase_as_gunicorn_gives_them(router, raw, gunicorn):
+    """REMOTE_PORT is the client's own port, and the app's reason phrase
+    reaches the client's status line, under gunicorn and through the router."""
+    import json
+
+    for name, address in (("gunicorn", gunicorn), ("zroute", router.http)):
+        local_port, status, _, body = http_get(address, "/environ/x")
+        assert status == 200, name
+        assert json.loads(body)["REMOTE_PORT"] == str(local_port), name
+        for wsgi_status, reason in (
+            ("200 Totally Fine", "Totally Fine"),
+            ("404 Gone Fishing", "Gone Fishing"),
+            ("201 Created", "Created"),  # the registered one: not carried, written by the router
+            ("299 Custom", "Custom"),  # no registered phrase to fall back on
+            ("503 caf%C3%A9 ok", "café ok"),  # obs-text: Latin-1 on the wire
+        ):
+            _, status, got, _ = http_get(address, "/status-line?" + wsgi_status.replace(" ", "%20"))
+            assert (status, got) == (int(wsgi_status[:3]), reason), (name, wsgi_status)
+    # A status line cannot carry a control byte: the app's error, so a 500.
+    assert router.client.get("/status-line?200%20a%01b").status_code == 500
+
+
+def test_asgi_client_has_the_port(router, start_worker):
+    import json
+
+    start_worker("raw_asgi:app", id="asgi-port")
+    local_port, status, _, body = http_get(router.http, "/scope")
+    assert status == 200
+    assert json.loads(body)["client"] == ["127.0.0.1", local_port]
 
 
 def test_underscored_header_names_cannot_pose_as_router_headers(router, raw):

@@ -107,9 +107,12 @@ pub(crate) struct ClientHop {
 impl ClientHop {
     pub(crate) fn new(addr: SocketAddr, scheme: &'static str) -> Self {
         let ip = addr.ip();
+        // RFC 7239 §6: a node with a port is quoted; the port is how a
+        // worker learns the client's (WSGI's REMOTE_PORT, ASGI's client).
+        let port = addr.port();
         let node = match ip {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+            std::net::IpAddr::V4(v4) => format!("\"{v4}:{port}\""),
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]:{port}\""),
         };
         Self {
             addr,
@@ -242,12 +245,12 @@ mod tests {
         assert_eq!(h[&X_FORWARDED_HOST], "example.com:9000");
         assert_eq!(
             h[&FORWARDED],
-            "for=127.0.0.1;proto=http;host=\"example.com:9000\""
+            "for=\"127.0.0.1:5555\";proto=http;host=\"example.com:9000\""
         );
         let mut v6 = HeaderMap::new();
         let hop = ClientHop::new("[::1]:80".parse().unwrap(), "https");
         add_forwarded(&mut v6, &hop, "h");
-        assert_eq!(v6[&FORWARDED], "for=\"[::1]\";proto=https;host=h");
+        assert_eq!(v6[&FORWARDED], "for=\"[::1]:80\";proto=https;host=h");
         assert_eq!(
             v6[&X_FORWARDED_FOR], "::1",
             "the client's own address when none came before"
@@ -257,7 +260,7 @@ mod tests {
         add_forwarded(&mut quoted, &hop, "a\"b\\c:1");
         assert_eq!(
             quoted[&FORWARDED],
-            "for=10.0.0.1, for=\"[::1]\";proto=https;host=\"abc:1\""
+            "for=10.0.0.1, for=\"[::1]:80\";proto=https;host=\"abc:1\""
         );
     }
 

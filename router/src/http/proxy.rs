@@ -299,6 +299,7 @@ impl Proxy {
                     let head =
                         mapping::response_from_block(&block).map_err(|_| Error::BadResponseHead)?;
                     let (mut parts, ()) = head.into_parts();
+                    status_reason(&mut parts);
                     parts.headers.entry(X_REQUEST_ID).or_insert(request_id);
                     if let Some(handshake) = websocket.take() {
                         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
@@ -658,6 +659,24 @@ impl BodyPump {
                 }
             },
         }
+    }
+}
+
+/// The reason phrase of the status line an HTTP/1.x client gets (spec
+/// #reason-phrase): the worker's, which the mapping kept only if a status
+/// line may carry it; else the registered one. An unregistered code gets
+/// none, as nginx writes it, rather than hyper's "<none>". HTTP/2 has no
+/// reason phrase, and hyper's HTTP/2 server ignores the extension.
+fn status_reason(parts: &mut http::response::Parts) {
+    let reason = match parts.extensions.remove::<mapping::ReasonPhrase>() {
+        Some(reason) => hyper::ext::ReasonPhrase::try_from(Bytes::from(reason)).ok(),
+        None if parts.status.canonical_reason().is_none() => {
+            Some(hyper::ext::ReasonPhrase::from_static(b""))
+        }
+        None => None,
+    };
+    if let Some(reason) = reason {
+        parts.extensions.insert(reason);
     }
 }
 

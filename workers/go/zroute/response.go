@@ -29,8 +29,9 @@ type responseWriter struct {
 	st      *stream
 	req     *http.Request
 	header  http.Header
-	status  int  // set by WriteHeader
-	commit  bool // SYN_REPLY sent
+	status  int    // set by WriteHeader
+	reason  string // set by SetReason: the handler's own reason phrase
+	commit  bool   // SYN_REPLY sent
 	buf     []byte
 	written int64 // body bytes accepted from the handler
 	cl      int64 // declared content-length, or -1
@@ -166,7 +167,7 @@ func (w *responseWriter) WriteFrame(p []byte) error {
 // commitHead sends SYN_REPLY (§8.3), with FIN if fin.
 func (w *responseWriter) commitHead(fin bool) error {
 	w.commit = true
-	block := responseBlock(w.status, w.header, w.noBody || w.status == http.StatusNoContent, w.st)
+	block := responseBlock(w.status, w.reason, w.header, w.noBody || w.status == http.StatusNoContent, w.st)
 	flags := uint8(0)
 	if fin {
 		flags = FlagFin
@@ -328,8 +329,12 @@ func (st *stream) serve(req *http.Request) {
 
 // responseBlock builds the SYN_REPLY block: :status, :version and the
 // header fields (§8.3).
-func responseBlock(code int, h http.Header, dropCL bool, st *stream) Block {
-	b := Block{{Name: ":status", Value: strconv.Itoa(code)}, {Name: ":version", Value: "HTTP/1.1"}}
+func responseBlock(code int, reason string, h http.Header, dropCL bool, st *stream) Block {
+	status := strconv.Itoa(code)
+	if reason != "" {
+		status += " " + reason
+	}
+	b := Block{{Name: ":status", Value: status}, {Name: ":version", Value: "HTTP/1.1"}}
 	if dropCL && h.Get("Content-Length") != "" && (code == http.StatusNoContent || code < 200) {
 		h = h.Clone()
 		h.Del("Content-Length")
@@ -393,4 +398,43 @@ func sanitizeValue(v string) string {
 		}
 		return r
 	}, v)
+}
+
+// SetReason gives the response a reason phrase of the handler's own, which
+// HTTP/1.x clients see after the code on the status line (§8.3); without it
+// they see the registered phrase. net/http's ResponseWriter has no such
+// call, so this is the one place a Go handler can say it. Call it before
+// the head goes out (WriteHeader and the first Write or Flush). It reports
+// false, and changes nothing, if w is not a zroute response (nor wraps one
+// that Unwrap reaches), if the head has gone out, or if reason is empty or
+// has a byte a status line cannot carry (a control byte other than tab).
+func SetReason(w http.ResponseWriter, reason string) bool {
+	for {
+		switch rw := w.(type) {
+		case *responseWriter:
+			if rw.commit || !validReason(reason) {
+				return false
+			}
+			rw.reason = reason
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = rw.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+// validReason reports whether s is an RFC 9112 reason-phrase:
+// 1*( HTAB / SP / VCHAR / obs-text ).
+func validReason(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '\t' && (c < ' ' || c == 0x7f) {
+			return false
+		}
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -147,6 +148,11 @@ func TestGetHello(t *testing.T) {
 	resp = s.Exchange(id, nil, 0, nil)
 	if resp.Status() != "204" || resp.Reply.Flags&zroute.FlagFin == 0 {
 		t.Errorf("/status/204: %s flags %x", resp.Status(), resp.Reply.Flags)
+	}
+	// The handler's own reason phrase follows the code (§8.3, SetReason).
+	id = s.Open(fakerouter.Request("GET", "/status/200?reason=Totally+Fine"), true)
+	if resp = s.Exchange(id, nil, 0, nil); resp.Status() != "200 Totally Fine" {
+		t.Errorf("/status/200?reason=Totally+Fine: %q", resp.Status())
 	}
 	id = s.Open(fakerouter.Request("GET", "/nope"), true)
 	if resp = s.Exchange(id, nil, 0, nil); resp.Status() != "404" || string(resp.Body) != "not found" {
@@ -625,3 +631,39 @@ func TestResponseWriterShapes(t *testing.T) {
 		t.Errorf("status %s", resp.Status())
 	}
 }
+
+// TestSetReason: only a phrase a status line can carry, only on a zroute
+// response (reached through Unwrap too), only before the head goes out.
+func TestSetReason(t *testing.T) {
+	rec := httptest.NewRecorder()
+	if zroute.SetReason(rec, "Fine") {
+		t.Error("SetReason took a ResponseWriter that is not a zroute response")
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wrapped := unwrapping{w}
+		for _, bad := range []string{"", "a\r\nb", "a\x00b", "a\x7fb"} {
+			if zroute.SetReason(wrapped, bad) {
+				t.Errorf("SetReason took %q", bad)
+			}
+		}
+		if !zroute.SetReason(wrapped, "Totally\tFine \xe9") {
+			t.Error("SetReason refused a valid phrase through Unwrap")
+		}
+		w.WriteHeader(299)
+		w.(http.Flusher).Flush()
+		if zroute.SetReason(w, "Late") {
+			t.Error("SetReason took a phrase after the head went out")
+		}
+	})
+	r := fakerouter.New(t)
+	serve(t, r, &zroute.Worker{Handler: h})
+	s := r.Accept(fakerouter.Welcome{})
+	id := s.Open(fakerouter.Request("GET", "/"), true)
+	if resp := s.Exchange(id, nil, 0, nil); resp.Status() != "299 Totally\tFine \xe9" {
+		t.Errorf(":status %q", resp.Status())
+	}
+}
+
+type unwrapping struct{ http.ResponseWriter }
+
+func (u unwrapping) Unwrap() http.ResponseWriter { return u.ResponseWriter }

@@ -79,7 +79,7 @@ try {
     id,
     connect: connect.length ? connect : env ? env.split(/[\s,]+/).filter(Boolean) : [DEFAULT_ENDPOINT],
     routes,
-    features: ['trailers', 'websocket', 'discovery'],
+    features: ['trailers', 'websocket', 'discovery', 'reason-phrase'],
     labels: { impl: 'node', pid: String(process.pid) },
     capacity,
     initialWindowSize: window,

@@ -169,8 +169,11 @@ export function testApp(id, logger) {
 
       if (path.startsWith('/status/') && method === 'GET') {
         const code = path.slice('/status/'.length);
-        if (/^[0-9]{3}$/.test(code) && Number(code) >= 200 && Number(code) <= 599) return reply(res, Number(code));
-        return reply(res, 400);
+        if (!/^[0-9]{3}$/.test(code) || Number(code) < 200 || Number(code) > 599) return reply(res, 400);
+        // Feature `reason-phrase` (A.5): the app's own words, as Node's statusMessage.
+        const reason = params.get('reason');
+        if (reason) res.statusMessage = reason.replace(/\+/g, ' ');
+        return reply(res, Number(code));
       }
 
       if (path === '/stream' && method === 'GET') {

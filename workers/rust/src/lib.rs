@@ -45,6 +45,11 @@
 //! reading stops the upload, and no more than the stream window is ever
 //! buffered.
 //!
+//! The response's status code is what the client gets; a [`ReasonPhrase`]
+//! response extension puts the handler's own words after it, which an
+//! HTTP/1.x client sees on the status line (without one, the router writes
+//! the registered phrase).
+//!
 //! A handler error or panic before the response head becomes a 500 response;
 //! after it, the stream is reset with INTERNAL_ERROR. A reset from the router
 //! (the client went away) aborts the handler's task.
@@ -87,6 +92,7 @@ pub use body::{Body, BodyError};
 pub use builder::{Builder, Error, Worker};
 pub use service::{BoxError, HttpService, ServiceFn, service_fn};
 pub use stream::PreserveChunks;
+pub use zroute_proto::mapping::ReasonPhrase;
 
 /// Re-exported so that handlers can name the trait without a dependency of their own.
 pub use tower_service::Service;

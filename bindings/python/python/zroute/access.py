@@ -23,9 +23,11 @@ def access_logger(enabled: bool) -> Optional[Callable[[Any, int, int, float], No
         if access_log.isEnabledFor(logging.INFO):
             query = ex.query
             target = ex.path + ("?" + query.decode("latin-1") if query else "")
+            # "address:port", as uvicorn logs its client.
+            client, port = ex.client, ex.client_port
             access_log.info(
                 '%s - "%s %s HTTP/%s" %d %s %d %.1fms "%s" %s',
-                ex.client or "-",
+                (f"{client}:{port}" if port is not None else client) if client else "-",
                 ex.method,
                 target,
                 ex.http_version,

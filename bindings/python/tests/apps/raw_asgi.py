@@ -28,6 +28,8 @@ async def app(scope, receive, send):
         body = json.dumps(sorted(LINGERED)).encode()
     elif scope["path"] == "/after-log":
         body = json.dumps(AFTER).encode()
+    elif scope["path"] == "/scope":
+        body = json.dumps({"client": scope["client"], "server": scope["server"]}).encode()
     else:
         body = b"raw asgi"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

@@ -4,6 +4,7 @@ import io
 import json
 import sys
 import threading
+import urllib.parse
 
 CLOSED = []
 LOCK = threading.Lock()
@@ -83,6 +84,10 @@ def app(environ, start_response):
         }
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(got).encode()]
+    if path == "/status-line":
+        # The query, unquoted, is the whole WSGI status: "200 Totally Fine".
+        start_response(urllib.parse.unquote(environ["QUERY_STRING"]), text)
+        return [b""]
     if path == "/fail":
         raise RuntimeError("this route always fails")
     if path.startswith("/environ"):

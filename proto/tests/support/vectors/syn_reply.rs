@@ -49,6 +49,14 @@ pub(super) fn syn_reply() -> Group {
         ),
     );
     g.valid(
+        "status-with-own-reason",
+        "An application's own reason phrase, with a tab (spec #reason-phrase): the router puts it on an HTTP/1.x status line as it is.",
+        SynReply::new(
+            sid(1),
+            block(&[(":status", "200 Totally\tFine"), (":version", "HTTP/1.1")]),
+        ),
+    );
+    g.valid(
         "set-cookie-values",
         "Several set-cookie headers travel as one value with NUL separators.",
         SynReply::new(

@@ -53,14 +53,19 @@ pub(super) fn head(
         res.headers_mut()
             .append(CONNECTION, HeaderValue::from_static("close"));
     }
-    if status == StatusCode::OK {
+    // The worker's reason phrase, as hyper writes it (`proxy::status_reason`).
+    let reason = res.extensions().get::<hyper::ext::ReasonPhrase>();
+    if status == StatusCode::OK && reason.is_none() {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status.as_str().as_bytes());
         out.push(b' ');
-        // A reason must be written: many parsers expect one.
-        out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        match reason {
+            Some(reason) => out.extend_from_slice(reason.as_bytes()),
+            // A reason must be written: many parsers expect one.
+            None => out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes()),
+        }
         out.extend_from_slice(b"\r\n");
     }
     let mut framing = None;

@@ -16,8 +16,9 @@ import (
 
 // Features is the HELLO `feature` list of this app (Appendix A.1, A.9,
 // A.11): the worker follows named endpoints (§3.5) and cmd/testapp takes
-// --nameserver and --resolve-interval, hence "discovery".
-var Features = []string{"trailers", "websocket", "discovery"}
+// --nameserver and --resolve-interval, hence "discovery"; /status/{code}
+// takes `reason` (A.5), hence "reason-phrase".
+var Features = []string{"trailers", "websocket", "discovery", "reason-phrase"}
 
 // Handler returns the test app for the worker id.
 func Handler(id string) http.Handler {
@@ -64,7 +65,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/headers" && (get || post):
 		a.headers(w, r)
 	case strings.HasPrefix(path, "/status/") && get:
-		a.status(w, path)
+		a.status(w, r, path)
 	case path == "/stream" && get:
 		a.stream(w, r)
 	case path == "/slow" && get:
@@ -96,6 +97,21 @@ var errBadParam = errors.New("bad parameter")
 // param returns the numeric query parameter name (Appendix A.1): def if
 // absent (or errBadParam if def < 0, meaning required), errBadParam if not
 // 1*DIGIT or outside [lo, hi].
+// rawParam is the first value of a query parameter, not percent-decoded
+// (Appendix A.1), or "" if it is absent.
+func rawParam(r *http.Request, name string) string {
+	query := r.URL.RawQuery
+	if info := zroute.Info(r); info != nil {
+		_, query, _ = strings.Cut(info.Path, "?")
+	}
+	for _, pair := range strings.Split(query, "&") {
+		if k, v, _ := strings.Cut(pair, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}
+
 func param(r *http.Request, name string, def, lo, hi int64) (int64, error) {
 	query := r.URL.RawQuery
 	if info := zroute.Info(r); info != nil {
@@ -210,7 +226,7 @@ func (a *app) headers(w http.ResponseWriter, r *http.Request) {
 }
 
 // status answers the status named by the last path segment (Appendix A.5).
-func (a *app) status(w http.ResponseWriter, path string) {
+func (a *app) status(w http.ResponseWriter, r *http.Request, path string) {
 	// Appendix A.5: the code is everything after the "/status/" prefix.
 	seg := strings.TrimPrefix(path, "/status/")
 	code, err := strconv.Atoi(seg)
@@ -220,6 +236,10 @@ func (a *app) status(w http.ResponseWriter, path string) {
 	}
 	if code != http.StatusNoContent && code != http.StatusNotModified {
 		w.Header().Set("Content-Length", "0")
+	}
+	// Feature "reason-phrase": the app's own words, "+" for a space.
+	if reason := rawParam(r, "reason"); reason != "" {
+		zroute.SetReason(w, strings.ReplaceAll(reason, "+", " "))
 	}
 	w.WriteHeader(code)
 }

@@ -28,7 +28,7 @@ func start(t *testing.T) *fakerouter.Session {
 		}
 	})
 	s := r.Accept(fakerouter.Welcome{})
-	if v, _ := s.Hello.Attributes.Get("feature"); v != "trailers\x00websocket\x00discovery" {
+	if v, _ := s.Hello.Attributes.Get("feature"); v != "trailers\x00websocket\x00discovery\x00reason-phrase" {
 		t.Errorf("feature %q", v)
 	}
 	if _, ok := s.Hello.Attributes.Get("route"); ok {

@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use zroute_worker::websocket::{Message, WebSocket, WebSocketBody, WebSocketUpgrade};
-use zroute_worker::{Body, BoxError, PreserveChunks};
+use zroute_worker::{Body, BoxError, PreserveChunks, ReasonPhrase};
 
 /// The largest DATA payload, and so the largest `/stream` frame.
 const MAX_FRAME: u64 = 65_536;
@@ -128,7 +128,15 @@ pub(crate) async fn handle(
         _ => match path.strip_prefix("/status/") {
             // A.5: the code is the rest of the path, so `/status/x/204` is a 400.
             Some(code) if get => match status_code(code) {
-                Some(status) => empty(status),
+                Some(status) => {
+                    let mut res = empty(status);
+                    // Feature `reason-phrase`: the app's own words after the code.
+                    let reason = query.get("reason").map(|r| r.replace('+', " "));
+                    if let Some(reason) = reason.and_then(|r| ReasonPhrase::new(r).ok()) {
+                        res.extensions_mut().insert(reason);
+                    }
+                    res
+                }
                 None => empty(StatusCode::BAD_REQUEST),
             },
             _ => text(StatusCode::NOT_FOUND, "not found".into()),
@@ -137,7 +145,6 @@ pub(crate) async fn handle(
     Ok(res)
 }
 
-/// A.5: exactly three ASCII digits, 200 to 599.
 /// A.11: `/ws/echo` echoes every message; any other WebSocket gets 404.
 fn websocket(req: Request<Body>) -> Response<AppBody> {
     if req.uri().path() != "/ws/echo" {
@@ -173,6 +180,7 @@ fn close_command(text: &str) -> Option<(u16, &str)> {
     Some((code.parse().ok()?, reason))
 }
 
+/// A.5: exactly three ASCII digits, 200 to 599.
 fn status_code(code: &str) -> Option<StatusCode> {
     if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;

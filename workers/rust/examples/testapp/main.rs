@@ -13,7 +13,8 @@
 //! per-stream receive window for request bodies (HELLO's Initial-Window-Size).
 //! `--nameserver` and `--resolve-interval` are for a named `--connect`
 //! (`tcp://name:port`, `dns+srv://...`): where its lookups go and how often.
-//! It announces the features `trailers`, `websocket` and `discovery`, and no
+//! It announces the features `trailers`, `websocket`, `discovery` and
+//! `reason-phrase`, and no
 //! route unless given some.
 //! `--curve-server-key` (the router's `.pub` file or Z85 key) and `--curve-key`
 //! (this worker's `.key` file) connect with CURVE; without them the library
@@ -55,7 +56,8 @@ fn main() -> ExitCode {
         Ok(worker) => worker
             .feature("trailers")
             .feature("websocket")
-            .feature("discovery"),
+            .feature("discovery")
+            .feature("reason-phrase"),
         Err(exit) => return exit,
     };
     if let Some(window) = window {
