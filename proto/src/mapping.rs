@@ -352,9 +352,8 @@ pub fn response_from_block(block: &HeaderBlock) -> Result<Response<()>, MapError
     let mut res = Response::new(());
     *res.status_mut() = code;
     // One the router may not put on a status line is replaced by its own.
-    if let Some(reason) = status
-        .get(4..)
-        .and_then(|r| ReasonPhrase::new(Bytes::copy_from_slice(r)).ok())
+    if status.len() > 4
+        && let Ok(reason) = ReasonPhrase::new(status.slice(4..))
     {
         res.extensions_mut().insert(reason);
     }

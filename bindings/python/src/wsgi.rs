@@ -355,24 +355,10 @@ impl WsgiResponse {
 
     /// PEP 3333's `write`: the head goes out with the first chunk.
     fn write(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
-        let ex = self.ex.get();
         if self.started {
-            ex.write(py, &data)?;
+            self.ex.get().write(py, &data)?;
         } else {
-            // The head goes out now: nothing needs its headers after this.
-            let headers = self
-                .headers
-                .take()
-                .ok_or_else(|| PyAssertionError::new_err("write() before start_response()"))?;
-            self.started = true;
-            ex.head(
-                self.status_code,
-                self.reason.take(),
-                headers,
-                Some(&data),
-                false,
-            )?
-            .send()?;
+            self.send_head("write() before start_response()", Some(&data), false)?;
         }
         self.sent += data.len() as u64;
         Ok(())
@@ -383,15 +369,12 @@ impl WsgiResponse {
     #[pyo3(signature = (last=None))]
     fn finish(&mut self, py: Python<'_>, last: Option<PyBackedBytes>) -> PyResult<()> {
         if !self.started {
-            let headers = self.headers.take().ok_or_else(|| {
-                PyAssertionError::new_err("the app returned without calling start_response()")
-            })?;
-            self.started = true;
             let body = last.as_deref();
-            self.ex
-                .get()
-                .head(self.status_code, self.reason.take(), headers, body, true)?
-                .send()?;
+            self.send_head(
+                "the app returned without calling start_response()",
+                body,
+                true,
+            )?;
             self.sent += body.map_or(0, |b| b.len() as u64);
             return Ok(());
         }
@@ -407,6 +390,22 @@ impl WsgiResponse {
             self.status_code = 500;
         }
         self.ex.get().abort();
+    }
+}
+
+impl WsgiResponse {
+    /// Sends the head `start_response` gave, with `body`: nothing needs its
+    /// headers after this. `missing` is the error if it was never called.
+    fn send_head(&mut self, missing: &'static str, body: Option<&[u8]>, end: bool) -> PyResult<()> {
+        let headers = self
+            .headers
+            .take()
+            .ok_or_else(|| PyAssertionError::new_err(missing))?;
+        self.started = true;
+        self.ex
+            .get()
+            .head(self.status_code, self.reason.take(), headers, body, end)?
+            .send()
     }
 }
 

@@ -87,7 +87,7 @@ impl Builder {
                 local_handlers: false,
                 dealer: DealerOptions::default(),
                 discovery: None,
-                reached: Arc::default(),
+                registered: Arc::default(),
             },
             endpoints: Vec::new(),
             resolve_interval: None,
@@ -252,7 +252,7 @@ impl Builder {
     /// worker serves before it stops an old one (the Python binding's
     /// graceful reload). `serve` clears it when it starts.
     pub fn registered_flag(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.settings.reached = flag;
+        self.settings.registered = flag;
         self
     }
 
@@ -299,7 +299,7 @@ impl Builder {
         F: Future<Output = ()> + Send,
     {
         let (settings, endpoints) = self.finish()?;
-        settings.reached.store(false, Ordering::Relaxed);
+        settings.registered.store(false, Ordering::Relaxed);
         let runtime = Handle::try_current()
             .map_err(|_| Error::config("serve must run within a tokio runtime"))?;
         let ctx = Context::new();

@@ -82,7 +82,10 @@ fn unreached_warning(
     let endpoints: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
     async move {
         tokio::time::sleep(UNREACHED_WARNING).await;
-        if !settings.reached.load(std::sync::atomic::Ordering::Relaxed) {
+        if !settings
+            .registered
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             let first = endpoints.first().cloned().unwrap_or_default();
             warn!(
                 endpoints = %endpoints.join(", "),

@@ -31,5 +31,5 @@ pub(crate) struct Settings {
     /// Whether any session of this worker has registered; cleared by each
     /// `serve`, shared with the caller by `Builder::registered_flag`. Until
     /// it is set, the worker says once where it is trying.
-    pub(crate) reached: Arc<AtomicBool>,
+    pub(crate) registered: Arc<AtomicBool>,
 }

@@ -286,7 +286,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .supervisor import die_with_parent
 
     supervised = die_with_parent()
-    foreign = foreign_flag(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    foreign = foreign_flag(argv)
     if foreign is not None:
         fail(f"{foreign[0]}: {foreign[1]}")
     args = parser().parse_args(argv)
@@ -299,7 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.reload and importlib.util.find_spec("watchfiles") is None:
         fail("--reload needs watchfiles: pip install watchfiles (or pip install 'zroute[reload]')")
     if not supervised and (args.workers > 1 or args.max_requests > 0 or args.reload):
-        sys.exit(supervise(args, list(sys.argv[1:] if argv is None else argv)))
+        sys.exit(supervise(args, argv))
     cfg = config_from(args)
     try:
         cfg.check()

@@ -11,14 +11,13 @@ from typing import Any, Callable, Optional, Tuple
 
 from . import _zroute
 from .config import Config
+from .supervisor import link
 
 log = logging.getLogger("zroute")
 
 
 def server_for(cfg: Config, mode: str, capacity: int) -> Tuple[_zroute.Server, Optional[Callable[[], None]]]:
     """The server, and what to call after each request (None: nothing)."""
-    from .supervisor import link
-
     server = _zroute.Server(
         id=cfg.worker_id(),
         connect=cfg.endpoints(),

@@ -24,15 +24,18 @@ A child tells the supervisor it has registered ("r"), or served its
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import random
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 log = logging.getLogger("zroute")
 
@@ -167,8 +170,6 @@ class Supervisor:
 
     def watch_files(self, dirs: List[str]) -> None:
         """--reload: a change to a .py file reloads as SIGHUP does."""
-        import threading
-
         from watchfiles import PythonFilter, watch
 
         def run() -> None:
@@ -329,7 +330,7 @@ def die_with_parent() -> bool:
     return True
 
 
-def link(server: object, max_requests: int = 0, jitter: int = 0) -> Optional[Callable[[], None]]:
+def link(server: Any, max_requests: int = 0, jitter: int = 0) -> Optional[Callable[[], None]]:
     """In a supervised child: tells the supervisor, on the pipe named by
     ``ZROUTE_READY_FD``, once the worker registered with a router ("r", from a
     thread of its own), and once it served its ``max_requests`` plus a random
@@ -341,14 +342,11 @@ def link(server: object, max_requests: int = 0, jitter: int = 0) -> Optional[Cal
         if max_requests:
             log.warning("max_requests works under the supervisor only (zroute-worker --max-requests N)")
         return None
-    import random
-    import threading
-
     fd = int(fd_text)
 
     def watch() -> None:
         tick = threading.Event()
-        while not getattr(server, "registered"):
+        while not server.registered:
             tick.wait(0.02)
         os.write(fd, b"r")
 
@@ -356,11 +354,11 @@ def link(server: object, max_requests: int = 0, jitter: int = 0) -> Optional[Cal
     if not max_requests:
         return None
     limit = max_requests + random.randint(0, max(0, jitter))
-    served = [0]
+    # next() on a count is atomic under the GIL: every pool thread calls this.
+    served = itertools.count(1)
 
     def count() -> None:
-        served[0] += 1
-        if served[0] == limit:
+        if next(served) == limit:
             log.info("served %d requests (--max-requests): asking for a successor", limit)
             os.write(fd, b"m")
 

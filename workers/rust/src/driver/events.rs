@@ -61,7 +61,7 @@ where
     fn on_established(&mut self) {
         self.established = true;
         self.settings
-            .reached
+            .registered
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let welcome = self.session.welcome();
         let attr = |name: &str| {
