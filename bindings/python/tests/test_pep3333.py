@@ -62,6 +62,7 @@ def test_environ(router, raw):
 @pytest.fixture
 def gunicorn():
     """The same app under a real gunicorn on loopback: its address."""
+    import signal
     import socket
     import sys
 
@@ -77,6 +78,10 @@ def gunicorn():
         proc.wait_for_line(lambda l: "Booting worker" in l, 20)
         yield f"127.0.0.1:{port}"
     finally:
+        # SIGTERM: gunicorn stops its worker too. SIGKILL would leave the
+        # worker running, orphaned, with the listening socket and our pipe.
+        proc.signal(signal.SIGTERM)
+        proc.wait_exit(10)
         proc.kill()
 
 
